@@ -1,0 +1,353 @@
+/**
+ * Typed storage errors, identical on Deno, Bun, Node and edge runtimes.
+ *
+ * Every error thrown by a backend is a {@linkcode StorageError} (or a
+ * `TypeError`/`RangeError` for misuse of the API). Runtime errors — Deno's
+ * `Deno.errors.*`, Node/Bun errno errors, HTTP statuses — are translated once,
+ * at the boundary, by {@linkcode toStorageError}.
+ *
+ * Messages read `<operation> '<path>': <reason>`.
+ *
+ * @example Catch a missing file
+ * ```ts
+ * import { NotFoundError, StorageError } from "@hcs/store/errors";
+ *
+ * const err = new NotFoundError("load", "/data/a.tif");
+ * console.assert(err instanceof StorageError);
+ * console.assert(err.code === "ENOENT");
+ * console.assert(err.message === "load '/data/a.tif': no such file or directory");
+ * ```
+ *
+ * @module
+ */
+
+/** Options shared by every storage error constructor. */
+export interface StorageErrorOptions {
+  /** The underlying error (runtime error, HTTP response, …). */
+  cause?: unknown;
+  /** HTTP status, when the failure came from an HTTP response. */
+  status?: number;
+}
+
+/**
+ * Base class of every storage failure.
+ *
+ * @example
+ * ```ts
+ * import { StorageError } from "@hcs/store/errors";
+ * const e = new StorageError("load", "/x", "server said 500", { code: "EIO", status: 500 });
+ * console.assert(e.message === "load '/x': server said 500" && e.status === 500);
+ * ```
+ */
+export class StorageError extends Error {
+  /** Node-errno-style code (`ENOENT`, `EEXIST`, …) or an `ERR_*` code. */
+  readonly code: string;
+  /** The operation that failed (`load`, `save`, `move`, …). */
+  readonly operation: string;
+  /** The path the operation was applied to. */
+  readonly path: string;
+  /** HTTP status, for failures that came from an HTTP response. */
+  readonly status: number | undefined;
+
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong, in words
+   * @param options `code`, `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string,
+    options: StorageErrorOptions & { code?: string } = {},
+  ) {
+    super(`${operation} '${path}': ${reason}`, { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? "EIO";
+    this.operation = operation;
+    this.path = path;
+    this.status = options.status;
+  }
+}
+
+/** Declares a subclass of StorageError with a fixed code and default reason. */
+function defineError(code: string, defaultReason: string) {
+  return class extends StorageError {
+    constructor(
+      operation: string,
+      path: string,
+      reason: string = defaultReason,
+      options: StorageErrorOptions = {},
+    ) {
+      super(operation, path, reason, { ...options, code });
+    }
+  };
+}
+
+/**
+ * The path (or a parent of it) does not exist. Code `ENOENT`.
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError } from "@hcs/store/errors";
+ * console.assert(new NotFoundError("load", "/a").code === "ENOENT");
+ * ```
+ */
+export class NotFoundError extends defineError("ENOENT", "no such file or directory") {}
+
+/**
+ * The target exists and the operation does not replace. Code `EEXIST`.
+ *
+ * @example
+ * ```ts
+ * import { AlreadyExistsError } from "@hcs/store/errors";
+ * console.assert(new AlreadyExistsError("save", "/a").code === "EEXIST");
+ * ```
+ */
+export class AlreadyExistsError extends defineError("EEXIST", "already exists") {}
+
+/**
+ * A file was expected and a directory was found. Code `EISDIR`.
+ *
+ * @example
+ * ```ts
+ * import { IsADirectoryError } from "@hcs/store/errors";
+ * console.assert(new IsADirectoryError("load", "/d").code === "EISDIR");
+ * ```
+ */
+export class IsADirectoryError extends defineError("EISDIR", "is a directory") {}
+
+/**
+ * A directory was expected and something else was found. Code `ENOTDIR`.
+ *
+ * @example
+ * ```ts
+ * import { NotADirectoryError } from "@hcs/store/errors";
+ * console.assert(new NotADirectoryError("listDir", "/f").code === "ENOTDIR");
+ * ```
+ */
+export class NotADirectoryError extends defineError("ENOTDIR", "not a directory") {}
+
+/**
+ * A directory that must be empty is not. Code `ENOTEMPTY`.
+ *
+ * @example
+ * ```ts
+ * import { DirectoryNotEmptyError } from "@hcs/store/errors";
+ * console.assert(new DirectoryNotEmptyError("delete", "/d").code === "ENOTEMPTY");
+ * ```
+ */
+export class DirectoryNotEmptyError extends defineError("ENOTEMPTY", "directory not empty") {}
+
+/**
+ * The runtime, the OS or a server refused access. Code `EACCES`.
+ *
+ * @example
+ * ```ts
+ * import { PermissionDeniedError } from "@hcs/store/errors";
+ * console.assert(new PermissionDeniedError("load", "/secret").code === "EACCES");
+ * ```
+ */
+export class PermissionDeniedError extends defineError("EACCES", "permission denied") {}
+
+/**
+ * A virtual path could not be resolved to a source (e.g. a virtual workspace
+ * mapping that points at another virtual workspace).
+ *
+ * @example
+ * ```ts
+ * import { StorageResolutionError } from "@hcs/store/errors";
+ * console.assert(new StorageResolutionError("load", "/v").code === "ERR_STORAGE_RESOLUTION");
+ * ```
+ */
+export class StorageResolutionError
+  extends defineError("ERR_STORAGE_RESOLUTION", "cannot resolve storage location") {}
+
+/**
+ * The data or the file extension has no codec here.
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedFormatError } from "@hcs/store/errors";
+ * console.assert(new UnsupportedFormatError("save", "/a.xyz").code === "ERR_UNSUPPORTED_FORMAT");
+ * ```
+ */
+export class UnsupportedFormatError
+  extends defineError("ERR_UNSUPPORTED_FORMAT", "unsupported format") {}
+
+/**
+ * No backend is registered (or available on this runtime) under a key.
+ * Its message lists the backends that are available.
+ *
+ * @example
+ * ```ts
+ * import { BackendNotFoundError } from "@hcs/store/errors";
+ * const e = new BackendNotFoundError("s3", ["disk", "memory"]);
+ * console.assert(e.code === "ERR_BACKEND_NOT_FOUND");
+ * console.assert(e.message.includes("disk, memory"));
+ * ```
+ */
+export class BackendNotFoundError extends StorageError {
+  /** The keys that are available in the registry that threw. */
+  readonly available: readonly string[];
+  /**
+   * @param key the key that was asked for
+   * @param available the keys available here
+   * @param reason why it is missing (default: not registered)
+   */
+  constructor(
+    key: string,
+    available: readonly string[],
+    reason = "no such backend",
+    options: StorageErrorOptions = {},
+  ) {
+    super(
+      "getBackend",
+      key,
+      `${reason}; available backends: ${available.length ? available.join(", ") : "(none)"}`,
+      { ...options, code: "ERR_BACKEND_NOT_FOUND" },
+    );
+    this.available = [...available];
+  }
+}
+
+/**
+ * A lock could not be acquired within its timeout.
+ *
+ * @example
+ * ```ts
+ * import { LockTimeoutError } from "@hcs/store/errors";
+ * const e = new LockTimeoutError("atomicUpdateJson", "/a.json", 500);
+ * console.assert(e.code === "ETIMEDOUT" && e.timeoutMs === 500);
+ * ```
+ */
+export class LockTimeoutError extends StorageError {
+  /** How long the caller waited, in milliseconds. */
+  readonly timeoutMs: number;
+  /**
+   * @param operation the operation that waited
+   * @param path the file whose lock was not acquired
+   * @param timeoutMs how long it waited
+   */
+  constructor(operation: string, path: string, timeoutMs: number, options: StorageErrorOptions = {}) {
+    super(operation, path, `lock not acquired within ${timeoutMs} ms`, {
+      ...options,
+      code: "ETIMEDOUT",
+    });
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+const BY_CODE: Record<
+  string,
+  new (op: string, path: string, reason?: string, options?: StorageErrorOptions) => StorageError
+> = {
+  ENOENT: NotFoundError,
+  EEXIST: AlreadyExistsError,
+  EISDIR: IsADirectoryError,
+  ENOTDIR: NotADirectoryError,
+  ENOTEMPTY: DirectoryNotEmptyError,
+  EACCES: PermissionDeniedError,
+  EPERM: PermissionDeniedError,
+};
+
+/** Deno's error class names (`Deno.errors.*`) and the errno they stand for. */
+const DENO_NAMES: Record<string, string> = {
+  NotFound: "ENOENT",
+  AlreadyExists: "EEXIST",
+  IsADirectory: "EISDIR",
+  NotADirectory: "ENOTDIR",
+  DirectoryNotEmpty: "ENOTEMPTY",
+  PermissionDenied: "EACCES",
+  NotCapable: "EACCES",
+};
+
+const REASONS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EEXIST: "already exists",
+  EISDIR: "is a directory",
+  ENOTDIR: "not a directory",
+  ENOTEMPTY: "directory not empty",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ELOOP: "too many levels of symbolic links",
+  ENAMETOOLONG: "file name too long",
+  ENOSPC: "no space left on device",
+  EXDEV: "cross-device link",
+  EINVAL: "invalid argument",
+  EBUSY: "resource busy",
+};
+
+/** A minimal view of an HTTP response, enough to map its status. */
+export interface HttpStatusLike {
+  /** The HTTP status code. */
+  status: number;
+  /** The HTTP status text, if any. */
+  statusText?: string;
+}
+
+/**
+ * Maps an HTTP status to a storage error: 404/410 → {@linkcode NotFoundError},
+ * 401/403 → {@linkcode PermissionDeniedError}, anything else →
+ * {@linkcode StorageError} carrying the status.
+ *
+ * @example
+ * ```ts
+ * import { httpStatusError, NotFoundError } from "@hcs/store/errors";
+ * console.assert(httpStatusError({ status: 404 }, "load", "https://x/a") instanceof NotFoundError);
+ * console.assert(httpStatusError({ status: 503 }, "load", "https://x/a").status === 503);
+ * ```
+ */
+export function httpStatusError(
+  response: HttpStatusLike,
+  operation: string,
+  path: string,
+): StorageError {
+  const { status } = response;
+  const text = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  if (status === 404 || status === 410) {
+    return new NotFoundError(operation, path, `no such file (${text})`, { status, cause: response });
+  }
+  if (status === 401 || status === 403) {
+    return new PermissionDeniedError(operation, path, `permission denied (${text})`, {
+      status,
+      cause: response,
+    });
+  }
+  return new StorageError(operation, path, text, { code: `HTTP_${status}`, status, cause: response });
+}
+
+/**
+ * Translates any runtime error into a {@linkcode StorageError} for
+ * `operation` on `path`. Already-typed storage errors pass through unchanged;
+ * Node/Bun errno errors (`err.code`), Deno errors (`Deno.errors.*` by name)
+ * and HTTP-status-like objects are mapped; anything else becomes a generic
+ * `StorageError` with the original as `cause`.
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError, toStorageError } from "@hcs/store/errors";
+ * const nodeErr = Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
+ * const e = toStorageError(nodeErr, "load", "/a.tif");
+ * console.assert(e instanceof NotFoundError && e.cause === nodeErr);
+ * ```
+ */
+export function toStorageError(err: unknown, operation: string, path: string): StorageError {
+  if (err instanceof StorageError) return err;
+  if (typeof err === "object" && err !== null) {
+    const rec = err as { code?: unknown; name?: unknown; status?: unknown; errno?: unknown };
+    let code = typeof rec.code === "string" ? rec.code : undefined;
+    if (code === undefined && typeof rec.name === "string") code = DENO_NAMES[rec.name];
+    if (code !== undefined) {
+      const Cls = BY_CODE[code];
+      const reason = REASONS[code] ?? (err instanceof Error ? err.message : code);
+      if (Cls) return new Cls(operation, path, reason, { cause: err });
+      return new StorageError(operation, path, reason, { code, cause: err });
+    }
+    if (typeof rec.status === "number" && !(err instanceof Error)) {
+      return httpStatusError(err as HttpStatusLike, operation, path);
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new StorageError(operation, path, message, { cause: err });
+}

@@ -1,0 +1,188 @@
+/**
+ * The format registry: which codec encodes and decodes a file, chosen by its
+ * (case-insensitive) extension. Users add codecs with {@linkcode registerFormat}.
+ *
+ * Rules shared by every backend that stores bytes:
+ * - a `Uint8Array` is written as it is, whatever the extension;
+ * - a `string` is written as UTF-8 text, except to array formats, which throw
+ *   `UnsupportedFormatError`;
+ * - anything else goes to the codec of the extension; an unknown extension
+ *   throws `UnsupportedFormatError` naming it and the supported ones.
+ *
+ * @example
+ * ```ts
+ * import { decodeForPath, encodeForPath } from "@hcs/store/formats";
+ * const bytes = encodeForPath({ a: 1 }, "/x/meta.json", "save");
+ * console.assert((decodeForPath(bytes, "/x/meta.json", "load") as { a: number }).a === 1);
+ * ```
+ *
+ * @module
+ */
+
+import { StorageError, UnsupportedFormatError } from "../errors.ts";
+import type { StorageValue } from "../backends/base.ts";
+import { extname } from "../backends/_paths.ts";
+
+/** A codec for one family of extensions. */
+export interface FormatCodec {
+  /** A short name (`"npy"`, `"tiff"`, …). */
+  readonly name: string;
+  /** Extensions it handles, lower case with the dot (`[".tif", ".tiff"]`). */
+  readonly extensions: readonly string[];
+  /** True for formats that hold arrays only (strings are refused). */
+  readonly arrayFormat?: boolean;
+  /** Encodes a value to file bytes; throws `UnsupportedFormatError` for values it cannot hold. */
+  encode(value: StorageValue, path: string): Uint8Array;
+  /** Decodes file bytes; throws a `StorageError` for corrupt input. */
+  decode(bytes: Uint8Array, path: string): StorageValue;
+}
+
+const codecs = new Map<string, FormatCodec>();
+
+/**
+ * Adds (or replaces) a codec for its extensions.
+ *
+ * @example
+ * ```ts
+ * import { registerFormat, decodeForPath } from "@hcs/store/formats";
+ * registerFormat({
+ *   name: "upper",
+ *   extensions: [".up"],
+ *   encode: (v) => new TextEncoder().encode(String(v).toUpperCase()),
+ *   decode: (b) => new TextDecoder().decode(b),
+ * });
+ * console.assert(decodeForPath(new TextEncoder().encode("HI"), "a.UP", "load") === "HI");
+ * ```
+ */
+export function registerFormat(codec: FormatCodec): void {
+  for (const ext of codec.extensions) {
+    const e = ext.toLowerCase();
+    codecs.set(e.startsWith(".") ? e : `.${e}`, codec);
+  }
+}
+
+/**
+ * The codec for a path's extension, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { formatFor } from "@hcs/store/formats";
+ * console.assert(formatFor("/a/B.JSON")?.name === "json");
+ * ```
+ */
+export function formatFor(path: string): FormatCodec | undefined {
+  return codecs.get(extname(path));
+}
+
+/**
+ * The extensions with a codec, sorted.
+ *
+ * @example
+ * ```ts
+ * import { supportedExtensions } from "@hcs/store/formats";
+ * console.assert(supportedExtensions().includes(".json"));
+ * ```
+ */
+export function supportedExtensions(): string[] {
+  return [...codecs.keys()].sort();
+}
+
+function unsupported(operation: string, path: string): UnsupportedFormatError {
+  const ext = extname(path) || "(none)";
+  return new UnsupportedFormatError(
+    operation,
+    path,
+    `unsupported extension '${ext}'; supported: ${supportedExtensions().join(", ")}`,
+  );
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Encodes `value` for the file at `path` (see the module rules).
+ *
+ * @example
+ * ```ts
+ * import { encodeForPath } from "@hcs/store/formats";
+ * console.assert(encodeForPath("hi", "/a.txt", "save").length === 2);
+ * ```
+ */
+export function encodeForPath(value: StorageValue, path: string, operation: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  const codec = formatFor(path);
+  if (typeof value === "string") {
+    if (codec?.arrayFormat) {
+      throw new UnsupportedFormatError(
+        operation,
+        path,
+        `a string cannot be written to an array format (${codec.name})`,
+      );
+    }
+    return encoder.encode(value);
+  }
+  if (!codec) throw unsupported(operation, path);
+  try {
+    return codec.encode(value, path);
+  } catch (err) {
+    throw wrap(err, operation, path, `cannot encode as ${codec.name}`);
+  }
+}
+
+/**
+ * Decodes the bytes of the file at `path` by its extension.
+ *
+ * @example
+ * ```ts
+ * import { decodeForPath } from "@hcs/store/formats";
+ * console.assert(decodeForPath(new TextEncoder().encode("x"), "/a.txt", "load") === "x");
+ * ```
+ */
+export function decodeForPath(bytes: Uint8Array, path: string, operation: string): StorageValue {
+  const codec = formatFor(path);
+  if (!codec) throw unsupported(operation, path);
+  try {
+    return codec.decode(bytes, path);
+  } catch (err) {
+    throw wrap(err, operation, path, `corrupt or unreadable ${codec.name} data`);
+  }
+}
+
+function wrap(err: unknown, operation: string, path: string, reason: string): Error {
+  if (err instanceof StorageError) {
+    if (err.path === path && err.operation === operation) return err;
+    const Cls = err.constructor as new (
+      op: string,
+      path: string,
+      reason: string,
+      options: { cause: unknown },
+    ) => StorageError;
+    const inner = err.message.replace(/^[^']*'[^']*': /, "");
+    return err instanceof UnsupportedFormatError
+      ? new Cls(operation, path, inner, { cause: err })
+      : new StorageError(operation, path, `${reason}: ${inner}`, { code: err.code, cause: err });
+  }
+  if (err instanceof TypeError || err instanceof RangeError) {
+    return new StorageError(operation, path, `${reason}: ${err.message}`, {
+      code: "ERR_CORRUPT_DATA",
+      cause: err,
+    });
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  return new StorageError(operation, path, `${reason}: ${msg}`, { code: "ERR_CORRUPT_DATA", cause: err });
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+registerFormat({
+  name: "text",
+  extensions: [".txt"],
+  encode: (value) => encoder.encode(typeof value === "string" ? value : JSON.stringify(value)),
+  decode: (bytes) => decoder.decode(bytes),
+});
+
+registerFormat({
+  name: "json",
+  extensions: [".json"],
+  encode: (value) => encoder.encode(JSON.stringify(value)),
+  decode: (bytes) => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)),
+});

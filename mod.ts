@@ -1,0 +1,60 @@
+/**
+ * hcs-store: one storage contract (save / load / batches / listings /
+ * filesystem operations) over disk, memory, OME-Zarr, HTTP and virtual
+ * workspaces, with a registry that picks the implementation fitting the
+ * runtime.
+ *
+ * This entry loads no backend: each one is imported on first
+ * {@linkcode getBackend} call, so `node:fs`, `zarrita` and FFI code are only
+ * loaded by programs that use them.
+ *
+ * @example
+ * ```ts
+ * import { getBackend, NotFoundError } from "@hcs/store";
+ *
+ * const store = await getBackend("memory");
+ * await store.ensureDirectory("/plate");
+ * await store.save({ hello: "world" }, "/plate/meta.json", { overwrite: true });
+ * console.assert((await store.listFiles("/plate"))[0] === "/plate/meta.json");
+ * await store.load("/plate/missing.json").catch((e) => console.assert(e instanceof NotFoundError));
+ * ```
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export type {
+  AnyBackend,
+  BackendBase,
+  DataSink,
+  DataSource,
+  FilesystemOps,
+  JsonValue,
+  ListOptions,
+  LoadOptions,
+  NdArray,
+  ReadOnlyBackend,
+  SaveOptions,
+  StatResult,
+  StorageBackend,
+  StorageValue,
+  SymlinkOptions,
+  TypedArray,
+  VirtualBackend,
+} from "./backends/base.ts";
+export { AbstractStorageBackend, isNdArray } from "./backends/base.ts";
+export {
+  type BackendDescription,
+  type BackendEntry,
+  type BackendProvider,
+  createRegistry,
+  describeBackends,
+  getBackend,
+  type ImplementationPlan,
+  type LoadContext,
+  registerBackend,
+  Registry,
+  resetMemoryBackend,
+  storageRegistry,
+} from "./registry/registry.ts";
+export { type RuntimeInfo, type RuntimeName, runtime } from "./registry/runtime.ts";

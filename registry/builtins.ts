@@ -1,0 +1,45 @@
+/**
+ * The built-in backend table. Each entry imports its module on first use, so a
+ * program that never asks for `disk` never loads `node:fs` or FFI code.
+ *
+ * @module
+ */
+
+import type { BackendEntry, ImplementationPlan } from "./registry.ts";
+import { denoFfiPermission, type RuntimeInfo, safeEnv } from "./runtime.ts";
+
+/**
+ * Which disk implementation this runtime gets, decided without importing
+ * anything: FFI on Deno (with `--allow-ffi`) and Bun, pure TypeScript elsewhere
+ * or when `HCS_STORE_FFI=0`.
+ */
+export function planDisk(rt: RuntimeInfo): ImplementationPlan {
+  if (safeEnv("HCS_STORE_FFI") === "0") {
+    return { implementation: "pure", reason: "HCS_STORE_FFI=0" };
+  }
+  if (rt.os !== "linux" && rt.os !== "darwin") {
+    return { implementation: "pure", reason: `no libc bindings for ${rt.os}` };
+  }
+  if (rt.name === "deno") {
+    const state = denoFfiPermission();
+    if (state !== "granted") return { implementation: "pure", reason: "ffi permission not granted" };
+    return { implementation: "ffi(deno, pread)" };
+  }
+  if (rt.name === "bun") return { implementation: "ffi(bun, pread)" };
+  return { implementation: "pure", reason: `${rt.name} has no FFI` };
+}
+
+const filesystem = (rt: RuntimeInfo): true | string =>
+  rt.hasFilesystem ? true : `no local filesystem on ${rt.name}`;
+
+/** The built-in entries, in no particular order. */
+export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
+  {
+    key: "memory",
+    supports: () => true,
+    load: async () => new (await import("../backends/memory.ts")).MemoryBackend(),
+    plan: () => ({ implementation: "tree" }),
+  },
+];
+
+export { filesystem as _filesystemSupport };
