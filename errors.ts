@@ -229,7 +229,12 @@ export class LockTimeoutError extends StorageError {
    * @param path the file whose lock was not acquired
    * @param timeoutMs how long it waited
    */
-  constructor(operation: string, path: string, timeoutMs: number, options: StorageErrorOptions = {}) {
+  constructor(
+    operation: string,
+    path: string,
+    timeoutMs: number,
+    options: StorageErrorOptions = {},
+  ) {
     super(operation, path, `lock not acquired within ${timeoutMs} ms`, {
       ...options,
       code: "ETIMEDOUT",
@@ -306,7 +311,10 @@ export function httpStatusError(
   const { status } = response;
   const text = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ""}`;
   if (status === 404 || status === 410) {
-    return new NotFoundError(operation, path, `no such file (${text})`, { status, cause: response });
+    return new NotFoundError(operation, path, `no such file (${text})`, {
+      status,
+      cause: response,
+    });
   }
   if (status === 401 || status === 403) {
     return new PermissionDeniedError(operation, path, `permission denied (${text})`, {
@@ -314,7 +322,11 @@ export function httpStatusError(
       cause: response,
     });
   }
-  return new StorageError(operation, path, text, { code: `HTTP_${status}`, status, cause: response });
+  return new StorageError(operation, path, text, {
+    code: `HTTP_${status}`,
+    status,
+    cause: response,
+  });
 }
 
 /**

@@ -57,4 +57,4 @@ export {
   resetMemoryBackend,
   storageRegistry,
 } from "./registry/registry.ts";
-export { type RuntimeInfo, type RuntimeName, runtime } from "./registry/runtime.ts";
+export { runtime, type RuntimeInfo, type RuntimeName } from "./registry/runtime.ts";

@@ -115,7 +115,11 @@ export interface DataSink {
   /** Saves one value at `path`. Never replaces unless `{ overwrite: true }`. */
   save(data: StorageValue, path: string, options?: SaveOptions): Promise<void>;
   /** Saves `data[i]` at `paths[i]`; all or nothing. */
-  saveBatch(data: readonly StorageValue[], paths: readonly string[], options?: SaveOptions): Promise<void>;
+  saveBatch(
+    data: readonly StorageValue[],
+    paths: readonly string[],
+    options?: SaveOptions,
+  ): Promise<void>;
 }
 
 /** Reads values and lists what exists. */

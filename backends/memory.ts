@@ -72,7 +72,10 @@ function newDir(): DirNode {
 
 function cloneNode(node: Node): Node {
   if (node.kind === "file") {
-    return { kind: "file", value: typeof node.value === "object" ? structuredClone(node.value) : node.value };
+    return {
+      kind: "file",
+      value: typeof node.value === "object" ? structuredClone(node.value) : node.value,
+    };
   }
   if (node.kind === "symlink") return { kind: "symlink", target: node.target };
   const dir = newDir();
@@ -136,7 +139,9 @@ export class MemoryBackend extends AbstractStorageBackend {
         const targetSegs = this.#linkTarget(child.target, curSegs);
         const r = this.#walk(targetSegs, true, op, path, depth + 1);
         if (!r.node) {
-          if (last) return { node: undefined, parent: dir, name, segs: [...curSegs, name], broken: true };
+          if (last) {
+            return { node: undefined, parent: dir, name, segs: [...curSegs, name], broken: true };
+          }
           return { node: undefined, parent: undefined, name, segs: r.segs };
         }
         cur = r.node;
@@ -309,10 +314,14 @@ export class MemoryBackend extends AbstractStorageBackend {
   delete(path: string): Promise<void> {
     try {
       const w = this.#get(path, false, "delete");
-      if (w.segs.length === 0) throw new StorageError("delete", path, "cannot delete the root", { code: "EBUSY" });
+      if (w.segs.length === 0) {
+        throw new StorageError("delete", path, "cannot delete the root", { code: "EBUSY" });
+      }
       if (!w.node && !w.broken) throw new NotFoundError("delete", path);
       const node = w.parent!.children.get(w.name)!;
-      if (node.kind === "dir" && node.children.size > 0) throw new DirectoryNotEmptyError("delete", path);
+      if (node.kind === "dir" && node.children.size > 0) {
+        throw new DirectoryNotEmptyError("delete", path);
+      }
       w.parent!.children.delete(w.name);
       return Promise.resolve();
     } catch (err) {
@@ -345,7 +354,9 @@ export class MemoryBackend extends AbstractStorageBackend {
           if (w.node.kind !== "dir") throw new NotADirectoryError("ensureDirectory", path);
           continue;
         }
-        if (w.broken) throw new AlreadyExistsError("ensureDirectory", path, "a broken symlink is in the way");
+        if (w.broken) {
+          throw new AlreadyExistsError("ensureDirectory", path, "a broken symlink is in the way");
+        }
         w.parent!.children.set(w.name, newDir());
       }
       return Promise.resolve();
@@ -376,14 +387,18 @@ export class MemoryBackend extends AbstractStorageBackend {
       const w = this.#get(path, false, "isSymlink");
       return Promise.resolve(w.node?.kind === "symlink");
     } catch (err) {
-      if (err instanceof NotADirectoryError || err instanceof NotFoundError) return Promise.resolve(false);
+      if (err instanceof NotADirectoryError || err instanceof NotFoundError) {
+        return Promise.resolve(false);
+      }
       return Promise.reject(err);
     }
   }
 
   #transfer(src: string, dst: string, op: "move" | "copy"): void {
     const s = this.#get(src, op === "copy", op);
-    if (s.segs.length === 0) throw new StorageError(op, src, "cannot move or copy the root", { code: "EBUSY" });
+    if (s.segs.length === 0) {
+      throw new StorageError(op, src, "cannot move or copy the root", { code: "EBUSY" });
+    }
     const srcNode = op === "copy" ? s.node : s.parent?.children.get(s.name);
     if (!srcNode) throw new NotFoundError(op, src);
     const d = this.#parentFor(dst, op);
@@ -433,7 +448,9 @@ export class MemoryBackend extends AbstractStorageBackend {
       try {
         w = this.#get(path, false, "stat");
       } catch (err) {
-        if (err instanceof NotADirectoryError) return Promise.resolve({ type: "missing", path, exists: false });
+        if (err instanceof NotADirectoryError) {
+          return Promise.resolve({ type: "missing", path, exists: false });
+        }
         throw err;
       }
       const node = w.node;

@@ -168,7 +168,10 @@ function wrap(err: unknown, operation: string, path: string, reason: string): Er
     });
   }
   const msg = err instanceof Error ? err.message : String(err);
-  return new StorageError(operation, path, `${reason}: ${msg}`, { code: "ERR_CORRUPT_DATA", cause: err });
+  return new StorageError(operation, path, `${reason}: ${msg}`, {
+    code: "ERR_CORRUPT_DATA",
+    cause: err,
+  });
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: false });

@@ -22,7 +22,9 @@ export function planDisk(rt: RuntimeInfo): ImplementationPlan {
   }
   if (rt.name === "deno") {
     const state = denoFfiPermission();
-    if (state !== "granted") return { implementation: "pure", reason: "ffi permission not granted" };
+    if (state !== "granted") {
+      return { implementation: "pure", reason: "ffi permission not granted" };
+    }
     return { implementation: "ffi(deno, pread)" };
   }
   if (rt.name === "bun") return { implementation: "ffi(bun, pread)" };

@@ -7,7 +7,7 @@
 
 import { BackendNotFoundError, StorageError } from "../errors.ts";
 import type { AnyBackend, StorageBackend } from "../backends/base.ts";
-import { type RuntimeInfo, runtime } from "./runtime.ts";
+import { runtime, type RuntimeInfo } from "./runtime.ts";
 import { BUILTIN_ENTRIES } from "./builtins.ts";
 
 /** What `describeBackends()` reports per key. */

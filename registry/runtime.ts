@@ -36,7 +36,12 @@ interface ProcessLike {
   env?: Record<string, string | undefined>;
 }
 
-function globals(): { Deno?: DenoLike; Bun?: unknown; process?: ProcessLike; navigator?: { userAgent?: string } } {
+function globals(): {
+  Deno?: DenoLike;
+  Bun?: unknown;
+  process?: ProcessLike;
+  navigator?: { userAgent?: string };
+} {
   return globalThis as never;
 }
 

@@ -25,9 +25,21 @@ for (const tool of ["deno", "bun"]) {
 }
 
 // Deno without --allow-ffi still gets everything else the tests need.
-const noFfi = ["--allow-read", "--allow-write", "--allow-env", "--allow-run", "--allow-net", "--allow-sys"];
+const noFfi = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--allow-net",
+  "--allow-sys",
+];
 const runs = [
-  { name: "deno", cmd: "deno", args: ["test", "-A", "--no-check", `--junit-path=${out}/deno.xml`, ...files], xml: "deno.xml" },
+  {
+    name: "deno",
+    cmd: "deno",
+    args: ["test", "-A", "--no-check", `--junit-path=${out}/deno.xml`, ...files],
+    xml: "deno.xml",
+  },
   {
     name: "deno (no ffi)",
     cmd: "deno",
@@ -37,24 +49,34 @@ const runs = [
   {
     name: "bun",
     cmd: "bun",
-    args: ["test", "--reporter=junit", `--reporter-outfile=${out}/bun.xml`, ...files.map((f) => (f.startsWith(".") || f.startsWith("/") ? f : `./${f}`))],
+    args: [
+      "test",
+      "--reporter=junit",
+      `--reporter-outfile=${out}/bun.xml`,
+      ...files.map((f) => (f.startsWith(".") || f.startsWith("/") ? f : `./${f}`)),
+    ],
     xml: "bun.xml",
   },
 ];
 
 function count(xmlText, deno) {
-  const cases = [...xmlText.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)].map((m) => {
-    const name = /name="([^"]*)"/.exec(m[1])?.[1] ?? "";
-    const body = m[3] ?? "";
-    return { name, failed: /<failure|<error/.test(body), skipped: /<skipped/.test(body) };
-  });
+  const cases = [...xmlText.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)].map(
+    (m) => {
+      const name = /name="([^"]*)"/.exec(m[1])?.[1] ?? "";
+      const body = m[3] ?? "";
+      return { name, failed: /<failure|<error/.test(body), skipped: /<skipped/.test(body) };
+    },
+  );
   let leaves = cases;
   if (deno) {
     // Deno reports describe() groups as test cases too; count leaves only,
     // but keep a failing group that has no failing child (e.g. a hook error).
     const names = new Set(cases.map((c) => c.name));
     const isGroup = (n) => [...names].some((o) => o.startsWith(`${n} &gt; `));
-    leaves = cases.filter((c) => !isGroup(c.name) || (c.failed && !cases.some((o) => o.failed && o !== c && o.name.startsWith(`${c.name} &gt; `))));
+    leaves = cases.filter((c) =>
+      !isGroup(c.name) ||
+      (c.failed && !cases.some((o) => o.failed && o !== c && o.name.startsWith(`${c.name} &gt; `)))
+    );
   }
   const failed = leaves.filter((c) => c.failed).length;
   const skipped = leaves.filter((c) => c.skipped).length;
@@ -67,9 +89,13 @@ for (const run of runs) {
   console.log(`\n=== ${run.name}: ${run.cmd} ${run.args.join(" ")}`);
   const r = spawnSync(run.cmd, run.args, { cwd: root, env, stdio: "inherit" });
   const xmlPath = join(out, run.xml);
-  const c = existsSync(xmlPath) ? count(readFileSync(xmlPath, "utf8"), run.cmd === "deno") : { passed: 0, failed: 0, skipped: 0 };
+  const c = existsSync(xmlPath)
+    ? count(readFileSync(xmlPath, "utf8"), run.cmd === "deno")
+    : { passed: 0, failed: 0, skipped: 0 };
   if (r.status !== 0 && c.failed === 0) c.failed = 1; // a crash or load error counts as a failure
-  console.log(`=== ${run.name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${r.status})`);
+  console.log(
+    `=== ${run.name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped (exit ${r.status})`,
+  );
   if (c.passed + c.failed === 0) {
     console.log(`=== ${run.name}: ran no test`);
     bad = true;
@@ -79,5 +105,9 @@ for (const run of runs) {
   total.skipped += c.skipped;
 }
 if (total.failed > 0) bad = true;
-console.log(`\n${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ""}`);
+console.log(
+  `\n${total.passed} passed, ${total.failed} failed${
+    total.skipped ? `, ${total.skipped} skipped` : ""
+  }`,
+);
 process.exit(bad ? 1 : 0);

@@ -33,11 +33,21 @@ const arr = (): NdArray<Uint16Array> => ({
   stride: [3, 1],
 });
 
-async function rejects(p: Promise<unknown>, cls: abstract new (...a: never[]) => Error, path?: string) {
+async function rejects(
+  p: Promise<unknown>,
+  cls: abstract new (...a: never[]) => Error,
+  path?: string,
+) {
   await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof cls, `expected ${cls.name}, got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);
+    assert.ok(
+      err instanceof cls,
+      `expected ${cls.name}, got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`,
+    );
     if (path !== undefined) {
-      assert.ok((err as Error).message.includes(path), `message '${(err as Error).message}' names '${path}'`);
+      assert.ok(
+        (err as Error).message.includes(path),
+        `message '${(err as Error).message}' names '${path}'`,
+      );
     }
     return true;
   });
@@ -45,147 +55,214 @@ async function rejects(p: Promise<unknown>, cls: abstract new (...a: never[]) =>
 
 /** Registers the conformance tests for one backend. */
 export function conformance(name: string, setup: () => Promise<Fixture>): void {
-  const run = (fn: (b: StorageBackend, p: (rel?: string) => string) => Promise<void>) => async () => {
-    const fx = await setup();
-    try {
-      await fn(fx.backend, (rel = "") => (rel ? `${fx.root}/${rel}` : fx.root));
-    } finally {
-      await fx.teardown?.();
-    }
-  };
+  const run =
+    (fn: (b: StorageBackend, p: (rel?: string) => string) => Promise<void>) => async () => {
+      const fx = await setup();
+      try {
+        await fn(fx.backend, (rel = "") => (rel ? `${fx.root}/${rel}` : fx.root));
+      } finally {
+        await fx.teardown?.();
+      }
+    };
 
   describe(`conformance: ${name}`, () => {
     describe("contract shape", () => {
-      it("has a key and requiresFilesystemValidation true", run(async (b) => {
-        assert.equal(typeof b.key, "string");
-        assert.ok(b.key.length > 0);
-        assert.equal(b.requiresFilesystemValidation, true);
-      }));
+      it(
+        "has a key and requiresFilesystemValidation true",
+        run(async (b) => {
+          assert.equal(typeof b.key, "string");
+          assert.ok(b.key.length > 0);
+          assert.equal(b.requiresFilesystemValidation, true);
+        }),
+      );
     });
 
     describe("save and load", () => {
-      it("round-trips bytes, text, JSON and arrays", run(async (b, p) => {
-        await b.save(bytes(0, 1, 255), p("raw.bin"));
-        await b.save("héllo\nworld", p("note.txt"));
-        await b.save({ a: [1, 2, { b: null }], s: "x" }, p("meta.json"));
-        await b.save(arr(), p("plane.npy"));
-        assert.deepEqual(await b.load(p("raw.bin"), { as: "bytes" }), bytes(0, 1, 255));
-        assert.equal(await b.load(p("note.txt")), "héllo\nworld");
-        assert.deepEqual(await b.load(p("meta.json")), { a: [1, 2, { b: null }], s: "x" });
-        const a = await b.load<NdArray>(p("plane.npy"));
-        assert.deepEqual(Array.from(a.data as Uint16Array), [1, 2, 3, 4, 5, 65535]);
-        assert.ok(a.data instanceof Uint16Array);
-        assert.deepEqual(a.shape, [2, 3]);
-        assert.deepEqual(a.stride, [3, 1]);
-      }));
+      it(
+        "round-trips bytes, text, JSON and arrays",
+        run(async (b, p) => {
+          await b.save(bytes(0, 1, 255), p("raw.bin"));
+          await b.save("héllo\nworld", p("note.txt"));
+          await b.save({ a: [1, 2, { b: null }], s: "x" }, p("meta.json"));
+          await b.save(arr(), p("plane.npy"));
+          assert.deepEqual(await b.load(p("raw.bin"), { as: "bytes" }), bytes(0, 1, 255));
+          assert.equal(await b.load(p("note.txt")), "héllo\nworld");
+          assert.deepEqual(await b.load(p("meta.json")), { a: [1, 2, { b: null }], s: "x" });
+          const a = await b.load<NdArray>(p("plane.npy"));
+          assert.deepEqual(Array.from(a.data as Uint16Array), [1, 2, 3, 4, 5, 65535]);
+          assert.ok(a.data instanceof Uint16Array);
+          assert.deepEqual(a.shape, [2, 3]);
+          assert.deepEqual(a.stride, [3, 1]);
+        }),
+      );
 
-      it("as: bytes returns the raw bytes of a text file", run(async (b, p) => {
-        await b.save("abc", p("t.txt"));
-        assert.deepEqual(await b.load(p("t.txt"), { as: "bytes" }), new TextEncoder().encode("abc"));
-      }));
+      it(
+        "as: bytes returns the raw bytes of a text file",
+        run(async (b, p) => {
+          await b.save("abc", p("t.txt"));
+          assert.deepEqual(
+            await b.load(p("t.txt"), { as: "bytes" }),
+            new TextEncoder().encode("abc"),
+          );
+        }),
+      );
 
-      it("never replaces silently: AlreadyExistsError, old value kept", run(async (b, p) => {
-        await b.save("old", p("a.txt"));
-        await rejects(b.save("new", p("a.txt")), AlreadyExistsError, p("a.txt"));
-        assert.equal(await b.load(p("a.txt")), "old");
-      }));
+      it(
+        "never replaces silently: AlreadyExistsError, old value kept",
+        run(async (b, p) => {
+          await b.save("old", p("a.txt"));
+          await rejects(b.save("new", p("a.txt")), AlreadyExistsError, p("a.txt"));
+          assert.equal(await b.load(p("a.txt")), "old");
+        }),
+      );
 
-      it("replaces with overwrite: true", run(async (b, p) => {
-        await b.save("old", p("a.txt"));
-        await b.save("new", p("a.txt"), { overwrite: true });
-        assert.equal(await b.load(p("a.txt")), "new");
-      }));
+      it(
+        "replaces with overwrite: true",
+        run(async (b, p) => {
+          await b.save("old", p("a.txt"));
+          await b.save("new", p("a.txt"), { overwrite: true });
+          assert.equal(await b.load(p("a.txt")), "new");
+        }),
+      );
 
-      it("overwrite: true does not replace a directory", run(async (b, p) => {
-        await b.ensureDirectory(p("d"));
-        await rejects(b.save("x", p("d"), { overwrite: true }), IsADirectoryError);
-        assert.equal(await b.isDir(p("d")), true);
-      }));
+      it(
+        "overwrite: true does not replace a directory",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("d"));
+          await rejects(b.save("x", p("d"), { overwrite: true }), IsADirectoryError);
+          assert.equal(await b.isDir(p("d")), true);
+        }),
+      );
 
-      it("missing parent → NotFoundError, nothing created", run(async (b, p) => {
-        await rejects(b.save("x", p("no/such/a.txt")), NotFoundError, p("no/such/a.txt"));
-        assert.equal(await b.exists(p("no")), false);
-      }));
+      it(
+        "missing parent → NotFoundError, nothing created",
+        run(async (b, p) => {
+          await rejects(b.save("x", p("no/such/a.txt")), NotFoundError, p("no/such/a.txt"));
+          assert.equal(await b.exists(p("no")), false);
+        }),
+      );
 
-      it("parent that is a file → NotADirectoryError", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await rejects(b.save("y", p("f.txt/a.txt")), NotADirectoryError);
-      }));
+      it(
+        "parent that is a file → NotADirectoryError",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.save("y", p("f.txt/a.txt")), NotADirectoryError);
+        }),
+      );
 
-      it("load of a missing file → NotFoundError naming path and operation", run(async (b, p) => {
-        await assert.rejects(b.load(p("nope.txt")), (err: unknown) => {
-          assert.ok(err instanceof NotFoundError);
-          assert.ok(err instanceof StorageError);
-          assert.equal(err.code, "ENOENT");
-          assert.match(err.message, /^load '.*nope\.txt': /);
-          return true;
-        });
-      }));
+      it(
+        "load of a missing file → NotFoundError naming path and operation",
+        run(async (b, p) => {
+          await assert.rejects(b.load(p("nope.txt")), (err: unknown) => {
+            assert.ok(err instanceof NotFoundError);
+            assert.ok(err instanceof StorageError);
+            assert.equal(err.code, "ENOENT");
+            assert.match(err.message, /^load '.*nope\.txt': /);
+            return true;
+          });
+        }),
+      );
 
-      it("load of a directory → IsADirectoryError", run(async (b, p) => {
-        await b.ensureDirectory(p("d"));
-        await rejects(b.load(p("d")), IsADirectoryError, p("d"));
-      }));
+      it(
+        "load of a directory → IsADirectoryError",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("d"));
+          await rejects(b.load(p("d")), IsADirectoryError, p("d"));
+        }),
+      );
 
-      it("load below a file → NotADirectoryError", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await rejects(b.load(p("f.txt/x.txt")), NotADirectoryError);
-      }));
+      it(
+        "load below a file → NotADirectoryError",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.load(p("f.txt/x.txt")), NotADirectoryError);
+        }),
+      );
 
-      it("rejects paths with a NUL byte", run(async (b, p) => {
-        await assert.rejects(b.save("x", p("a\0b.txt")), StorageError);
-        await assert.rejects(b.load(p("a\0b.txt")), StorageError);
-      }));
+      it(
+        "rejects paths with a NUL byte",
+        run(async (b, p) => {
+          await assert.rejects(b.save("x", p("a\0b.txt")), StorageError);
+          await assert.rejects(b.load(p("a\0b.txt")), StorageError);
+        }),
+      );
     });
 
     describe("batches", () => {
-      it("saveBatch/loadBatch keep order", run(async (b, p) => {
-        const names = ["img10.txt", "img2.txt", "img1.txt"].map((n) => p(n));
-        await b.saveBatch(["ten", "two", "one"], names);
-        assert.deepEqual(await b.loadBatch(names), ["ten", "two", "one"]);
-        assert.deepEqual(await b.loadBatch([names[2]!, names[0]!]), ["one", "ten"]);
-      }));
+      it(
+        "saveBatch/loadBatch keep order",
+        run(async (b, p) => {
+          const names = ["img10.txt", "img2.txt", "img1.txt"].map((n) => p(n));
+          await b.saveBatch(["ten", "two", "one"], names);
+          assert.deepEqual(await b.loadBatch(names), ["ten", "two", "one"]);
+          assert.deepEqual(await b.loadBatch([names[2]!, names[0]!]), ["one", "ten"]);
+        }),
+      );
 
-      it("mismatched lengths → RangeError before any write", run(async (b, p) => {
-        await assert.rejects(b.saveBatch(["a", "b"], [p("a.txt")]), RangeError);
-        assert.deepEqual(await b.listDir(p()), []);
-      }));
+      it(
+        "mismatched lengths → RangeError before any write",
+        run(async (b, p) => {
+          await assert.rejects(b.saveBatch(["a", "b"], [p("a.txt")]), RangeError);
+          assert.deepEqual(await b.listDir(p()), []);
+        }),
+      );
 
-      it("the same path twice → AlreadyExistsError before any write", run(async (b, p) => {
-        await rejects(
-          b.saveBatch(["a", "b", "c"], [p("x.txt"), p("y.txt"), p("x.txt")]),
-          AlreadyExistsError,
-        );
-        assert.deepEqual(await b.listDir(p()), []);
-      }));
+      it(
+        "the same path twice → AlreadyExistsError before any write",
+        run(async (b, p) => {
+          await rejects(
+            b.saveBatch(["a", "b", "c"], [p("x.txt"), p("y.txt"), p("x.txt")]),
+            AlreadyExistsError,
+          );
+          assert.deepEqual(await b.listDir(p()), []);
+        }),
+      );
 
-      it("an existing target fails the whole batch; no new file left", run(async (b, p) => {
-        await b.save("keep", p("b.txt"));
-        await rejects(b.saveBatch(["a", "b", "c"], [p("a.txt"), p("b.txt"), p("c.txt")]), AlreadyExistsError);
-        assert.deepEqual(await b.listDir(p()), ["b.txt"]);
-        assert.equal(await b.load(p("b.txt")), "keep");
-      }));
+      it(
+        "an existing target fails the whole batch; no new file left",
+        run(async (b, p) => {
+          await b.save("keep", p("b.txt"));
+          await rejects(
+            b.saveBatch(["a", "b", "c"], [p("a.txt"), p("b.txt"), p("c.txt")]),
+            AlreadyExistsError,
+          );
+          assert.deepEqual(await b.listDir(p()), ["b.txt"]);
+          assert.equal(await b.load(p("b.txt")), "keep");
+        }),
+      );
 
-      it("a missing parent fails the whole batch", run(async (b, p) => {
-        await rejects(b.saveBatch(["a", "b"], [p("a.txt"), p("missing/b.txt")]), NotFoundError);
-        assert.deepEqual(await b.listDir(p()), []);
-      }));
+      it(
+        "a missing parent fails the whole batch",
+        run(async (b, p) => {
+          await rejects(b.saveBatch(["a", "b"], [p("a.txt"), p("missing/b.txt")]), NotFoundError);
+          assert.deepEqual(await b.listDir(p()), []);
+        }),
+      );
 
-      it("saveBatch takes overwrite", run(async (b, p) => {
-        await b.save("old", p("a.txt"));
-        await b.saveBatch(["new", "b"], [p("a.txt"), p("b.txt")], { overwrite: true });
-        assert.deepEqual(await b.loadBatch([p("a.txt"), p("b.txt")]), ["new", "b"]);
-      }));
+      it(
+        "saveBatch takes overwrite",
+        run(async (b, p) => {
+          await b.save("old", p("a.txt"));
+          await b.saveBatch(["new", "b"], [p("a.txt"), p("b.txt")], { overwrite: true });
+          assert.deepEqual(await b.loadBatch([p("a.txt"), p("b.txt")]), ["new", "b"]);
+        }),
+      );
 
-      it("loadBatch of a missing file rejects with NotFoundError", run(async (b, p) => {
-        await b.save("a", p("a.txt"));
-        await rejects(b.loadBatch([p("a.txt"), p("gone.txt")]), NotFoundError, p("gone.txt"));
-      }));
+      it(
+        "loadBatch of a missing file rejects with NotFoundError",
+        run(async (b, p) => {
+          await b.save("a", p("a.txt"));
+          await rejects(b.loadBatch([p("a.txt"), p("gone.txt")]), NotFoundError, p("gone.txt"));
+        }),
+      );
 
-      it("empty batches are fine", run(async (b) => {
-        await b.saveBatch([], []);
-        assert.deepEqual(await b.loadBatch([]), []);
-      }));
+      it(
+        "empty batches are fine",
+        run(async (b) => {
+          await b.saveBatch([], []);
+          assert.deepEqual(await b.loadBatch([]), []);
+        }),
+      );
     });
 
     describe("listFiles and listDir", () => {
@@ -207,314 +284,457 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
         );
       };
 
-      it("lists full paths, natural order, top level only by default", run(async (b, p) => {
-        await tree(b, p);
-        assert.deepEqual(await b.listFiles(p()), [p("img2.TXT"), p("img10.tif.txt"), p("notes.md.json")]);
-      }));
+      it(
+        "lists full paths, natural order, top level only by default",
+        run(async (b, p) => {
+          await tree(b, p);
+          assert.deepEqual(await b.listFiles(p()), [
+            p("img2.TXT"),
+            p("img10.tif.txt"),
+            p("notes.md.json"),
+          ]);
+        }),
+      );
 
-      it("recursive is breadth-first: shallower first, natural path order", run(async (b, p) => {
-        await tree(b, p);
-        assert.deepEqual(await b.listFiles(p(), { recursive: true }), [
-          p("img2.TXT"),
-          p("img10.tif.txt"),
-          p("notes.md.json"),
-          p("sub/a1.txt"),
-          p("sub/b.json"),
-          p("sub2/a0.txt"),
-          p("sub/deeper/z.txt"),
-        ]);
-      }));
+      it(
+        "recursive is breadth-first: shallower first, natural path order",
+        run(async (b, p) => {
+          await tree(b, p);
+          assert.deepEqual(await b.listFiles(p(), { recursive: true }), [
+            p("img2.TXT"),
+            p("img10.tif.txt"),
+            p("notes.md.json"),
+            p("sub/a1.txt"),
+            p("sub/b.json"),
+            p("sub2/a0.txt"),
+            p("sub/deeper/z.txt"),
+          ]);
+        }),
+      );
 
-      it("extensions: case-insensitive, with or without dot, array or Set", run(async (b, p) => {
-        await tree(b, p);
-        const want = [p("img2.TXT"), p("img10.tif.txt"), p("sub/a1.txt"), p("sub2/a0.txt"), p("sub/deeper/z.txt")];
-        assert.deepEqual(await b.listFiles(p(), { recursive: true, extensions: [".txt"] }), want);
-        assert.deepEqual(await b.listFiles(p(), { recursive: true, extensions: new Set(["TXT"]) }), want);
-        assert.deepEqual(await b.listFiles(p(), { extensions: ["json"] }), [p("notes.md.json")]);
-      }));
+      it(
+        "extensions: case-insensitive, with or without dot, array or Set",
+        run(async (b, p) => {
+          await tree(b, p);
+          const want = [
+            p("img2.TXT"),
+            p("img10.tif.txt"),
+            p("sub/a1.txt"),
+            p("sub2/a0.txt"),
+            p("sub/deeper/z.txt"),
+          ];
+          assert.deepEqual(await b.listFiles(p(), { recursive: true, extensions: [".txt"] }), want);
+          assert.deepEqual(
+            await b.listFiles(p(), { recursive: true, extensions: new Set(["TXT"]) }),
+            want,
+          );
+          assert.deepEqual(await b.listFiles(p(), { extensions: ["json"] }), [p("notes.md.json")]);
+        }),
+      );
 
-      it("pattern globs the file name", run(async (b, p) => {
-        await tree(b, p);
-        assert.deepEqual(await b.listFiles(p(), { recursive: true, pattern: "img*" }), [p("img2.TXT"), p("img10.tif.txt")]);
-        assert.deepEqual(await b.listFiles(p(), { recursive: true, pattern: "a?.txt" }), [p("sub/a1.txt"), p("sub2/a0.txt")]);
-        assert.deepEqual(await b.listFiles(p(), { recursive: true, pattern: "[ab]*.json" }), [p("sub/b.json")]);
-      }));
+      it(
+        "pattern globs the file name",
+        run(async (b, p) => {
+          await tree(b, p);
+          assert.deepEqual(await b.listFiles(p(), { recursive: true, pattern: "img*" }), [
+            p("img2.TXT"),
+            p("img10.tif.txt"),
+          ]);
+          assert.deepEqual(await b.listFiles(p(), { recursive: true, pattern: "a?.txt" }), [
+            p("sub/a1.txt"),
+            p("sub2/a0.txt"),
+          ]);
+          assert.deepEqual(await b.listFiles(p(), { recursive: true, pattern: "[ab]*.json" }), [
+            p("sub/b.json"),
+          ]);
+        }),
+      );
 
-      it("skips AppleDouble ._ files", run(async (b, p) => {
-        await tree(b, p);
-        const all = await b.listFiles(p(), { recursive: true });
-        assert.ok(!all.some((f) => f.includes("._img1")));
-      }));
+      it(
+        "skips AppleDouble ._ files",
+        run(async (b, p) => {
+          await tree(b, p);
+          const all = await b.listFiles(p(), { recursive: true });
+          assert.ok(!all.some((f) => f.includes("._img1")));
+        }),
+      );
 
-      it("lists symlinks to files and broken symlinks; does not descend into linked dirs", run(async (b, p) => {
-        await tree(b, p);
-        await b.createSymlink(p("img2.TXT"), p("link_to_file.txt"));
-        await b.save("tmp", p("victim.txt"));
-        await b.createSymlink(p("victim.txt"), p("broken.txt"));
-        await b.delete(p("victim.txt"));
-        await b.createSymlink(p("sub"), p("linkdir"));
-        const files = await b.listFiles(p(), { recursive: true });
-        assert.ok(files.includes(p("link_to_file.txt")));
-        assert.ok(files.includes(p("broken.txt")));
-        assert.ok(!files.some((f) => f.startsWith(p("linkdir"))));
-        assert.equal(files.filter((f) => f.endsWith("a1.txt")).length, 1);
-      }));
+      it(
+        "lists symlinks to files and broken symlinks; does not descend into linked dirs",
+        run(async (b, p) => {
+          await tree(b, p);
+          await b.createSymlink(p("img2.TXT"), p("link_to_file.txt"));
+          await b.save("tmp", p("victim.txt"));
+          await b.createSymlink(p("victim.txt"), p("broken.txt"));
+          await b.delete(p("victim.txt"));
+          await b.createSymlink(p("sub"), p("linkdir"));
+          const files = await b.listFiles(p(), { recursive: true });
+          assert.ok(files.includes(p("link_to_file.txt")));
+          assert.ok(files.includes(p("broken.txt")));
+          assert.ok(!files.some((f) => f.startsWith(p("linkdir"))));
+          assert.equal(files.filter((f) => f.endsWith("a1.txt")).length, 1);
+        }),
+      );
 
-      it("no cycles through a symlink to an ancestor", run(async (b, p) => {
-        await b.ensureDirectory(p("a/b"));
-        await b.save("x", p("a/b/x.txt"));
-        await b.createSymlink(p("a"), p("a/b/up"));
-        assert.deepEqual(await b.listFiles(p(), { recursive: true }), [p("a/b/x.txt")]);
-      }));
+      it(
+        "no cycles through a symlink to an ancestor",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("a/b"));
+          await b.save("x", p("a/b/x.txt"));
+          await b.createSymlink(p("a"), p("a/b/up"));
+          assert.deepEqual(await b.listFiles(p(), { recursive: true }), [p("a/b/x.txt")]);
+        }),
+      );
 
-      it("missing dir → NotFoundError; a file → NotADirectoryError", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await rejects(b.listFiles(p("nope")), NotFoundError, p("nope"));
-        await rejects(b.listFiles(p("f.txt")), NotADirectoryError);
-        await rejects(b.listDir(p("nope")), NotFoundError);
-        await rejects(b.listDir(p("f.txt")), NotADirectoryError);
-      }));
+      it(
+        "missing dir → NotFoundError; a file → NotADirectoryError",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.listFiles(p("nope")), NotFoundError, p("nope"));
+          await rejects(b.listFiles(p("f.txt")), NotADirectoryError);
+          await rejects(b.listDir(p("nope")), NotFoundError);
+          await rejects(b.listDir(p("f.txt")), NotADirectoryError);
+        }),
+      );
 
-      it("listDir returns names in natural order, dirs and links included", run(async (b, p) => {
-        await b.ensureDirectory(p("d10"));
-        await b.ensureDirectory(p("d9"));
-        await b.saveBatch(["a", "b", "c"], [p("img10.txt"), p("img2.txt"), p("img1.txt")]);
-        await b.createSymlink(p("img1.txt"), p("link"));
-        assert.deepEqual(await b.listDir(p()), ["d9", "d10", "img1.txt", "img2.txt", "img10.txt", "link"]);
-      }));
+      it(
+        "listDir returns names in natural order, dirs and links included",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("d10"));
+          await b.ensureDirectory(p("d9"));
+          await b.saveBatch(["a", "b", "c"], [p("img10.txt"), p("img2.txt"), p("img1.txt")]);
+          await b.createSymlink(p("img1.txt"), p("link"));
+          assert.deepEqual(await b.listDir(p()), [
+            "d9",
+            "d10",
+            "img1.txt",
+            "img2.txt",
+            "img10.txt",
+            "link",
+          ]);
+        }),
+      );
 
-      it("listDir follows a symlinked directory", run(async (b, p) => {
-        await b.ensureDirectory(p("real"));
-        await b.save("x", p("real/x.txt"));
-        await b.createSymlink(p("real"), p("alias"));
-        assert.deepEqual(await b.listDir(p("alias")), ["x.txt"]);
-      }));
+      it(
+        "listDir follows a symlinked directory",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("real"));
+          await b.save("x", p("real/x.txt"));
+          await b.createSymlink(p("real"), p("alias"));
+          assert.deepEqual(await b.listDir(p("alias")), ["x.txt"]);
+        }),
+      );
     });
 
     describe("exists, isFile, isDir", () => {
-      it("isFile/isDir on the right kind is true", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        assert.equal(await b.isFile(p("f.txt")), true);
-        assert.equal(await b.isDir(p()), true);
-      }));
+      it(
+        "isFile/isDir on the right kind is true",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          assert.equal(await b.isFile(p("f.txt")), true);
+          assert.equal(await b.isDir(p()), true);
+        }),
+      );
 
-      it("isFile on a directory → IsADirectoryError; isDir on a file → NotADirectoryError", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await rejects(b.isFile(p()), IsADirectoryError);
-        await rejects(b.isDir(p("f.txt")), NotADirectoryError, p("f.txt"));
-      }));
+      it(
+        "isFile on a directory → IsADirectoryError; isDir on a file → NotADirectoryError",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.isFile(p()), IsADirectoryError);
+          await rejects(b.isDir(p("f.txt")), NotADirectoryError, p("f.txt"));
+        }),
+      );
 
-      it("both → NotFoundError on a missing path", run(async (b, p) => {
-        await rejects(b.isFile(p("nope")), NotFoundError, p("nope"));
-        await rejects(b.isDir(p("nope")), NotFoundError, p("nope"));
-      }));
+      it(
+        "both → NotFoundError on a missing path",
+        run(async (b, p) => {
+          await rejects(b.isFile(p("nope")), NotFoundError, p("nope"));
+          await rejects(b.isDir(p("nope")), NotFoundError, p("nope"));
+        }),
+      );
 
-      it("symlinks are followed", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await b.createSymlink(p("f.txt"), p("lf"));
-        await b.createSymlink(p(), p("ld"));
-        assert.equal(await b.isFile(p("lf")), true);
-        assert.equal(await b.isDir(p("ld")), true);
-      }));
+      it(
+        "symlinks are followed",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await b.createSymlink(p("f.txt"), p("lf"));
+          await b.createSymlink(p(), p("ld"));
+          assert.equal(await b.isFile(p("lf")), true);
+          assert.equal(await b.isDir(p("ld")), true);
+        }),
+      );
 
-      it("exists never throws for missing; false for a broken symlink", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        assert.equal(await b.exists(p("f.txt")), true);
-        assert.equal(await b.exists(p()), true);
-        assert.equal(await b.exists(p("nope")), false);
-        assert.equal(await b.exists(p("nope/deeper/x")), false);
-        assert.equal(await b.exists(p("f.txt/below")), false);
-        await b.createSymlink(p("f.txt"), p("l"));
-        await b.delete(p("f.txt"));
-        assert.equal(await b.exists(p("l")), false);
-      }));
+      it(
+        "exists never throws for missing; false for a broken symlink",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          assert.equal(await b.exists(p("f.txt")), true);
+          assert.equal(await b.exists(p()), true);
+          assert.equal(await b.exists(p("nope")), false);
+          assert.equal(await b.exists(p("nope/deeper/x")), false);
+          assert.equal(await b.exists(p("f.txt/below")), false);
+          await b.createSymlink(p("f.txt"), p("l"));
+          await b.delete(p("f.txt"));
+          assert.equal(await b.exists(p("l")), false);
+        }),
+      );
     });
 
     describe("delete and deleteAll", () => {
-      it("delete removes a file, a symlink (not its target) and an empty dir", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await b.createSymlink(p("f.txt"), p("l"));
-        await b.ensureDirectory(p("d"));
-        await b.delete(p("l"));
-        assert.equal(await b.isFile(p("f.txt")), true);
-        await b.delete(p("f.txt"));
-        await b.delete(p("d"));
-        assert.deepEqual(await b.listDir(p()), []);
-      }));
+      it(
+        "delete removes a file, a symlink (not its target) and an empty dir",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await b.createSymlink(p("f.txt"), p("l"));
+          await b.ensureDirectory(p("d"));
+          await b.delete(p("l"));
+          assert.equal(await b.isFile(p("f.txt")), true);
+          await b.delete(p("f.txt"));
+          await b.delete(p("d"));
+          assert.deepEqual(await b.listDir(p()), []);
+        }),
+      );
 
-      it("delete of a non-empty dir → DirectoryNotEmptyError, nothing removed", run(async (b, p) => {
-        await b.ensureDirectory(p("d"));
-        await b.save("x", p("d/f.txt"));
-        await rejects(b.delete(p("d")), DirectoryNotEmptyError, p("d"));
-        assert.equal(await b.load(p("d/f.txt")), "x");
-      }));
+      it(
+        "delete of a non-empty dir → DirectoryNotEmptyError, nothing removed",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("d"));
+          await b.save("x", p("d/f.txt"));
+          await rejects(b.delete(p("d")), DirectoryNotEmptyError, p("d"));
+          assert.equal(await b.load(p("d/f.txt")), "x");
+        }),
+      );
 
-      it("delete of a missing path → NotFoundError", run(async (b, p) => {
-        await rejects(b.delete(p("nope")), NotFoundError, p("nope"));
-      }));
+      it(
+        "delete of a missing path → NotFoundError",
+        run(async (b, p) => {
+          await rejects(b.delete(p("nope")), NotFoundError, p("nope"));
+        }),
+      );
 
-      it("delete of a broken symlink removes it", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await b.createSymlink(p("f.txt"), p("l"));
-        await b.delete(p("f.txt"));
-        await b.delete(p("l"));
-        assert.deepEqual(await b.listDir(p()), []);
-      }));
+      it(
+        "delete of a broken symlink removes it",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await b.createSymlink(p("f.txt"), p("l"));
+          await b.delete(p("f.txt"));
+          await b.delete(p("l"));
+          assert.deepEqual(await b.listDir(p()), []);
+        }),
+      );
 
-      it("deleteAll is recursive and does not follow symlinks", run(async (b, p) => {
-        await b.ensureDirectory(p("keep"));
-        await b.save("k", p("keep/k.txt"));
-        await b.ensureDirectory(p("d/e/f"));
-        await b.save("x", p("d/e/f/x.txt"));
-        await b.createSymlink(p("keep"), p("d/link"));
-        await b.deleteAll(p("d"));
-        assert.equal(await b.exists(p("d")), false);
-        assert.equal(await b.load(p("keep/k.txt")), "k");
-      }));
+      it(
+        "deleteAll is recursive and does not follow symlinks",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("keep"));
+          await b.save("k", p("keep/k.txt"));
+          await b.ensureDirectory(p("d/e/f"));
+          await b.save("x", p("d/e/f/x.txt"));
+          await b.createSymlink(p("keep"), p("d/link"));
+          await b.deleteAll(p("d"));
+          assert.equal(await b.exists(p("d")), false);
+          assert.equal(await b.load(p("keep/k.txt")), "k");
+        }),
+      );
 
-      it("deleteAll removes a single file", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await b.deleteAll(p("f.txt"));
-        assert.equal(await b.exists(p("f.txt")), false);
-      }));
+      it(
+        "deleteAll removes a single file",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await b.deleteAll(p("f.txt"));
+          assert.equal(await b.exists(p("f.txt")), false);
+        }),
+      );
     });
 
     describe("ensureDirectory", () => {
-      it("creates parents and is idempotent", run(async (b, p) => {
-        await b.ensureDirectory(p("a/b/c"));
-        await b.ensureDirectory(p("a/b/c"));
-        assert.equal(await b.isDir(p("a/b/c")), true);
-      }));
+      it(
+        "creates parents and is idempotent",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("a/b/c"));
+          await b.ensureDirectory(p("a/b/c"));
+          assert.equal(await b.isDir(p("a/b/c")), true);
+        }),
+      );
 
-      it("over a file → NotADirectoryError", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await rejects(b.ensureDirectory(p("f.txt")), NotADirectoryError, p("f.txt"));
-        await rejects(b.ensureDirectory(p("f.txt/sub")), NotADirectoryError);
-      }));
+      it(
+        "over a file → NotADirectoryError",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.ensureDirectory(p("f.txt")), NotADirectoryError, p("f.txt"));
+          await rejects(b.ensureDirectory(p("f.txt/sub")), NotADirectoryError);
+        }),
+      );
     });
 
     describe("symlinks", () => {
-      it("createSymlink + isSymlink + load through the link", run(async (b, p) => {
-        await b.save({ v: 1 }, p("t.json"));
-        await b.createSymlink(p("t.json"), p("l.json"));
-        assert.equal(await b.isSymlink(p("l.json")), true);
-        assert.deepEqual(await b.load(p("l.json")), { v: 1 });
-      }));
+      it(
+        "createSymlink + isSymlink + load through the link",
+        run(async (b, p) => {
+          await b.save({ v: 1 }, p("t.json"));
+          await b.createSymlink(p("t.json"), p("l.json"));
+          assert.equal(await b.isSymlink(p("l.json")), true);
+          assert.deepEqual(await b.load(p("l.json")), { v: 1 });
+        }),
+      );
 
-      it("isSymlink is false for files, dirs and missing paths", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        assert.equal(await b.isSymlink(p("f.txt")), false);
-        assert.equal(await b.isSymlink(p()), false);
-        assert.equal(await b.isSymlink(p("nope")), false);
-        assert.equal(await b.isSymlink(p("nope/x/y")), false);
-      }));
+      it(
+        "isSymlink is false for files, dirs and missing paths",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          assert.equal(await b.isSymlink(p("f.txt")), false);
+          assert.equal(await b.isSymlink(p()), false);
+          assert.equal(await b.isSymlink(p("nope")), false);
+          assert.equal(await b.isSymlink(p("nope/x/y")), false);
+        }),
+      );
 
-      it("missing target → NotFoundError", run(async (b, p) => {
-        await rejects(b.createSymlink(p("nope"), p("l")), NotFoundError);
-        assert.equal(await b.isSymlink(p("l")), false);
-      }));
+      it(
+        "missing target → NotFoundError",
+        run(async (b, p) => {
+          await rejects(b.createSymlink(p("nope"), p("l")), NotFoundError);
+          assert.equal(await b.isSymlink(p("l")), false);
+        }),
+      );
 
-      it("missing link parent → NotFoundError", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await rejects(b.createSymlink(p("f.txt"), p("no/l")), NotFoundError);
-      }));
+      it(
+        "missing link parent → NotFoundError",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.createSymlink(p("f.txt"), p("no/l")), NotFoundError);
+        }),
+      );
 
-      it("existing link path → AlreadyExistsError unless overwrite", run(async (b, p) => {
-        await b.saveBatch(["a", "b"], [p("a.txt"), p("b.txt")]);
-        await b.createSymlink(p("a.txt"), p("l"));
-        await rejects(b.createSymlink(p("b.txt"), p("l")), AlreadyExistsError, p("l"));
-        assert.equal(await b.load(p("l")), "a");
-        await b.createSymlink(p("b.txt"), p("l"), { overwrite: true });
-        assert.equal(await b.load(p("l")), "b");
-        await rejects(b.createSymlink(p("b.txt"), p("a.txt")), AlreadyExistsError);
-        assert.equal(await b.load(p("a.txt")), "a");
-      }));
+      it(
+        "existing link path → AlreadyExistsError unless overwrite",
+        run(async (b, p) => {
+          await b.saveBatch(["a", "b"], [p("a.txt"), p("b.txt")]);
+          await b.createSymlink(p("a.txt"), p("l"));
+          await rejects(b.createSymlink(p("b.txt"), p("l")), AlreadyExistsError, p("l"));
+          assert.equal(await b.load(p("l")), "a");
+          await b.createSymlink(p("b.txt"), p("l"), { overwrite: true });
+          assert.equal(await b.load(p("l")), "b");
+          await rejects(b.createSymlink(p("b.txt"), p("a.txt")), AlreadyExistsError);
+          assert.equal(await b.load(p("a.txt")), "a");
+        }),
+      );
 
-      it("relative targets resolve from the link's directory and are stored as written", run(async (b, p) => {
-        await b.ensureDirectory(p("d"));
-        await b.save("x", p("d/f.txt"));
-        await b.createSymlink("f.txt", p("d/l.txt"));
-        assert.equal(await b.load(p("d/l.txt")), "x");
-        const s = await b.stat(p("d/l.txt"));
-        assert.equal(s.type, "symlink");
-        assert.equal(s.target, "f.txt");
-      }));
+      it(
+        "relative targets resolve from the link's directory and are stored as written",
+        run(async (b, p) => {
+          await b.ensureDirectory(p("d"));
+          await b.save("x", p("d/f.txt"));
+          await b.createSymlink("f.txt", p("d/l.txt"));
+          assert.equal(await b.load(p("d/l.txt")), "x");
+          const s = await b.stat(p("d/l.txt"));
+          assert.equal(s.type, "symlink");
+          assert.equal(s.target, "f.txt");
+        }),
+      );
     });
 
     describe("move and copy", () => {
       for (const op of ["move", "copy"] as const) {
-        it(`${op} a file`, run(async (b, p) => {
-          await b.save("x", p("a.txt"));
-          await b[op](p("a.txt"), p("b.txt"));
-          assert.equal(await b.load(p("b.txt")), "x");
-          assert.equal(await b.exists(p("a.txt")), op === "copy");
-        }));
+        it(
+          `${op} a file`,
+          run(async (b, p) => {
+            await b.save("x", p("a.txt"));
+            await b[op](p("a.txt"), p("b.txt"));
+            assert.equal(await b.load(p("b.txt")), "x");
+            assert.equal(await b.exists(p("a.txt")), op === "copy");
+          }),
+        );
 
-        it(`${op} a whole tree`, run(async (b, p) => {
-          await b.ensureDirectory(p("src/a/b"));
-          await b.saveBatch(["1", "2"], [p("src/one.txt"), p("src/a/b/two.txt")]);
-          await b.ensureDirectory(p("dst"));
-          await b[op](p("src"), p("dst/tree"));
-          assert.deepEqual(await b.listFiles(p("dst/tree"), { recursive: true }), [
-            p("dst/tree/one.txt"),
-            p("dst/tree/a/b/two.txt"),
-          ]);
-          assert.equal(await b.load(p("dst/tree/a/b/two.txt")), "2");
-          assert.equal(await b.exists(p("src")), op === "copy");
-        }));
+        it(
+          `${op} a whole tree`,
+          run(async (b, p) => {
+            await b.ensureDirectory(p("src/a/b"));
+            await b.saveBatch(["1", "2"], [p("src/one.txt"), p("src/a/b/two.txt")]);
+            await b.ensureDirectory(p("dst"));
+            await b[op](p("src"), p("dst/tree"));
+            assert.deepEqual(await b.listFiles(p("dst/tree"), { recursive: true }), [
+              p("dst/tree/one.txt"),
+              p("dst/tree/a/b/two.txt"),
+            ]);
+            assert.equal(await b.load(p("dst/tree/a/b/two.txt")), "2");
+            assert.equal(await b.exists(p("src")), op === "copy");
+          }),
+        );
 
-        it(`${op} refuses an existing destination`, run(async (b, p) => {
-          await b.saveBatch(["a", "b"], [p("a.txt"), p("b.txt")]);
-          await rejects(b[op](p("a.txt"), p("b.txt")), AlreadyExistsError, p("b.txt"));
-          assert.equal(await b.load(p("b.txt")), "b");
-          assert.equal(await b.load(p("a.txt")), "a");
-        }));
+        it(
+          `${op} refuses an existing destination`,
+          run(async (b, p) => {
+            await b.saveBatch(["a", "b"], [p("a.txt"), p("b.txt")]);
+            await rejects(b[op](p("a.txt"), p("b.txt")), AlreadyExistsError, p("b.txt"));
+            assert.equal(await b.load(p("b.txt")), "b");
+            assert.equal(await b.load(p("a.txt")), "a");
+          }),
+        );
 
-        it(`${op} needs the destination's parent`, run(async (b, p) => {
-          await b.save("a", p("a.txt"));
-          await rejects(b[op](p("a.txt"), p("no/b.txt")), NotFoundError);
-          assert.equal(await b.load(p("a.txt")), "a");
-        }));
+        it(
+          `${op} needs the destination's parent`,
+          run(async (b, p) => {
+            await b.save("a", p("a.txt"));
+            await rejects(b[op](p("a.txt"), p("no/b.txt")), NotFoundError);
+            assert.equal(await b.load(p("a.txt")), "a");
+          }),
+        );
 
-        it(`${op} of a missing source → NotFoundError`, run(async (b, p) => {
-          await rejects(b[op](p("nope"), p("x")), NotFoundError, p("nope"));
-        }));
+        it(
+          `${op} of a missing source → NotFoundError`,
+          run(async (b, p) => {
+            await rejects(b[op](p("nope"), p("x")), NotFoundError, p("nope"));
+          }),
+        );
       }
 
-      it("copy is independent of its source", run(async (b, p) => {
-        await b.save("a", p("a.txt"));
-        await b.copy(p("a.txt"), p("b.txt"));
-        await b.save("changed", p("a.txt"), { overwrite: true });
-        assert.equal(await b.load(p("b.txt")), "a");
-      }));
+      it(
+        "copy is independent of its source",
+        run(async (b, p) => {
+          await b.save("a", p("a.txt"));
+          await b.copy(p("a.txt"), p("b.txt"));
+          await b.save("changed", p("a.txt"), { overwrite: true });
+          assert.equal(await b.load(p("b.txt")), "a");
+        }),
+      );
 
-      it("move keeps a symlink a symlink", run(async (b, p) => {
-        await b.save("a", p("a.txt"));
-        await b.createSymlink(p("a.txt"), p("l"));
-        await b.move(p("l"), p("l2"));
-        assert.equal(await b.isSymlink(p("l2")), true);
-        assert.equal(await b.load(p("l2")), "a");
-      }));
+      it(
+        "move keeps a symlink a symlink",
+        run(async (b, p) => {
+          await b.save("a", p("a.txt"));
+          await b.createSymlink(p("a.txt"), p("l"));
+          await b.move(p("l"), p("l2"));
+          assert.equal(await b.isSymlink(p("l2")), true);
+          assert.equal(await b.load(p("l2")), "a");
+        }),
+      );
     });
 
     describe("stat", () => {
-      it("reports file, directory, symlink, missing and broken links", run(async (b, p) => {
-        await b.save("x", p("f.txt"));
-        await b.ensureDirectory(p("d"));
-        await b.createSymlink(p("f.txt"), p("l"));
-        const f = await b.stat(p("f.txt"));
-        assert.equal(f.type, "file");
-        assert.equal(f.exists, true);
-        assert.equal(f.path, p("f.txt"));
-        assert.equal((await b.stat(p("d"))).type, "directory");
-        const l = await b.stat(p("l"));
-        assert.deepEqual([l.type, l.exists, l.target], ["symlink", true, p("f.txt")]);
-        const m = await b.stat(p("nope"));
-        assert.deepEqual([m.type, m.exists], ["missing", false]);
-        await b.delete(p("f.txt"));
-        const broken = await b.stat(p("l"));
-        assert.deepEqual([broken.type, broken.exists, broken.target], ["symlink", false, p("f.txt")]);
-      }));
+      it(
+        "reports file, directory, symlink, missing and broken links",
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await b.ensureDirectory(p("d"));
+          await b.createSymlink(p("f.txt"), p("l"));
+          const f = await b.stat(p("f.txt"));
+          assert.equal(f.type, "file");
+          assert.equal(f.exists, true);
+          assert.equal(f.path, p("f.txt"));
+          assert.equal((await b.stat(p("d"))).type, "directory");
+          const l = await b.stat(p("l"));
+          assert.deepEqual([l.type, l.exists, l.target], ["symlink", true, p("f.txt")]);
+          const m = await b.stat(p("nope"));
+          assert.deepEqual([m.type, m.exists], ["missing", false]);
+          await b.delete(p("f.txt"));
+          const broken = await b.stat(p("l"));
+          assert.deepEqual([broken.type, broken.exists, broken.target], [
+            "symlink",
+            false,
+            p("f.txt"),
+          ]);
+        }),
+      );
     });
   });
 }
