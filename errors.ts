@@ -70,20 +70,6 @@ export class StorageError extends Error {
   }
 }
 
-/** Declares a subclass of StorageError with a fixed code and default reason. */
-function defineError(code: string, defaultReason: string) {
-  return class extends StorageError {
-    constructor(
-      operation: string,
-      path: string,
-      reason: string = defaultReason,
-      options: StorageErrorOptions = {},
-    ) {
-      super(operation, path, reason, { ...options, code });
-    }
-  };
-}
-
 /**
  * The path (or a parent of it) does not exist. Code `ENOENT`.
  *
@@ -93,7 +79,22 @@ function defineError(code: string, defaultReason: string) {
  * console.assert(new NotFoundError("load", "/a").code === "ENOENT");
  * ```
  */
-export class NotFoundError extends defineError("ENOENT", "no such file or directory") {}
+export class NotFoundError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "no such file or directory")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "no such file or directory",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ENOENT" });
+  }
+}
 
 /**
  * The target exists and the operation does not replace. Code `EEXIST`.
@@ -104,7 +105,22 @@ export class NotFoundError extends defineError("ENOENT", "no such file or direct
  * console.assert(new AlreadyExistsError("save", "/a").code === "EEXIST");
  * ```
  */
-export class AlreadyExistsError extends defineError("EEXIST", "already exists") {}
+export class AlreadyExistsError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "already exists")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "already exists",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "EEXIST" });
+  }
+}
 
 /**
  * A file was expected and a directory was found. Code `EISDIR`.
@@ -115,7 +131,22 @@ export class AlreadyExistsError extends defineError("EEXIST", "already exists") 
  * console.assert(new IsADirectoryError("load", "/d").code === "EISDIR");
  * ```
  */
-export class IsADirectoryError extends defineError("EISDIR", "is a directory") {}
+export class IsADirectoryError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "is a directory")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "is a directory",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "EISDIR" });
+  }
+}
 
 /**
  * A directory was expected and something else was found. Code `ENOTDIR`.
@@ -126,7 +157,22 @@ export class IsADirectoryError extends defineError("EISDIR", "is a directory") {
  * console.assert(new NotADirectoryError("listDir", "/f").code === "ENOTDIR");
  * ```
  */
-export class NotADirectoryError extends defineError("ENOTDIR", "not a directory") {}
+export class NotADirectoryError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "not a directory")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "not a directory",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ENOTDIR" });
+  }
+}
 
 /**
  * A directory that must be empty is not. Code `ENOTEMPTY`.
@@ -137,7 +183,22 @@ export class NotADirectoryError extends defineError("ENOTDIR", "not a directory"
  * console.assert(new DirectoryNotEmptyError("delete", "/d").code === "ENOTEMPTY");
  * ```
  */
-export class DirectoryNotEmptyError extends defineError("ENOTEMPTY", "directory not empty") {}
+export class DirectoryNotEmptyError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "directory not empty")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "directory not empty",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ENOTEMPTY" });
+  }
+}
 
 /**
  * The runtime, the OS or a server refused access. Code `EACCES`.
@@ -148,7 +209,22 @@ export class DirectoryNotEmptyError extends defineError("ENOTEMPTY", "directory 
  * console.assert(new PermissionDeniedError("load", "/secret").code === "EACCES");
  * ```
  */
-export class PermissionDeniedError extends defineError("EACCES", "permission denied") {}
+export class PermissionDeniedError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "permission denied")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "permission denied",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "EACCES" });
+  }
+}
 
 /**
  * A virtual path could not be resolved to a source (e.g. a virtual workspace
@@ -160,8 +236,22 @@ export class PermissionDeniedError extends defineError("EACCES", "permission den
  * console.assert(new StorageResolutionError("load", "/v").code === "ERR_STORAGE_RESOLUTION");
  * ```
  */
-export class StorageResolutionError
-  extends defineError("ERR_STORAGE_RESOLUTION", "cannot resolve storage location") {}
+export class StorageResolutionError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "cannot resolve storage location")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "cannot resolve storage location",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_STORAGE_RESOLUTION" });
+  }
+}
 
 /**
  * The data or the file extension has no codec here.
@@ -172,8 +262,22 @@ export class StorageResolutionError
  * console.assert(new UnsupportedFormatError("save", "/a.xyz").code === "ERR_UNSUPPORTED_FORMAT");
  * ```
  */
-export class UnsupportedFormatError
-  extends defineError("ERR_UNSUPPORTED_FORMAT", "unsupported format") {}
+export class UnsupportedFormatError extends StorageError {
+  /**
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what went wrong (default: "unsupported format")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "unsupported format",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_UNSUPPORTED_FORMAT" });
+  }
+}
 
 /**
  * No backend is registered (or available on this runtime) under a key.

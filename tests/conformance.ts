@@ -69,10 +69,11 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
     describe("contract shape", () => {
       it(
         "has a key and requiresFilesystemValidation true",
-        run(async (b) => {
+        run((b) => {
           assert.equal(typeof b.key, "string");
           assert.ok(b.key.length > 0);
           assert.equal(b.requiresFilesystemValidation, true);
+          return Promise.resolve();
         }),
       );
     });

@@ -1,0 +1,196 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+  AlreadyExistsError,
+  BackendNotFoundError,
+  DirectoryNotEmptyError,
+  httpStatusError,
+  IsADirectoryError,
+  LockTimeoutError,
+  NotADirectoryError,
+  NotFoundError,
+  PermissionDeniedError,
+  StorageError,
+  StorageResolutionError,
+  toStorageError,
+  UnsupportedFormatError,
+} from "../errors.ts";
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** Runs `fn`, expecting it to throw, and returns what it threw. */
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a throw");
+}
+
+async function caughtAsync(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("errors", () => {
+  it("every class is a StorageError with its code, operation, path and cause", () => {
+    const cause = new Error("inner");
+    const cases: [StorageError, string][] = [
+      [new NotFoundError("load", "/a", undefined, { cause }), "ENOENT"],
+      [new AlreadyExistsError("save", "/a", undefined, { cause }), "EEXIST"],
+      [new IsADirectoryError("load", "/a", undefined, { cause }), "EISDIR"],
+      [new NotADirectoryError("listDir", "/a", undefined, { cause }), "ENOTDIR"],
+      [new DirectoryNotEmptyError("delete", "/a", undefined, { cause }), "ENOTEMPTY"],
+      [new PermissionDeniedError("load", "/a", undefined, { cause }), "EACCES"],
+      [new StorageResolutionError("load", "/a", undefined, { cause }), "ERR_STORAGE_RESOLUTION"],
+      [new UnsupportedFormatError("save", "/a", undefined, { cause }), "ERR_UNSUPPORTED_FORMAT"],
+    ];
+    for (const [err, code] of cases) {
+      assert.ok(err instanceof StorageError);
+      assert.ok(err instanceof Error);
+      assert.equal(err.code, code);
+      assert.equal(err.path, "/a");
+      assert.equal(err.cause, cause);
+      assert.equal(err.name, err.constructor.name);
+      assert.match(err.message, new RegExp(`^${err.operation} '/a': .+`));
+    }
+  });
+
+  it("messages read <operation> '<path>': <reason>", () => {
+    assert.equal(
+      new NotFoundError("load", "/data/a.tif", "no such file").message,
+      "load '/data/a.tif': no such file",
+    );
+  });
+
+  it("BackendNotFoundError lists available backends", () => {
+    const e = new BackendNotFoundError("s3", ["disk", "memory"]);
+    assert.equal(e.code, "ERR_BACKEND_NOT_FOUND");
+    assert.match(e.message, /disk, memory/);
+    assert.deepEqual(e.available, ["disk", "memory"]);
+  });
+
+  it("LockTimeoutError carries the timeout", () => {
+    const e = new LockTimeoutError("atomicUpdateJson", "/a.json", 250);
+    assert.ok(e instanceof StorageError);
+    assert.equal(e.timeoutMs, 250);
+    assert.match(e.message, /250 ms/);
+  });
+
+  it("HTTP statuses map to the same classes", () => {
+    assert.ok(httpStatusError({ status: 404 }, "load", "u") instanceof NotFoundError);
+    assert.ok(httpStatusError({ status: 410 }, "load", "u") instanceof NotFoundError);
+    assert.ok(httpStatusError({ status: 401 }, "load", "u") instanceof PermissionDeniedError);
+    assert.ok(httpStatusError({ status: 403 }, "load", "u") instanceof PermissionDeniedError);
+    const e = httpStatusError({ status: 503, statusText: "Service Unavailable" }, "load", "u");
+    assert.equal(e.constructor, StorageError);
+    assert.equal(e.status, 503);
+    assert.match(e.message, /503 Service Unavailable/);
+    const r = toStorageError(new Response("", { status: 404 }), "load", "u");
+    assert.ok(r instanceof NotFoundError);
+    assert.equal(r.status, 404);
+  });
+
+  it("storage errors pass through toStorageError unchanged", () => {
+    const e = new NotFoundError("load", "/x");
+    assert.equal(toStorageError(e, "other", "/y"), e);
+  });
+
+  it("unknown failures become a StorageError keeping the cause", () => {
+    const inner = new Error("weird");
+    const e = toStorageError(inner, "load", "/x");
+    assert.equal(e.constructor, StorageError);
+    assert.equal(e.cause, inner);
+    assert.match(e.message, /^load '\/x': weird/);
+  });
+});
+
+describe("errors from real failures map the same on every runtime", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hcs-errors-"));
+  const file = path.join(dir, "f.txt");
+  fs.writeFileSync(file, "x");
+  fs.mkdirSync(path.join(dir, "full"));
+  fs.writeFileSync(path.join(dir, "full", "a"), "a");
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const cases: [string, () => unknown, abstract new (...a: never[]) => StorageError][] = [
+    ["ENOENT (readFileSync)", () => fs.readFileSync(path.join(dir, "missing")), NotFoundError],
+    ["EEXIST (mkdirSync)", () => fs.mkdirSync(path.join(dir, "full")), AlreadyExistsError],
+    ["EISDIR (readFileSync on a dir)", () => fs.readFileSync(dir), IsADirectoryError],
+    ["ENOTDIR (readdirSync on a file)", () => fs.readdirSync(file), NotADirectoryError],
+    ["ENOTDIR (below a file)", () => fs.statSync(path.join(file, "x")), NotADirectoryError],
+    ["ENOTEMPTY (rmdirSync)", () => fs.rmdirSync(path.join(dir, "full")), DirectoryNotEmptyError],
+    ["EEXIST (O_EXCL open)", () => fs.openSync(file, "wx"), AlreadyExistsError],
+  ];
+  for (const [name, fn, cls] of cases) {
+    it(`node:fs ${name}`, () => {
+      const mapped = toStorageError(caught(fn), "op", "/p");
+      assert.ok(
+        mapped instanceof cls,
+        `${name}: got ${mapped.constructor.name} (${mapped.message})`,
+      );
+      assert.match(mapped.message, /^op '\/p': /);
+    });
+  }
+
+  it("node:fs/promises ENOENT", async () => {
+    const err = await caughtAsync(() => fs.promises.readFile(path.join(dir, "nope")));
+    assert.ok(toStorageError(err, "load", "/nope") instanceof NotFoundError);
+  });
+
+  it("EACCES on an unreadable file", { skip: isRoot ? "root reads anything" : false }, () => {
+    const locked = path.join(dir, "locked");
+    fs.writeFileSync(locked, "x");
+    fs.chmodSync(locked, 0o000);
+    const mapped = toStorageError(caught(() => fs.readFileSync(locked)), "load", locked);
+    assert.ok(mapped instanceof PermissionDeniedError);
+  });
+
+  const D = (globalThis as {
+    Deno?: {
+      readFileSync(p: string): Uint8Array;
+      mkdirSync(p: string): void;
+      readDirSync(p: string): Iterable<unknown>;
+      removeSync(p: string): void;
+    };
+  }).Deno;
+  it("Deno.errors.* map like errno errors", { skip: D ? false : "Deno only" }, () => {
+    assert.ok(
+      toStorageError(
+        caught(() => D!.readFileSync(path.join(dir, "missing"))),
+        "load",
+        "/m",
+      ) instanceof NotFoundError,
+    );
+    assert.ok(
+      toStorageError(caught(() => D!.mkdirSync(path.join(dir, "full"))), "mkdir", "/m") instanceof
+        AlreadyExistsError,
+    );
+    assert.ok(
+      toStorageError(caught(() => D!.readFileSync(dir)), "load", "/m") instanceof IsADirectoryError,
+    );
+    assert.ok(
+      toStorageError(caught(() => [...D!.readDirSync(file)]), "listDir", "/m") instanceof
+        NotADirectoryError,
+    );
+    assert.ok(
+      toStorageError(caught(() => D!.removeSync(path.join(dir, "full"))), "delete", "/m") instanceof
+        DirectoryNotEmptyError,
+    );
+  });
+
+  it("Deno-named errors without a code map by name", () => {
+    const e = Object.assign(new Error("x"), { name: "NotFound" });
+    assert.ok(toStorageError(e, "load", "/a") instanceof NotFoundError);
+    const p = Object.assign(new Error("x"), { name: "NotCapable" });
+    assert.ok(toStorageError(p, "load", "/a") instanceof PermissionDeniedError);
+  });
+});
