@@ -50,6 +50,8 @@ export class StorageError extends Error {
   readonly status: number | undefined;
 
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong, in words
@@ -81,6 +83,8 @@ export class StorageError extends Error {
  */
 export class NotFoundError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "no such file or directory")
@@ -107,6 +111,8 @@ export class NotFoundError extends StorageError {
  */
 export class AlreadyExistsError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "already exists")
@@ -133,6 +139,8 @@ export class AlreadyExistsError extends StorageError {
  */
 export class IsADirectoryError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "is a directory")
@@ -159,6 +167,8 @@ export class IsADirectoryError extends StorageError {
  */
 export class NotADirectoryError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "not a directory")
@@ -185,6 +195,8 @@ export class NotADirectoryError extends StorageError {
  */
 export class DirectoryNotEmptyError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "directory not empty")
@@ -211,6 +223,8 @@ export class DirectoryNotEmptyError extends StorageError {
  */
 export class PermissionDeniedError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "permission denied")
@@ -238,6 +252,8 @@ export class PermissionDeniedError extends StorageError {
  */
 export class StorageResolutionError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "cannot resolve storage location")
@@ -264,6 +280,8 @@ export class StorageResolutionError extends StorageError {
  */
 export class UnsupportedFormatError extends StorageError {
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that failed
    * @param path the path it failed on
    * @param reason what went wrong (default: "unsupported format")
@@ -295,6 +313,8 @@ export class BackendNotFoundError extends StorageError {
   /** The keys that are available in the registry that threw. */
   readonly available: readonly string[];
   /**
+   * Creates the error; its message lists the available backends.
+   *
    * @param key the key that was asked for
    * @param available the keys available here
    * @param reason why it is missing (default: not registered)
@@ -329,6 +349,8 @@ export class LockTimeoutError extends StorageError {
   /** How long the caller waited, in milliseconds. */
   readonly timeoutMs: number;
   /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
    * @param operation the operation that waited
    * @param path the file whose lock was not acquired
    * @param timeoutMs how long it waited

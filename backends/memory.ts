@@ -103,7 +103,11 @@ export class MemoryBackend extends AbstractStorageBackend {
   readonly implementation: string = "tree";
   #root: DirNode = newDir();
 
-  /** @param key the registry key (default `"memory"`) */
+  /**
+   * Creates an empty store.
+   *
+   * @param key the registry key (default `"memory"`)
+   */
   constructor(key = "memory") {
     super();
     this.key = key;

@@ -99,6 +99,8 @@ export class Registry {
   #runtime: RuntimeInfo;
 
   /**
+   * Creates a registry over a table of entries.
+   *
    * @param entries the table to start from (the built-ins by default)
    * @param rt the runtime to resolve for (detected by default)
    */
