@@ -42,6 +42,12 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
     load: async () => new (await import("../backends/memory.ts")).MemoryBackend(),
     plan: () => ({ implementation: "tree" }),
   },
+  {
+    key: "disk",
+    supports: filesystem,
+    load: async () => new (await import("../backends/disk.ts")).DiskBackend(),
+    plan: planDisk,
+  },
 ];
 
 export { filesystem as _filesystemSupport };
