@@ -48,6 +48,12 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
     load: async () => new (await import("../backends/disk.ts")).DiskBackend(),
     plan: planDisk,
   },
+  {
+    key: "http",
+    supports: () => true,
+    load: async () => new (await import("../backends/http.ts")).HttpBackend(),
+    plan: () => ({ implementation: "fetch" }),
+  },
 ];
 
 export { filesystem as _filesystemSupport };
