@@ -54,6 +54,15 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
     load: async () => new (await import("../backends/http.ts")).HttpBackend(),
     plan: () => ({ implementation: "fetch" }),
   },
+  {
+    key: "virtual_workspace",
+    supports: () => true,
+    load: async (ctx) =>
+      new (await import("../backends/virtual_workspace.ts")).VirtualWorkspaceBackend({
+        registry: ctx.registry,
+      }),
+    plan: () => ({ implementation: "mapped" }),
+  },
 ];
 
 export { filesystem as _filesystemSupport };
