@@ -22,6 +22,15 @@
 import { StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { StorageValue } from "../backends/base.ts";
 import { extname } from "../backends/_paths.ts";
+import { csvFormat } from "./csv.ts";
+import { npyFormat } from "./npy.ts";
+import { pngFormat } from "./png.ts";
+import { tiffFormat } from "./tiff.ts";
+
+export { type CsvRow, csvFormat, decodeCsv, encodeCsv } from "./csv.ts";
+export { decodeNpy, encodeNpy, type NpyHeader, npyFormat, readNpyHeader } from "./npy.ts";
+export { decodePng, encodePng, pngFormat } from "./png.ts";
+export { decodeTiff, encodeTiff, tiffFormat } from "./tiff.ts";
 
 /** A codec for one family of extensions. */
 export interface FormatCodec {
@@ -189,3 +198,5 @@ registerFormat({
   encode: (value) => encoder.encode(JSON.stringify(value)),
   decode: (bytes) => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)),
 });
+
+for (const codec of [npyFormat, tiffFormat, pngFormat, csvFormat]) registerFormat(codec);
