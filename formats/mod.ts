@@ -27,8 +27,8 @@ import { npyFormat } from "./npy.ts";
 import { pngFormat } from "./png.ts";
 import { tiffFormat } from "./tiff.ts";
 
-export { type CsvRow, csvFormat, decodeCsv, encodeCsv } from "./csv.ts";
-export { decodeNpy, encodeNpy, type NpyHeader, npyFormat, readNpyHeader } from "./npy.ts";
+export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
+export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
 export { decodePng, encodePng, pngFormat } from "./png.ts";
 export { decodeTiff, encodeTiff, tiffFormat } from "./tiff.ts";
 
