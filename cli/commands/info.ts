@@ -1,0 +1,70 @@
+/**
+ * `hcs-store info`: what an OME-Zarr plate holds.
+ *
+ * @module
+ */
+
+import { readPlateInfo } from "../_plate.ts";
+import {
+  type Command,
+  type CommandContext,
+  humanBytes,
+  location,
+  parse,
+  UsageError,
+} from "../_shared.ts";
+
+const HELP = `hcs-store info — describe an OME-Zarr plate
+
+Usage: hcs-store info [options] PLATE.zarr
+
+Prints the plate's NGFF version, rows, columns, wells (with their fields), the
+axes, dtype, shape, chunks and codec of the first field's full-resolution
+array, and the plate's files and size on disk. Reads NGFF 0.5 (Zarr v3) and
+0.4 (Zarr v2) plates, whoever wrote them.
+
+Options:
+      --json        print {path, ngff, zarrFormat, rows, columns, wells, fieldCount,
+                    axes, dtype, shape, chunks, codec, fileCount, sizeBytes}
+  -q, --quiet       no progress output
+  -v, --verbose     stack traces on failure
+  -h, --help        this help
+
+Exit status: 0 ok, 1 failure (missing or not a plate), 2 usage error.`;
+
+/** The `info` command. */
+export const info: Command = {
+  name: "info",
+  summary: "a plate's wells, fields, axes, dtype, shape, codec and size on disk",
+  help: HELP,
+  async run(ctx: CommandContext): Promise<number> {
+    const { values, positionals } = parse("info", ctx.args, { json: { type: "boolean" } });
+    if (values.help) {
+      ctx.out(HELP);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
+    const loc = location(positionals[0]!);
+    if (loc.backend !== "disk" && loc.backend !== "zarr") {
+      throw new UsageError(`info reads plates on the local disk, not ${loc.backend}:`, "info");
+    }
+    const p = await readPlateInfo(loc.path);
+    if (values.json) {
+      ctx.out(JSON.stringify(p, null, 2));
+      return 0;
+    }
+    const fieldsPerWell = [...new Set(p.wells.map((w) => w.fields.length))].join("/");
+    ctx.out(`plate:    ${p.path}${p.name !== undefined ? ` (${p.name})` : ""}`);
+    ctx.out(`format:   NGFF ${p.ngff}, Zarr v${p.zarrFormat}`);
+    ctx.out(`rows:     ${p.rows.length}  ${p.rows.join(" ")}`);
+    ctx.out(`columns:  ${p.columns.length}  ${p.columns.join(" ")}`);
+    ctx.out(`wells:    ${p.wells.length}  ${p.wells.map((w) => w.row + w.column).join(" ")}`);
+    ctx.out(`fields:   ${fieldsPerWell} per well (field_count ${p.fieldCount})`);
+    ctx.out(`axes:     ${p.axes.map((a) => a.type ? `${a.name}:${a.type}` : a.name).join(", ")}`);
+    ctx.out(`dtype:    ${p.dtype}`);
+    ctx.out(`shape:    [${p.shape.join(", ")}]  chunks [${p.chunks.join(", ")}]`);
+    ctx.out(`codec:    ${p.codec}`);
+    ctx.out(`on disk:  ${humanBytes(p.sizeBytes)} in ${p.fileCount} files`);
+    return 0;
+  },
+};

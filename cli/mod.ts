@@ -1,0 +1,171 @@
+/**
+ * The `hcs-store` command line: `ls`, `cp`, `convert`, `info`, `preview` and
+ * `bench` over every backend of the registry.
+ *
+ * Run it with `deno run -A jsr:@hcs/store/cli <command> …`, `deno task cli …`
+ * in a checkout, or `bun cli/mod.ts …`. Exit status: 0 ok, 1 failure, 2 usage
+ * error; failures print one line `hcs-store: <message>` (stack traces with
+ * `--verbose`).
+ *
+ * @example Run a command in-process and get its exit status
+ * ```ts ignore
+ * import { main } from "@hcs/store/cli";
+ * const status = await main(["ls", "-l", "."]);
+ * console.assert(status === 0);
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { bench } from "./commands/bench.ts";
+import { convert } from "./commands/convert.ts";
+import { cp } from "./commands/cp.ts";
+import { info } from "./commands/info.ts";
+import { ls } from "./commands/ls.ts";
+import { preview } from "./commands/preview.ts";
+import {
+  type Command,
+  type CommandContext,
+  defaultRegistry,
+  errorLine,
+  UsageError,
+} from "./_shared.ts";
+import type { Registry } from "../registry/registry.ts";
+
+/** Every sub-command, in help order. */
+export const COMMANDS: readonly Command[] = [ls, cp, convert, info, preview, bench];
+
+const VERSION = "0.1.0";
+
+function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `hcs-store ${VERSION} — storage for high-content-screening images
+
+Usage: hcs-store [--verbose] [--quiet] <command> [options] [arguments]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
+
+Paths are [BACKEND:]PATH, e.g. disk:/data/a.tif, memory:/x, zarr:./plate.zarr;
+a bare path is on disk.
+
+Options (every command):
+  -h, --help        help (also 'hcs-store <command> --help')
+  -q, --quiet       no progress bars or notes on stderr
+  -v, --verbose     stack traces on failure
+      --version     print the version
+
+Exit status: 0 ok, 1 failure, 2 usage error.`;
+}
+
+let stdoutClosed = false;
+
+/** Writes a line to stdout; a closed pipe (`| head`) ends output quietly. */
+function stdoutLine(line: string): void {
+  if (stdoutClosed) return;
+  try {
+    process.stdout.write(`${line}\n`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EPIPE") throw err;
+    stdoutClosed = true;
+  }
+}
+
+/** Where {@linkcode main} writes (tests pass collectors). */
+export interface MainIO {
+  /** Standard output, one line at a time. */
+  out?: (line: string) => void;
+  /** Standard error, one line at a time. */
+  err?: (line: string) => void;
+  /** The registry to resolve backends from (default: the process registry). */
+  registry?: Registry;
+}
+
+/**
+ * Runs the CLI on `args` (without the program name) and resolves to the exit
+ * status; it never calls `process.exit`.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@hcs/store/cli";
+ * console.assert((await main(["--help"])) === 0);
+ * console.assert((await main(["no-such-command"])) === 2);
+ * ```
+ */
+export async function main(args: readonly string[], io: MainIO = {}): Promise<number> {
+  const out = io.out ?? stdoutLine;
+  const err = io.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  let verbose = args.includes("--verbose") || args.includes("-v");
+  const quiet = args.includes("--quiet") || args.includes("-q");
+  // Global flags may come before the command.
+  let i = 0;
+  let help = false;
+  while (i < args.length && args[i]!.startsWith("-")) {
+    const a = args[i]!;
+    if (a === "--help" || a === "-h") help = true;
+    else if (a === "--version") {
+      out(VERSION);
+      return 0;
+    } else if (a === "--verbose" || a === "-v") verbose = true;
+    else if (a !== "--quiet" && a !== "-q") {
+      err(`hcs-store: unknown option '${a}' (see 'hcs-store --help')`);
+      return 2;
+    }
+    i++;
+  }
+  const name = args[i];
+  if (name === undefined) {
+    if (help) {
+      out(topHelp());
+      return 0;
+    }
+    err(topHelp());
+    return 2;
+  }
+  if (name === "help") {
+    const which = COMMANDS.find((c) => c.name === args[i + 1]);
+    out(which ? which.help : topHelp());
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    err(
+      `hcs-store: unknown command '${name}' (commands: ${
+        COMMANDS.map((c) => c.name).join(", ")
+      }; see 'hcs-store --help')`,
+    );
+    return 2;
+  }
+  const rest = args.slice(i + 1);
+  if (help) rest.unshift("--help");
+  const ctx: CommandContext = {
+    args: rest,
+    verbose,
+    quiet,
+    registry: io.registry ?? defaultRegistry(),
+    out,
+    log: (line: string) => {
+      if (!quiet) err(line);
+    },
+  };
+  try {
+    return await command.run(ctx);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`hcs-store: ${e.message} (see 'hcs-store ${e.command || name} --help')`);
+      return 2;
+    }
+    err(`hcs-store: ${errorLine(e)}`);
+    if (verbose && e instanceof Error && e.stack) err(e.stack);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  process.stdout.on("error", (err: { code?: string }) => {
+    if (err.code === "EPIPE") stdoutClosed = true;
+    else throw err;
+  });
+  process.exitCode = await main(process.argv.slice(2));
+}
