@@ -760,16 +760,25 @@ export class DiskBackend extends AbstractStorageBackend {
     if (kind === "dir") await this.#refuseIntoItself(src, dst, op);
     if (kind === "file") {
       // link + unlink never replaces a destination that appeared meanwhile.
+      let linked = false;
       try {
         await fsp.link(src, dst);
-        await fsp.unlink(src);
-        return;
+        linked = true;
       } catch (err) {
         const code = errCode(err);
         if (code === "EEXIST") {
           throw new AlreadyExistsError(op, dst, "already exists", { cause: err });
         }
         if (code !== "EXDEV" && !NO_HARDLINKS.has(code ?? "")) throw toStorageError(err, op, src);
+      }
+      if (linked) {
+        try {
+          await fsp.unlink(src);
+        } catch (err) {
+          await ignore(fsp.unlink(dst)); // keep the source, undo the new name
+          throw toStorageError(err, op, src);
+        }
+        return;
       }
     }
     try {

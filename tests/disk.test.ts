@@ -356,6 +356,49 @@ describe("disk backend specifics", () => {
   );
 
   it(
+    "move across filesystems (EXDEV) copies then deletes: files, trees and symlinks",
+    withDir(async (dir, disk) => {
+      // /dev/shm is a tmpfs on Linux; Deno needs --allow-all to touch /dev.
+      let other: string | undefined;
+      let why = "/dev/shm is on the same filesystem";
+      try {
+        const shm = await fsp.stat("/dev/shm");
+        if (shm.isDirectory() && shm.dev !== (await fsp.stat(dir)).dev) {
+          other = await fsp.mkdtemp("/dev/shm/hcs-disk-");
+        }
+      } catch (err) {
+        why = String(err).split("\n")[0]!;
+      }
+      if (other === undefined) {
+        console.log(`EXDEV move test skipped: ${why}`);
+        return;
+      }
+      try {
+        await disk.save("f", `${dir}/f.txt`);
+        await disk.ensureDirectory(`${dir}/tree/sub`);
+        await disk.save("t", `${dir}/tree/sub/t.txt`);
+        await disk.createSymlink("sub/t.txt", `${dir}/tree/link`);
+        await disk.createSymlink("f.txt", `${dir}/lf`);
+        await disk.move(`${dir}/f.txt`, `${other}/f.txt`);
+        await disk.move(`${dir}/tree`, `${other}/tree`);
+        await disk.move(`${dir}/lf`, `${other}/lf`);
+        assert.deepEqual(await disk.listDir(dir), []);
+        assert.equal(await disk.load(`${other}/f.txt`), "f");
+        assert.equal(await disk.load(`${other}/tree/sub/t.txt`), "t");
+        assert.equal((await disk.stat(`${other}/tree/link`)).target, "sub/t.txt");
+        assert.deepEqual(await disk.load(`${other}/tree/link`, { as: "bytes" }), text("t"));
+        assert.equal((await disk.stat(`${other}/lf`)).target, "f.txt");
+        await disk.save("x", `${dir}/x.txt`);
+        await assert.rejects(disk.move(`${dir}/x.txt`, `${other}/f.txt`), AlreadyExistsError);
+        assert.equal(await disk.load(`${dir}/x.txt`), "x");
+        assert.deepEqual(await temps(other), []);
+      } finally {
+        await fsp.rm(other, { recursive: true, force: true });
+      }
+    }),
+  );
+
+  it(
     "load and loadBatch read through the injected BulkReader (one call per batch)",
     withDir(async (dir) => {
       const calls: Array<{ paths: readonly string[]; operation: string }> = [];
