@@ -64,6 +64,11 @@ export interface BatchOptions {
    * read (`attempt` 0 is the batch read, 1… the re-reads).
    */
   afterSize?: (path: string, attempt: number) => void;
+  /**
+   * Test hook: called in a re-read after reading to EOF and before the size
+   * is queried again to confirm it (`attempt` 1…).
+   */
+  afterRead?: (path: string, attempt: number) => void;
 }
 
 const DEFAULT_CHUNK_FILES = 512;
@@ -147,6 +152,7 @@ function rereadWhole(
         if (n === 0) break;
         got += n;
       }
+      options.afterRead?.(path, attempt);
       const after = ops.stat(fd, path, operation);
       expected = after;
       // Pseudo-files (procfs, sysfs) report size 0 before and after: what was

@@ -1,0 +1,118 @@
+/**
+ * Chooses and builds the bulk reader for this runtime: the FFI reader
+ * (`Deno.dlopen` with `--allow-ffi`, or `bun:ffi`) where it loads and passes a
+ * probe, else the pure-TypeScript reader, with the reason recorded.
+ *
+ * Nothing happens at import: the library is opened (and probed) inside
+ * {@linkcode createBulkReader}.
+ *
+ * @module
+ */
+
+import type { RuntimeInfo } from "../registry/runtime.ts";
+import { denoFfiPermission, safeEnv } from "../registry/runtime.ts";
+import type { BulkReader, MappedFiles } from "./types.ts";
+import type { BatchOptions } from "./batch.ts";
+import { KIND_DIRECTORY } from "./batch.ts";
+import { type LibcTarget, libcTarget } from "./libc.ts";
+import { type LibcCalls, NativeOps, NativeReader } from "./native.ts";
+import { PureReader } from "./pure.ts";
+
+export type { BulkReader, MappedFiles };
+export { NativeReader, PureReader };
+export type { BatchOptions };
+
+/** The reader chosen for a runtime, its name, and why (when it is not FFI). */
+export interface ReaderChoice {
+  /** The reader to use. */
+  reader: BulkReader;
+  /** Its implementation name, e.g. `"ffi(deno, readv)"` or `"pure"`. */
+  implementation: string;
+  /** Why FFI was not used, where it was not. */
+  reason?: string;
+}
+
+/** Options of {@linkcode createBulkReader}. */
+export interface CreateReaderOptions extends BatchOptions {
+  /** Force the pure reader (as `HCS_STORE_FFI=0` does). */
+  pure?: boolean;
+}
+
+function pure(reason: string | undefined, options: BatchOptions): ReaderChoice {
+  const reader = new PureReader(options);
+  const choice: ReaderChoice = { reader, implementation: reader.implementation };
+  if (reason !== undefined) choice.reason = reason;
+  return choice;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Checks a fresh binding before trusting it: a missing path must fail with
+ * ENOENT (errno works) and `/` must stat as a directory (the `struct stat`
+ * layout is right). Throws with a reason otherwise.
+ */
+function probe(libc: LibcCalls, target: LibcTarget): void {
+  const ops = new NativeOps(libc, target);
+  try {
+    const fd = ops.open("/nonexistent-hcs-store-probe/x", "probe");
+    ops.close(fd);
+    throw new Error("probe: opening a missing path succeeded");
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "ENOENT") {
+      throw new Error(`probe: errno not readable (${message(err)})`);
+    }
+  }
+  const fd = ops.open("/", "probe");
+  try {
+    if (ops.stat(fd, "/", "probe") !== KIND_DIRECTORY) {
+      throw new Error("probe: struct stat layout does not match this libc");
+    }
+  } finally {
+    ops.close(fd);
+  }
+}
+
+/**
+ * Builds the bulk reader for `rt`. Never rejects: any failure (no permission,
+ * no libc, unsupported OS, failed probe) yields the pure reader with the
+ * reason. `HCS_STORE_FFI=0` (or `{ pure: true }`) forces pure.
+ *
+ * @example
+ * ```ts
+ * import { createBulkReader } from "./mod.ts";
+ * import { runtime } from "../registry/runtime.ts";
+ * const { reader, implementation, reason } = await createBulkReader(runtime());
+ * console.assert(reader.implementation === implementation);
+ * console.log(implementation, reason ?? "");
+ * ```
+ */
+export async function createBulkReader(
+  rt: RuntimeInfo,
+  options: CreateReaderOptions = {},
+): Promise<ReaderChoice> {
+  const { pure: forcePure, ...batch } = options;
+  try {
+    if (forcePure) return pure("forced pure", batch);
+    if (safeEnv("HCS_STORE_FFI") === "0") return pure("HCS_STORE_FFI=0", batch);
+    if (rt.name !== "deno" && rt.name !== "bun") return pure(`${rt.name} has no FFI`, batch);
+    const target = libcTarget(rt.os, rt.arch);
+    if (typeof target === "string") return pure(target, batch);
+    let libc: LibcCalls;
+    if (rt.name === "deno") {
+      if (denoFfiPermission() !== "granted") return pure("ffi permission not granted", batch);
+      const { openDenoLibc } = await import("./deno.ts");
+      libc = openDenoLibc(target);
+    } else {
+      const { openBunLibc } = await import("./bun.ts");
+      libc = await openBunLibc(target);
+    }
+    probe(libc, target);
+    const reader = new NativeReader(`ffi(${rt.name}, readv)`, libc, target, batch);
+    return { reader, implementation: reader.implementation };
+  } catch (err) {
+    return pure(`ffi unavailable: ${message(err)}`, batch);
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * The FFI bulk reader and the zero-copy `mmap` handle, written once over
+ * {@linkcode LibcCalls} — the few libc calls that the Deno and Bun bindings
+ * (`deno.ts`, `bun.ts`) provide.
+ *
+ * @module
+ */
+
+import { StorageError } from "../errors.ts";
+import { assertPath } from "../backends/_paths.ts";
+import type { BulkReader, MappedFiles } from "./types.ts";
+import {
+  type Arena,
+  type BatchOptions,
+  errnoError,
+  type FileOps,
+  KIND_DIRECTORY,
+  KIND_OTHER,
+  readBatch,
+} from "./batch.ts";
+import { type LibcTarget, MAX_FILE_BYTES, S_IFDIR, S_IFMT, S_IFREG } from "./libc.ts";
+
+/** What a runtime binding provides (every call synchronous). */
+export interface LibcCalls {
+  /** `open(pathz, flags)` → fd or -1. */
+  open(path: Uint8Array, flags: number): number;
+  /** `fstat(fd, buf)` → 0 or -1. */
+  fstat(fd: number, buf: Uint8Array): number;
+  /** `readv(fd, iov, count)` → bytes read or -1. */
+  readv(fd: number, iov: Uint8Array, count: number): number;
+  /** `close(fd)`. */
+  close(fd: number): number;
+  /** The calling thread's `errno`. */
+  errno(): number;
+  /** Address of `bytes[0]` (the buffer must not move: an off-heap `ArrayBuffer`). */
+  addressOf(bytes: Uint8Array): number;
+  /** `mmap(NULL, length, prot, flags, fd, 0)` → address, or -1 on failure. */
+  mmap(length: number, prot: number, flags: number, fd: number): number;
+  /** `munmap(address, length)` → 0 or -1. */
+  munmap(address: number, length: number): number;
+  /** An `ArrayBuffer` over `length` bytes of native memory at `address` (no copy). */
+  arrayBufferAt(address: number, length: number): ArrayBuffer;
+}
+
+const PAGE = 4096;
+const TWO32 = 4294967296;
+const EINTR = 4;
+
+/** `FileOps` over libc: `open`/`fstat`/`readv`/`close`, errno mapped to typed errors. */
+export class NativeOps implements FileOps {
+  #libc: LibcCalls;
+  #target: LibcTarget;
+  #path = new Uint8Array(1024);
+  #stat: Uint8Array;
+  #statView: DataView;
+  #iov = new Uint8Array(new ArrayBuffer(64), 0, 16);
+  #iov32 = new Uint32Array(this.#iov.buffer, 0, 4);
+  #encoder = new TextEncoder();
+
+  /**
+   * @param libc the bound calls
+   * @param target the platform constants
+   */
+  constructor(libc: LibcCalls, target: LibcTarget) {
+    this.#libc = libc;
+    this.#target = target;
+    this.#stat = new Uint8Array(new ArrayBuffer(Math.max(target.stat.size, 256)));
+    this.#statView = new DataView(this.#stat.buffer);
+  }
+
+  #fail(operation: string, path: string): never {
+    const errno = this.#libc.errno();
+    throw errnoError(this.#target.errnoNames[errno] ?? `errno ${errno}`, operation, path);
+  }
+
+  /** The path as NUL-terminated UTF-8 in a reused buffer. */
+  #encode(path: string, operation: string): Uint8Array {
+    assertPath(path, operation); // NUL bytes never reach C
+    const need = path.length * 3 + 1;
+    if (this.#path.length < need) this.#path = new Uint8Array(need * 2);
+    const { written } = this.#encoder.encodeInto(path, this.#path);
+    this.#path[written] = 0;
+    return this.#path;
+  }
+
+  open(path: string, operation: string): number {
+    const fd = this.#libc.open(this.#encode(path, operation), this.#target.openFlags);
+    if (fd < 0) this.#fail(operation, path);
+    return fd;
+  }
+
+  stat(fd: number, path: string, operation: string): number {
+    if (this.#libc.fstat(fd, this.#stat) !== 0) this.#fail(operation, path);
+    const layout = this.#target.stat;
+    const mode = layout.modeBytes === 2
+      ? this.#statView.getUint16(layout.mode, true)
+      : this.#statView.getUint32(layout.mode, true);
+    const type = mode & S_IFMT;
+    if (type === S_IFDIR) return KIND_DIRECTORY;
+    if (type !== S_IFREG) return KIND_OTHER;
+    const lo = this.#statView.getUint32(layout.stSize, true);
+    const hi = this.#statView.getInt32(layout.stSize + 4, true);
+    return hi * TWO32 + lo;
+  }
+
+  read(
+    fd: number,
+    arena: Arena,
+    offset: number,
+    length: number,
+    path: string,
+    operation: string,
+  ): number {
+    if (offset < 0 || length < 0 || offset + length > arena.bytes.length) {
+      throw new RangeError(`${operation} '${path}': read outside the arena`);
+    }
+    const address = arena.address + offset;
+    this.#iov32[0] = address % TWO32;
+    this.#iov32[1] = Math.floor(address / TWO32);
+    this.#iov32[2] = Math.min(length, MAX_FILE_BYTES);
+    this.#iov32[3] = 0;
+    for (;;) {
+      const n = this.#libc.readv(fd, this.#iov, 1);
+      if (n >= 0) return n;
+      if (this.#libc.errno() !== EINTR) this.#fail(operation, path);
+    }
+  }
+
+  close(fd: number): void {
+    this.#libc.close(fd);
+  }
+
+  alloc(bytes: number): Arena {
+    const n = Math.max(bytes, 0);
+    // Over-allocate by a page and start at the first page boundary (a large
+    // `new Uint8Array(n)` lands a few bytes past one, where copies are slow).
+    // `PAGE` extra bytes also keep the buffer off the V8 heap, so it never moves.
+    const raw = new Uint8Array(new ArrayBuffer(n + PAGE));
+    const base = this.#libc.addressOf(raw);
+    const pad = (PAGE - (base % PAGE)) % PAGE;
+    return { bytes: raw.subarray(pad, pad + n), address: base + pad };
+  }
+
+  /** Maps one file read-only; `[address, length]`, `[0, 0]` for an empty file. */
+  map(path: string, operation: string): [number, number] {
+    const fd = this.open(path, operation);
+    try {
+      const size = this.stat(fd, path, operation);
+      if (size === KIND_DIRECTORY) throw errnoError("EISDIR", operation, path);
+      if (size === KIND_OTHER) {
+        throw new StorageError(operation, path, "not a regular file; cannot be mapped", {
+          code: "EINVAL",
+        });
+      }
+      if (size > MAX_FILE_BYTES) {
+        throw new StorageError(
+          operation,
+          path,
+          `file is ${size} bytes; mapping is limited to 2 GiB`,
+          {
+            code: "EFBIG",
+          },
+        );
+      }
+      if (size === 0) return [0, 0];
+      const address = this.#libc.mmap(size, this.#target.protRead, this.#target.mapFlags, fd);
+      if (address === -1) this.#fail(operation, path);
+      return [address, size];
+    } finally {
+      this.#libc.close(fd);
+    }
+  }
+
+  /** Unmaps what {@linkcode map} mapped. */
+  unmap(address: number, length: number): void {
+    if (length > 0) this.#libc.munmap(address, length);
+  }
+
+  /** The bound calls (for the mapped-files handle). */
+  get libc(): LibcCalls {
+    return this.#libc;
+  }
+}
+
+/** Detaches `buffer` so that every view over it reads as empty; false if impossible. */
+function detach(buffer: ArrayBuffer): boolean {
+  const b = buffer as ArrayBuffer & { transfer?: (n?: number) => ArrayBuffer; detached?: boolean };
+  try {
+    if (typeof b.transfer === "function") b.transfer(0);
+    else structuredClone(b, { transfer: [b] });
+  } catch {
+    return false;
+  }
+  return b.detached === true || b.byteLength === 0;
+}
+
+/**
+ * Memory-mapped files (see {@linkcode MappedFiles}): views come only from
+ * {@linkcode MappedFiles.get}; `release()` detaches every view it handed out
+ * and then unmaps, so a stale view reads as empty instead of touching freed
+ * memory.
+ */
+class NativeMappedFiles implements MappedFiles {
+  readonly paths: readonly string[];
+  #ops: NativeOps;
+  #maps: Array<[number, number]>;
+  #buffers: Array<ArrayBuffer | undefined>;
+  #released = false;
+  #operation: string;
+
+  constructor(ops: NativeOps, paths: readonly string[], maps: Array<[number, number]>, op: string) {
+    this.#ops = ops;
+    this.paths = paths;
+    this.#maps = maps;
+    this.#buffers = new Array(maps.length);
+    this.#operation = op;
+  }
+
+  get length(): number {
+    return this.#maps.length;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  get(index: number): Uint8Array {
+    if (this.#released) {
+      throw new StorageError(
+        this.#operation,
+        this.paths[index] ?? String(index),
+        "mapping released",
+        {
+          code: "ERR_RELEASED",
+        },
+      );
+    }
+    const m = this.#maps[index];
+    if (!Number.isInteger(index) || m === undefined) {
+      throw new RangeError(`MappedFiles.get: index ${index} out of range 0..${this.length - 1}`);
+    }
+    if (m[1] === 0) return new Uint8Array(0);
+    const buffer = this.#buffers[index] ??= this.#ops.libc.arrayBufferAt(m[0], m[1]);
+    return new Uint8Array(buffer);
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (let i = 0; i < this.#maps.length; i++) {
+      const [address, length] = this.#maps[i]!;
+      const buffer = this.#buffers[i];
+      // Unmap only what no live view can reach: a buffer that cannot be
+      // detached keeps its mapping (leaked, but never a dangling view).
+      if (buffer === undefined || detach(buffer)) this.#ops.unmap(address, length);
+      this.#buffers[i] = undefined;
+    }
+    this.#maps = [];
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** Maps `paths` read-only (all or nothing: on error, what was mapped is unmapped). */
+export function mapFiles(ops: NativeOps, paths: readonly string[], operation: string): MappedFiles {
+  for (const p of paths) assertPath(p, operation);
+  const maps: Array<[number, number]> = [];
+  try {
+    for (const p of paths) maps.push(ops.map(p, operation));
+  } catch (err) {
+    for (const [address, length] of maps) ops.unmap(address, length);
+    throw err;
+  }
+  return new NativeMappedFiles(ops, [...paths], maps, operation);
+}
+
+/** The FFI bulk reader over a runtime binding. */
+export class NativeReader implements BulkReader {
+  /** `ffi(deno, readv)` or `ffi(bun, readv)`. */
+  readonly implementation: string;
+  #ops: NativeOps;
+  #options: BatchOptions;
+
+  /**
+   * @param implementation the name `describeBackends()` shows
+   * @param libc the bound calls
+   * @param target the platform constants
+   * @param options chunking and test hooks
+   */
+  constructor(
+    implementation: string,
+    libc: LibcCalls,
+    target: LibcTarget,
+    options: BatchOptions = {},
+  ) {
+    this.implementation = implementation;
+    this.#ops = new NativeOps(libc, target);
+    this.#options = options;
+  }
+
+  /** Reads every file whole; results are views into per-chunk page-aligned arenas. */
+  readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]> {
+    try {
+      return Promise.resolve(readBatch(this.#ops, paths, operation, this.#options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The same as {@linkcode readFiles}, synchronously. */
+  readFilesSync(paths: readonly string[], operation: string): Uint8Array[] {
+    return readBatch(this.#ops, paths, operation, this.#options);
+  }
+
+  /** Maps the files read-only (zero copy); see {@linkcode MappedFiles} for the rules. */
+  mapFiles(paths: readonly string[], operation: string): Promise<MappedFiles> {
+    try {
+      return Promise.resolve(mapFiles(this.#ops, paths, operation));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}
