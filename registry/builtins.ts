@@ -63,6 +63,13 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
       }),
     plan: () => ({ implementation: "mapped" }),
   },
+  {
+    key: "zarr",
+    supports: () => true,
+    load: async (ctx) =>
+      new (await import("../backends/zarr.ts")).ZarrBackend({ registry: ctx.registry }),
+    plan: () => ({ implementation: "zarrita" }),
+  },
 ];
 
 export { filesystem as _filesystemSupport };

@@ -1,0 +1,208 @@
+/**
+ * Data types and compression for the Zarr backend: the mapping between typed
+ * arrays and Zarr v2/v3 data types, the codec metadata each compression
+ * setting writes, and the chunk encoders. gzip/zlib use fflate (pure JS);
+ * zstd and blosc need numcodecs' WASM builds and are imported only when used.
+ *
+ * @module
+ */
+
+import { gzipSync, zlibSync } from "fflate";
+import * as zarr from "zarrita";
+import type { TypedArray } from "../base.ts";
+
+/** A compression setting of the Zarr backend. */
+export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";
+
+/** Every compression name accepted. */
+export const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zlib", "zstd", "blosc"];
+
+/** A numeric Zarr data type this backend reads and writes. */
+export interface DtypeInfo {
+  /** Zarr v3 `data_type`. */
+  v3: string;
+  /** Zarr v2 `dtype` (little endian). */
+  v2: string;
+  /** Bytes per element. */
+  size: number;
+  /** The typed array class. */
+  ctor: new (n: number) => TypedArray;
+}
+
+const DTYPES: DtypeInfo[] = [
+  { v3: "int8", v2: "|i1", size: 1, ctor: Int8Array },
+  { v3: "uint8", v2: "|u1", size: 1, ctor: Uint8Array },
+  { v3: "int16", v2: "<i2", size: 2, ctor: Int16Array },
+  { v3: "uint16", v2: "<u2", size: 2, ctor: Uint16Array },
+  { v3: "int32", v2: "<i4", size: 4, ctor: Int32Array },
+  { v3: "uint32", v2: "<u4", size: 4, ctor: Uint32Array },
+  { v3: "int64", v2: "<i8", size: 8, ctor: BigInt64Array },
+  { v3: "uint64", v2: "<u8", size: 8, ctor: BigUint64Array },
+  { v3: "float32", v2: "<f4", size: 4, ctor: Float32Array },
+  { v3: "float64", v2: "<f8", size: 8, ctor: Float64Array },
+];
+
+/** The Zarr data type of a typed array, or undefined for unsupported ones. */
+export function dtypeOf(data: ArrayBufferView): DtypeInfo | undefined {
+  if (data instanceof Uint8ClampedArray) return DTYPES[1];
+  return DTYPES.find((d) => data instanceof d.ctor);
+}
+
+/** Little-endian host (every platform this library targets); checked once. */
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The raw little-endian bytes of a typed array (a view where possible). */
+export function rawBytes(data: TypedArray): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (LITTLE || data.BYTES_PER_ELEMENT === 1) return view;
+  const out = new Uint8Array(view.length);
+  const n = data.BYTES_PER_ELEMENT;
+  for (let i = 0; i < view.length; i += n) {
+    for (let j = 0; j < n; j++) out[i + j] = view[i + n - 1 - j]!;
+  }
+  return out;
+}
+
+/** A resolved compression setting. */
+export interface CompressionSpec {
+  /** Which compressor. */
+  name: Compression;
+  /** Its level (codec-specific range). */
+  level: number;
+}
+
+const DEFAULT_LEVEL: Record<Compression, number> = {
+  none: 0,
+  gzip: 5,
+  zlib: 1,
+  zstd: 1,
+  blosc: 5,
+};
+
+/** Validates a compression name and level; `TypeError`/`RangeError` otherwise. */
+export function resolveCompression(
+  name: unknown,
+  level: unknown,
+  operation: string,
+): CompressionSpec {
+  if (typeof name !== "string" || !(COMPRESSIONS as readonly string[]).includes(name)) {
+    throw new TypeError(
+      `${operation}: unknown compression ${JSON.stringify(name)}; use one of ${
+        COMPRESSIONS.join(", ")
+      }`,
+    );
+  }
+  const c = name as Compression;
+  if (level === undefined) return { name: c, level: DEFAULT_LEVEL[c] };
+  const max = c === "zstd" ? 22 : 9;
+  if (typeof level !== "number" || !Number.isInteger(level) || level < 0 || level > max) {
+    throw new RangeError(`${operation}: ${c} level must be an integer 0..${max}, got ${level}`);
+  }
+  return { name: c, level };
+}
+
+/** Zarr v3 `codecs` for a data type and compression (bytes codec, then the compressor). */
+export function v3Codecs(spec: CompressionSpec, dtype: DtypeInfo): zarr.CodecMetadata[] {
+  const codecs: zarr.CodecMetadata[] = [
+    { name: "bytes", configuration: dtype.size > 1 ? { endian: "little" } : {} },
+  ];
+  switch (spec.name) {
+    case "gzip":
+      codecs.push({ name: "gzip", configuration: { level: spec.level } });
+      break;
+    case "zlib":
+      codecs.push({ name: "numcodecs.zlib", configuration: { level: spec.level } });
+      break;
+    case "zstd":
+      codecs.push({ name: "zstd", configuration: { level: spec.level, checksum: false } });
+      break;
+    case "blosc":
+      codecs.push({
+        name: "blosc",
+        configuration: {
+          cname: "lz4",
+          clevel: spec.level,
+          shuffle: dtype.size > 1 ? "shuffle" : "noshuffle",
+          typesize: dtype.size,
+          blocksize: 0,
+        },
+      });
+      break;
+  }
+  return codecs;
+}
+
+/** Zarr v2 `compressor` (numcodecs config) for a compression, `null` for none. */
+export function v2Compressor(
+  spec: CompressionSpec,
+  dtype: DtypeInfo,
+): Record<string, unknown> | null {
+  switch (spec.name) {
+    case "none":
+      return null;
+    case "gzip":
+      return { id: "gzip", level: spec.level };
+    case "zlib":
+      return { id: "zlib", level: spec.level };
+    case "zstd":
+      return { id: "zstd", level: spec.level };
+    case "blosc":
+      return {
+        id: "blosc",
+        cname: "lz4",
+        clevel: spec.level,
+        shuffle: dtype.size > 1 ? 1 : 0,
+        blocksize: 0,
+      };
+  }
+}
+
+/** Encodes chunk bytes (already little-endian element bytes). */
+export type ChunkEncoder = (bytes: Uint8Array) => Promise<Uint8Array>;
+
+interface NumcodecsCodec {
+  encode(data: Uint8Array): Promise<Uint8Array> | Uint8Array;
+}
+interface NumcodecsCtor {
+  fromConfig(config: Record<string, unknown>, meta?: unknown): NumcodecsCodec;
+}
+
+async function numcodec(name: "zstd" | "blosc"): Promise<NumcodecsCtor> {
+  // zarrita's registry imports numcodecs' WASM builds on first use only.
+  const load = zarr.registry.get(name);
+  if (!load) throw new Error(`zarrita has no ${name} codec`);
+  return (await load()) as unknown as NumcodecsCtor;
+}
+
+/** The chunk encoder of a compression (loads WASM codecs lazily). */
+export async function chunkEncoder(
+  spec: CompressionSpec,
+  dtype: DtypeInfo,
+): Promise<ChunkEncoder> {
+  switch (spec.name) {
+    case "none":
+      return (b) => Promise.resolve(b);
+    case "gzip":
+      return (b) => Promise.resolve(gzipSync(b, { level: spec.level as 1 }));
+    case "zlib":
+      return (b) => Promise.resolve(zlibSync(b, { level: spec.level as 1 }));
+    case "zstd": {
+      const codec = (await numcodec("zstd")).fromConfig({ level: spec.level });
+      return async (b) => copyOut(await codec.encode(b));
+    }
+    case "blosc": {
+      const codec = (await numcodec("blosc")).fromConfig({
+        cname: "lz4",
+        clevel: spec.level,
+        shuffle: dtype.size > 1 ? 1 : 0,
+        blocksize: 0,
+      });
+      return async (b) => copyOut(await codec.encode(b));
+    }
+  }
+}
+
+/** WASM codecs may return views into their heap; copy them out. */
+function copyOut(b: Uint8Array): Uint8Array {
+  return b.slice();
+}

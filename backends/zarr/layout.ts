@@ -1,0 +1,437 @@
+/**
+ * HCS plate layout for the Zarr backend: option validation (before anything
+ * is written), the NGFF 0.5 / 0.4 metadata objects, the PolyStore array
+ * attributes, and the reading side (plate → wells → fields → filename maps).
+ *
+ * @module
+ */
+
+import { StorageError } from "../../errors.ts";
+import { isNdArray, type NdArray, type TypedArray } from "../base.ts";
+import { basename } from "../_paths.ts";
+import { type DtypeInfo, dtypeOf } from "./codec.ts";
+
+/** NGFF metadata versions: 0.5 (Zarr v3) and 0.4 (Zarr v2, OpenHCS layout). */
+export type NgffVersion = "0.5" | "0.4";
+
+/** PolyStore array attribute names (the OpenHCS reference layout). */
+export const ATTR_FILENAME_MAP = "polystore_filename_map";
+/** Full output paths as given to `saveBatch`. */
+export const ATTR_OUTPUT_PATHS = "polystore_output_paths";
+/** Per-axis size, values and role. */
+export const ATTR_DIMENSIONS = "polystore_dimensions";
+/** The value of the image (field) axis for this field. */
+export const ATTR_IMAGE_COORDINATE = "polystore_image_coordinate";
+
+/** One leading axis of a plate batch. */
+export interface PlateAxis {
+  /** Axis name (not `x` or `y`). */
+  name: string;
+  /** NGFF axis type (`channel`, `time`, `space`, or a custom one). */
+  type?: string;
+  /** `"image"`: this axis selects the field group instead of an array dimension. */
+  role?: "image" | "array";
+  /** Declared extent; coordinates must be below it. Default: from `values`, else max + 1. */
+  size?: number;
+  /** Labels of the axis positions (stored in `polystore_dimensions`). */
+  values?: readonly (string | number)[];
+}
+
+/** Options of a plate `saveBatch`. */
+export interface PlateOptions {
+  /** Plate row name (`A`..`AF`). */
+  row: string;
+  /** Plate column name, kept as given (`"01"` stays `"01"`). */
+  column: string | number;
+  /** Leading axes of the batch. Default: one image axis `field`. */
+  axes?: readonly PlateAxis[];
+  /** `coordinates[i]`: plane i's index on each axis. Default: `[[0], [1], …]`. */
+  coordinates?: readonly (readonly number[])[];
+}
+
+/** A validated axis. */
+export interface ResolvedAxis {
+  name: string;
+  type: string | undefined;
+  image: boolean;
+  size: number;
+  values: string[];
+}
+
+/** A validated plate batch: everything needed to write without further checks. */
+export interface PlateBatch {
+  row: string;
+  column: string;
+  axes: ResolvedAxis[];
+  /** Index of the image axis in `axes`, or -1. */
+  imageAxis: number;
+  /** Non-image axes, in order. */
+  arrayAxes: ResolvedAxis[];
+  /** Number of field groups. */
+  fieldCount: number;
+  /** Per plane: field index and array coordinates. */
+  planes: { field: number; coords: number[]; name: string; path: string; plane: NdArray }[];
+  height: number;
+  width: number;
+  dtype: DtypeInfo;
+}
+
+const NAME_RE = /^[A-Za-z0-9]+$/;
+
+function fail(op: string, path: string, reason: string, code = "EINVAL"): StorageError {
+  return new StorageError(op, path, reason, { code });
+}
+
+/** Row order on a plate: by length, then alphabetically (A..Z, AA..AF). */
+export function compareRows(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Column order: by numeric value, then as strings (`"1"` and `"01"` stay distinct). */
+export function compareColumns(a: string, b: string): number {
+  const na = Number(a);
+  const nb = Number(b);
+  if (Number.isFinite(na) && Number.isFinite(nb) && na !== nb) return na - nb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A C-contiguous copy (or the original when already contiguous) of a 2-D plane. */
+export function contiguous(plane: NdArray): TypedArray {
+  const [h, w] = plane.shape as [number, number];
+  const [s0, s1] = plane.stride as [number, number];
+  if (s1 === 1 && s0 === w && plane.data.length === h * w) return plane.data;
+  const src = plane.data as unknown as ArrayLike<number | bigint>;
+  const out = new (plane.data.constructor as new (n: number) => TypedArray)(h * w);
+  const dst = out as unknown as { [i: number]: number | bigint };
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) dst[y * w + x] = src[y * s0 + x * s1]!;
+  }
+  return out;
+}
+
+/**
+ * Validates a plate batch (lengths, names, axes, coordinates, plane shapes and
+ * dtypes) and resolves defaults. Throws before anything is written:
+ * `RangeError` for lengths/out-of-range coordinates/shape mismatches,
+ * `TypeError` for wrong kinds of values, `AlreadyExistsError`-coded
+ * `StorageError` for duplicate names or coordinates.
+ */
+export function validatePlateBatch(
+  planes: readonly unknown[],
+  paths: readonly string[],
+  options: PlateOptions,
+  store: string,
+  operation = "saveBatch",
+): PlateBatch {
+  const op = operation;
+  if (!Array.isArray(planes) || !Array.isArray(paths)) {
+    throw new TypeError(`${op} '${store}': planes and paths must be arrays`);
+  }
+  if (planes.length !== paths.length) {
+    throw new RangeError(
+      `${op} '${store}': ${planes.length} planes but ${paths.length} paths; lengths must match`,
+    );
+  }
+  if (planes.length === 0) throw new RangeError(`${op} '${store}': a plate batch needs planes`);
+  const row = options.row;
+  const column = typeof options.column === "number" ? String(options.column) : options.column;
+  if (typeof row !== "string" || !NAME_RE.test(row)) {
+    throw new TypeError(`${op} '${store}': row must be letters/digits, got ${JSON.stringify(row)}`);
+  }
+  if (typeof column !== "string" || !NAME_RE.test(column)) {
+    throw new TypeError(
+      `${op} '${store}': column must be letters/digits, got ${JSON.stringify(options.column)}`,
+    );
+  }
+
+  const rawAxes: readonly PlateAxis[] = options.axes ?? [{ name: "field", role: "image" }];
+  if (!Array.isArray(rawAxes) || rawAxes.length === 0) {
+    throw new TypeError(`${op} '${store}': axes must be a non-empty array`);
+  }
+  const coords: readonly (readonly number[])[] = options.coordinates ??
+    planes.map((_, i) => (rawAxes.length === 1 ? [i] : []));
+  if (!Array.isArray(coords) || coords.length !== planes.length) {
+    throw new RangeError(
+      `${op} '${store}': ${planes.length} planes but ${
+        Array.isArray(coords) ? coords.length : "no"
+      } coordinates; lengths must match`,
+    );
+  }
+  const names = new Set<string>();
+  let imageAxis = -1;
+  rawAxes.forEach((a, i) => {
+    if (typeof a !== "object" || a === null || typeof a.name !== "string" || a.name === "") {
+      throw new TypeError(`${op} '${store}': axis ${i} needs a name`);
+    }
+    if (a.name === "x" || a.name === "y") {
+      throw new TypeError(`${op} '${store}': axes cannot redeclare the pixel axis '${a.name}'`);
+    }
+    if (names.has(a.name)) throw new TypeError(`${op} '${store}': axis '${a.name}' appears twice`);
+    names.add(a.name);
+    if (a.role !== undefined && a.role !== "image" && a.role !== "array") {
+      throw new TypeError(`${op} '${store}': axis '${a.name}' has unknown role '${a.role}'`);
+    }
+    if (a.role === "image") {
+      if (imageAxis >= 0) throw new TypeError(`${op} '${store}': at most one axis has role image`);
+      imageAxis = i;
+    }
+    if (a.type !== undefined && typeof a.type !== "string") {
+      throw new TypeError(`${op} '${store}': axis '${a.name}' type must be a string`);
+    }
+  });
+  const arrayAxisCount = rawAxes.length - (imageAxis >= 0 ? 1 : 0);
+  if (arrayAxisCount > 3) {
+    throw new RangeError(
+      `${op} '${store}': at most 3 array axes before y, x (NGFF allows 5 dimensions)`,
+    );
+  }
+  if (rawAxes.filter((a, i) => i !== imageAxis && a.type === "space").length > 1) {
+    throw new RangeError(`${op} '${store}': at most one space axis besides y, x`);
+  }
+
+  // Coordinates: rank, integers, inside declared extents, unique.
+  const maxSeen = rawAxes.map(() => -1);
+  const seen = new Set<string>();
+  coords.forEach((c, i) => {
+    if (!Array.isArray(c) || c.length !== rawAxes.length) {
+      throw new RangeError(
+        `${op} '${paths[i]}': coordinates ${
+          JSON.stringify(c)
+        } do not match the ${rawAxes.length} declared axes`,
+      );
+    }
+    c.forEach((v, k) => {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+        throw new RangeError(
+          `${op} '${paths[i]}': coordinate ${JSON.stringify(v)} on axis '${
+            rawAxes[k]!.name
+          }' is not a non-negative integer`,
+        );
+      }
+      const a = rawAxes[k]!;
+      const declared = a.size ?? a.values?.length;
+      if (declared !== undefined && v >= declared) {
+        throw new RangeError(
+          `${op} '${paths[i]}': coordinate ${v} is outside axis '${a.name}' of size ${declared}`,
+        );
+      }
+      if (v > maxSeen[k]!) maxSeen[k] = v;
+    });
+    const key = c.join(",");
+    if (seen.has(key)) {
+      throw fail(op, String(paths[i]), `duplicate coordinates ${JSON.stringify(c)}`, "EEXIST");
+    }
+    seen.add(key);
+  });
+
+  const axes: ResolvedAxis[] = rawAxes.map((a, k) => {
+    if (a.size !== undefined && (!Number.isInteger(a.size) || a.size < 1)) {
+      throw new RangeError(`${op} '${store}': axis '${a.name}' size must be a positive integer`);
+    }
+    if (a.values !== undefined) {
+      if (!Array.isArray(a.values)) {
+        throw new TypeError(`${op} '${store}': axis '${a.name}' values must be an array`);
+      }
+      if (a.size !== undefined && a.values.length !== a.size) {
+        throw new RangeError(
+          `${op} '${store}': axis '${a.name}' has size ${a.size} but ${a.values.length} values`,
+        );
+      }
+      if (new Set(a.values.map(String)).size !== a.values.length) {
+        throw new TypeError(`${op} '${store}': axis '${a.name}' has duplicate values`);
+      }
+    }
+    const size = a.size ?? a.values?.length ?? maxSeen[k]! + 1;
+    const values = a.values?.map(String) ?? Array.from({ length: size }, (_, i) => String(i));
+    return { name: a.name, type: a.type, image: k === imageAxis, size, values };
+  });
+
+  // Planes: 2-D arrays of one shape and dtype; names unique.
+  let shape: number[] | undefined;
+  let dtype: DtypeInfo | undefined;
+  const baseNames = new Set<string>();
+  const out: PlateBatch["planes"] = [];
+  planes.forEach((p, i) => {
+    const path = paths[i];
+    if (typeof path !== "string" || path === "" || path.includes("\0")) {
+      throw new TypeError(`${op} '${store}': path ${i} is not a valid path`);
+    }
+    if (!isNdArray(p)) throw new TypeError(`${op} '${path}': a plate plane must be an array`);
+    if (p.shape.length !== 2) {
+      throw new RangeError(`${op} '${path}': a plane must be 2-D (y, x), got shape [${p.shape}]`);
+    }
+    const d = dtypeOf(p.data);
+    if (!d) throw new TypeError(`${op} '${path}': unsupported element type`);
+    if (!shape) {
+      shape = p.shape;
+      dtype = d;
+    } else if (p.shape[0] !== shape[0] || p.shape[1] !== shape[1]) {
+      throw new RangeError(
+        `${op} '${path}': plane shape [${p.shape}] differs from [${shape}] of the first plane`,
+      );
+    } else if (d !== dtype) {
+      throw new TypeError(
+        `${op} '${path}': dtype ${d.v3} differs from ${dtype!.v3} of the first plane`,
+      );
+    }
+    if (p.data.length < p.shape[0]! * p.shape[1]!) {
+      throw new RangeError(`${op} '${path}': data is shorter than its shape`);
+    }
+    const name = basename(path);
+    if (baseNames.has(name)) throw fail(op, path, "file name appears twice in one batch", "EEXIST");
+    baseNames.add(name);
+    const c = coords[i]!;
+    out.push({
+      field: imageAxis >= 0 ? c[imageAxis]! : 0,
+      coords: c.filter((_: number, k: number) => k !== imageAxis),
+      name,
+      path,
+      plane: p,
+    });
+  });
+  const fieldCount = imageAxis >= 0 ? axes[imageAxis]!.size : 1;
+  return {
+    row,
+    column,
+    axes,
+    imageAxis,
+    arrayAxes: axes.filter((a) => !a.image),
+    fieldCount,
+    planes: out,
+    height: shape![0]!,
+    width: shape![1]!,
+    dtype: dtype!,
+  };
+}
+
+/** NGFF axes of a field array: array axes, then y and x. */
+export function ngffAxes(batch: PlateBatch): Record<string, string>[] {
+  return [
+    ...batch.arrayAxes.map((
+      a,
+    ) => (a.type === undefined ? { name: a.name } : { name: a.name, type: a.type })),
+    { name: "y", type: "space" },
+    { name: "x", type: "space" },
+  ];
+}
+
+/** The multiscales entry of a field group. */
+export function multiscales(
+  batch: PlateBatch,
+  field: number,
+  version: NgffVersion,
+): Record<string, unknown> {
+  const ms: Record<string, unknown> = {
+    name: `${batch.row}${batch.column}_${field}`,
+    axes: ngffAxes(batch),
+    datasets: [{
+      path: "0",
+      coordinateTransformations: [{ type: "scale", scale: ngffAxes(batch).map(() => 1) }],
+    }],
+  };
+  if (version === "0.4") ms.version = "0.4";
+  return ms;
+}
+
+/** The PolyStore attributes of field `field`'s array. */
+export function fieldArrayAttrs(batch: PlateBatch, field: number): Record<string, unknown> {
+  const mine = batch.planes.filter((p) => p.field === field);
+  const map: Record<string, number[]> = {};
+  for (const p of mine) map[p.name] = p.coords;
+  const dims: Record<string, unknown> = {};
+  for (const a of batch.axes) {
+    dims[a.name] = { size: a.size, values: a.values, role: a.image ? "hcs_image" : "array" };
+  }
+  const imageCoord: Record<string, string> = {};
+  if (batch.imageAxis >= 0) {
+    const a = batch.axes[batch.imageAxis]!;
+    imageCoord[a.name] = a.values[field]!;
+  }
+  return {
+    [ATTR_FILENAME_MAP]: map,
+    [ATTR_OUTPUT_PATHS]: mine.map((p) => p.path),
+    [ATTR_DIMENSIONS]: dims,
+    [ATTR_IMAGE_COORDINATE]: imageCoord,
+  };
+}
+
+/** Well metadata (the inner `well` object). */
+export function wellObject(fieldCount: number, version: NgffVersion): Record<string, unknown> {
+  const images = Array.from(
+    { length: fieldCount },
+    (_, i) => ({ path: String(i), acquisition: 0 }),
+  );
+  return version === "0.4" ? { images, version: "0.4" } : { images };
+}
+
+/** The group attributes of a well. */
+export function wellAttrs(fieldCount: number, version: NgffVersion): Record<string, unknown> {
+  const well = wellObject(fieldCount, version);
+  return version === "0.4" ? { well } : { ome: { version: "0.5", well } };
+}
+
+/** The group attributes of a field (image) group. */
+export function imageAttrs(
+  batch: PlateBatch,
+  field: number,
+  version: NgffVersion,
+): Record<string, unknown> {
+  const ms = [multiscales(batch, field, version)];
+  return version === "0.4" ? { multiscales: ms } : { ome: { version: "0.5", multiscales: ms } };
+}
+
+/** A plate's wells and field count, as merged under the plate lock. */
+export interface PlateState {
+  name: string;
+  wells: { row: string; column: string }[];
+  fieldCount: number;
+}
+
+/** Reads the plate object out of root attributes (0.5 `ome.plate` or 0.4 `plate`). */
+export function plateOf(attrs: unknown): Record<string, unknown> | undefined {
+  if (typeof attrs !== "object" || attrs === null) return undefined;
+  const a = attrs as Record<string, unknown>;
+  const ome = a.ome as Record<string, unknown> | undefined;
+  const plate = (typeof ome === "object" && ome !== null ? ome.plate : undefined) ?? a.plate;
+  return typeof plate === "object" && plate !== null ? plate as Record<string, unknown> : undefined;
+}
+
+/** The (row, column) pairs and field count of a plate object. */
+export function plateState(plate: Record<string, unknown> | undefined, name: string): PlateState {
+  const wells: PlateState["wells"] = [];
+  if (plate && Array.isArray(plate.wells)) {
+    for (const w of plate.wells as { path?: unknown }[]) {
+      if (typeof w?.path !== "string") continue;
+      const [r, c] = w.path.split("/");
+      if (r && c) wells.push({ row: r, column: c });
+    }
+  }
+  const fc = typeof plate?.field_count === "number" ? plate.field_count : 0;
+  return { name: typeof plate?.name === "string" ? plate.name : name, wells, fieldCount: fc };
+}
+
+/** Plate root attributes listing every well exactly once, rows and columns in plate order. */
+export function plateAttrs(state: PlateState, version: NgffVersion): Record<string, unknown> {
+  const wells = new Map<string, { row: string; column: string }>();
+  for (const w of state.wells) wells.set(`${w.row}/${w.column}`, w);
+  const rows = [...new Set([...wells.values()].map((w) => w.row))].sort(compareRows);
+  const columns = [...new Set([...wells.values()].map((w) => w.column))].sort(compareColumns);
+  const list = [...wells.values()].sort((a, b) =>
+    compareRows(a.row, b.row) || compareColumns(a.column, b.column)
+  ).map((w) => ({
+    path: `${w.row}/${w.column}`,
+    rowIndex: rows.indexOf(w.row),
+    columnIndex: columns.indexOf(w.column),
+  }));
+  const fieldCount = Math.max(1, state.fieldCount);
+  const plate: Record<string, unknown> = {
+    name: state.name,
+    rows: rows.map((name) => ({ name })),
+    columns: columns.map((name) => ({ name })),
+    wells: list,
+    field_count: fieldCount,
+    acquisitions: [{ id: 0, name: "default_acquisition", maximumfieldcount: fieldCount }],
+  };
+  if (version === "0.4") return { plate: { ...plate, version: "0.4" } };
+  return { ome: { version: "0.5", plate } };
+}
