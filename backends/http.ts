@@ -164,7 +164,11 @@ export class HttpBackend implements ReadOnlyBackend {
   #manifests = new Map<string, Promise<Tree | null>>();
   #zarr = new Map<string, Promise<ZarrNode | null>>();
 
-  /** @param options base URL, fetch, headers, retries, timeouts, concurrency, signal, manifest name */
+  /**
+   * Creates an HTTP backend.
+   *
+   * @param options base URL, fetch, headers, retries, timeouts, concurrency, signal, manifest name
+   */
   constructor(options: HttpBackendOptions = {}) {
     if (options.baseUrl !== undefined) {
       const b = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;

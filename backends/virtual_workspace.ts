@@ -144,7 +144,11 @@ export class VirtualWorkspaceBackend implements ReadOnlyBackend {
   readonly #file: string;
   #cache = new Map<string, { bytes: Uint8Array; ws: Workspace }>();
 
-  /** @param options the registry to resolve through, the metadata backend and file name */
+  /**
+   * Creates a virtual-workspace backend bound to a registry.
+   *
+   * @param options the registry to resolve through, the metadata backend and file name
+   */
   constructor(options: VirtualWorkspaceOptions) {
     if (!options || typeof options.registry?.getBackend !== "function") {
       throw new TypeError("VirtualWorkspaceBackend: a registry is required");
