@@ -58,6 +58,8 @@ import { assertStorable, checkBatch } from "./_values.ts";
 import { decodeForPath, encodeForPath, formatFor } from "../formats/mod.ts";
 import type { BulkReader } from "../ffi/types.ts";
 
+export type * from "../ffi/types.ts";
+
 /**
  * Name prefix of the temp files the disk backend writes before publishing a
  * file. Entries whose name starts with it are hidden from `listFiles` and
@@ -291,7 +293,11 @@ export class DiskBackend extends AbstractStorageBackend {
   /** The reader behind `load`/`loadBatch`. */
   readonly reader: BulkReader;
 
-  /** @param options an injected bulk reader and how to describe it */
+  /**
+   * Creates a disk backend; without options it reads with {@linkcode PureBulkReader}.
+   *
+   * @param options an injected bulk reader and how to describe it
+   */
   constructor(options: DiskBackendOptions = {}) {
     super();
     this.reader = options.reader ?? new PureBulkReader();
