@@ -110,7 +110,25 @@ function parseHeaderDict(text: string, path: string): Omit<NpyHeader, "dataOffse
         else if (text[i] !== ")") throw corrupt(path, `npy header: bad shape at ${i}`);
       }
     }
-    if (c === "[" || c === "{") return "__structured__";
+    if (c === "[" || c === "{") {
+      // a structured dtype: skip the nested literal (quotes respected)
+      let depth = 0;
+      for (; i < text.length; i++) {
+        const ch = text[i]!;
+        if (ch === "'" || ch === '"') {
+          const end = text.indexOf(ch, i + 1);
+          if (end < 0) break;
+          i = end;
+        } else if (ch === "[" || ch === "(" || ch === "{") depth++;
+        else if (ch === "]" || ch === ")" || ch === "}") {
+          if (--depth === 0) {
+            i++;
+            return "__structured__";
+          }
+        }
+      }
+      throw corrupt(path, "npy header: unterminated dtype list");
+    }
     throw corrupt(path, `npy header: unexpected value at ${i}`);
   };
   const fields = new Map<string, unknown>();

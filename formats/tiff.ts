@@ -565,7 +565,7 @@ function decodePageInto(r: Reader, page: Page, out: Uint8Array, at: number): voi
     }
     const copyCols = Math.min(chunk.cols, width - chunk.x0);
     const copyRows = Math.min(chunk.rows, page.height - chunk.y0);
-    if (copyCols === chunk.cols && chunk.x0 === 0) {
+    if (chunk.cols === width) {
       out.set(native.subarray(0, copyRows * chunk.cols * size), at + chunk.y0 * width * size);
       continue;
     }
