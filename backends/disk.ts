@@ -523,6 +523,13 @@ export class DiskBackend extends AbstractStorageBackend {
     for (const p of paths) assertPath(p, "loadBatch");
     if (paths.length === 0) return [];
     const all = await this.reader.readFiles(paths, "loadBatch");
+    if (all.length !== paths.length) {
+      throw new StorageError(
+        "loadBatch",
+        paths[0]!,
+        `reader returned ${all.length} results for ${paths.length} paths`,
+      );
+    }
     if (options.as === "bytes") return all as T[];
     return await Promise.all(all.map((b, i) => decodeFile(b, paths[i]!, "loadBatch") as T));
   }
