@@ -110,7 +110,7 @@ try {
   for (const r of rows) {
     const mbps = (N * SIZE) / (1 << 20) / (r.ms / 1000);
     console.log(
-      `  ${r.label.padEnd(48)} ${r.ms.toFixed(1).padStart(8)} ms  ${
+      `  ${r.label.padEnd(52)} ${r.ms.toFixed(1).padStart(8)} ms  ${
         mbps.toFixed(0).padStart(6)
       } MiB/s  ratio ${(r.ms / baseline.ms).toFixed(2)}`,
     );
