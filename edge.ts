@@ -1,0 +1,71 @@
+/**
+ * The edge entry point of hcs-store: the core (typed errors, the contract
+ * types, the registry), the memory backend, the HTTP backend and the Zarr
+ * backend, with nothing that imports `node:*` or `bun:*`. It runs on
+ * Cloudflare workerd, Deno Deploy, browsers, and of course Deno, Bun and Node.
+ *
+ * Registry entries stay lazy: the `disk` backend, its FFI bulk reader and
+ * the cross-process file lock (taken by the Zarr backend only when it writes
+ * plate metadata to disk) are reached through `import()` alone, never on a
+ * runtime without a filesystem, so a bundler keeps them external:
+ * `bun build --target=browser --external '*disk.ts' --external '*ffi/mod.ts'
+ * --external '*file_lock.ts'` gives one ESM file with no `node:*`/`bun:*`
+ * import (tests/edge_workerd.test.ts runs that bundle in workerd).
+ *
+ * @example Read a plane of an OME-Zarr plate served over HTTP
+ * ```ts
+ * import { HttpBackend, ZarrBackend } from "@hcs/store/edge";
+ * const http = new HttpBackend({ baseUrl: "https://example.org/data/", retries: 2 });
+ * const zarr = new ZarrBackend({ store: http });
+ * console.assert(zarr.key === "zarr");
+ * // const plane = await zarr.load("/plate/images/A01_f0.tif");
+ * ```
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export type {
+  AnyBackend,
+  BackendBase,
+  DataSink,
+  DataSource,
+  FilesystemOps,
+  JsonValue,
+  ListOptions,
+  LoadOptions,
+  NdArray,
+  ReadOnlyBackend,
+  SaveOptions,
+  StatResult,
+  StorageBackend,
+  StorageValue,
+  SymlinkOptions,
+  TypedArray,
+  VirtualBackend,
+} from "./backends/base.ts";
+export { AbstractStorageBackend, isNdArray } from "./backends/base.ts";
+export {
+  type BackendDescription,
+  type BackendEntry,
+  type BackendProvider,
+  createRegistry,
+  describeBackends,
+  getBackend,
+  type ImplementationPlan,
+  type LoadContext,
+  registerBackend,
+  Registry,
+  resetMemoryBackend,
+  storageRegistry,
+} from "./registry/registry.ts";
+export { runtime, type RuntimeInfo, type RuntimeName } from "./registry/runtime.ts";
+export { MemoryBackend } from "./backends/memory.ts";
+export {
+  HttpBackend,
+  type HttpBackendOptions,
+  type HttpHeaders,
+  type HttpListOptions,
+  type HttpLoadOptions,
+} from "./backends/http.ts";
+export { ZarrBackend, type ZarrBackendOptions, type ZarrSaveOptions } from "./backends/zarr.ts";
