@@ -25,9 +25,9 @@ export function planDisk(rt: RuntimeInfo): ImplementationPlan {
     if (state !== "granted") {
       return { implementation: "pure", reason: "ffi permission not granted" };
     }
-    return { implementation: "ffi(deno, pread)" };
+    return { implementation: "ffi(deno, readv)" };
   }
-  if (rt.name === "bun") return { implementation: "ffi(bun, pread)" };
+  if (rt.name === "bun") return { implementation: "ffi(bun, readv)" };
   return { implementation: "pure", reason: `${rt.name} has no FFI` };
 }
 
@@ -45,7 +45,27 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
   {
     key: "disk",
     supports: filesystem,
-    load: async () => new (await import("../backends/disk.ts")).DiskBackend(),
+    // The bulk reader is chosen here: planDisk says FFI or pure; the FFI
+    // library is opened and probed inside createBulkReader, which falls back
+    // to the pure reader with the reason on any failure.
+    load: async (ctx) => {
+      const { DiskBackend } = await import("../backends/disk.ts");
+      const plan = planDisk(ctx.runtime);
+      try {
+        const { createBulkReader } = await import("../ffi/mod.ts");
+        const pure = plan.implementation === "pure";
+        const { reader, implementation, reason } = await createBulkReader(ctx.runtime, { pure });
+        const why = pure ? plan.reason : reason;
+        return new DiskBackend({
+          reader,
+          implementation,
+          ...(why ? { implementationReason: why } : {}),
+        });
+      } catch (err) {
+        const why = `bulk reader failed to load: ${err instanceof Error ? err.message : err}`;
+        return new DiskBackend({ implementation: "pure", implementationReason: why });
+      }
+    },
     plan: planDisk,
   },
   {
