@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MemoryBackend, type NdArray, NotFoundError, ZarrBackend } from "../edge.ts";
-import { fingerprint } from "./fixtures/edge_read.ts";
+import { fingerprint, readPlane } from "./fixtures/edge_read.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
@@ -204,6 +204,13 @@ const edgeWorker :Workerd.Worker = (
     } finally {
       await stop(workerd);
     }
+  });
+
+  it("reads the plane in this process too (Zarr over HTTP, the runtime running the tests)", async () => {
+    const report = await readPlane(plateBase, names[0]!);
+    const { runtime: rt, ...fp } = report;
+    assert.deepEqual(fp, fingerprint(planes[0]));
+    assert.ok(rt === "deno" || rt === "bun" || rt === "node", rt);
   });
 
   it("runs under Deno with no permission but --allow-net=127.0.0.1", async () => {
