@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { gzipSync } from "node:zlib";
 import { HttpBackend } from "../backends/http.ts";
 import {
   IsADirectoryError,
@@ -211,6 +212,13 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       return;
     }
     send(req, res, enc.encode("secret"));
+    return;
+  }
+  if (path === "/gz/hello.txt") {
+    // compressed on the wire: Content-Length counts gzip bytes, not the text
+    const gz = gzipSync(Buffer.from("hello ".repeat(500)));
+    res.writeHead(200, { "content-encoding": "gzip", "content-length": String(gz.length) });
+    res.end(req.method === "HEAD" ? undefined : gz);
     return;
   }
   if (path === "/nohead/x.txt") {
@@ -505,6 +513,35 @@ describe("http backend: timeouts, aborts, truncation", () => {
     });
     assert.equal(requestsFor("/trunc") - n0, 2, "truncation is retried once, then fails");
     await rejectsWith(h.loadRange("/trunc206", 0, 100), StorageError);
+  });
+
+  it("the length check is the backend's own, whatever the runtime's fetch does", async () => {
+    // a fetch that hands back a body shorter than its Content-Length without failing
+    let calls = 0;
+    const h = new HttpBackend({
+      baseUrl: base,
+      retries: 1,
+      ...fast,
+      fetch: async (input, init) => {
+        calls++;
+        const r = await fetch(input, init);
+        const full = new Uint8Array(await r.arrayBuffer());
+        return new Response(full.slice(0, full.length - 1), {
+          status: r.status,
+          headers: { "content-length": String(full.length) },
+        });
+      },
+    });
+    await rejectsWith(h.load("/data/big.bin", { as: "bytes" }), StorageError, (e) => {
+      assert.equal(e.code, "ERR_TRUNCATED");
+      assert.match(e.message, /99999 of 100000 bytes/);
+    });
+    assert.equal(calls, 2);
+  });
+
+  it("compressed transfer (Content-Encoding: gzip) is not mistaken for truncation", async () => {
+    const h = new HttpBackend({ baseUrl: base, ...fast });
+    assert.equal(await h.load("/gz/hello.txt"), "hello ".repeat(500));
   });
 
   it("a range response shorter than the requested range is an error", async () => {
