@@ -26,7 +26,7 @@ Options:
   -v, --verbose     stack traces on failure
   -h, --help        this help
 
-Exit status: 0 ok, 1 a benchmark failed or bench/ is missing, 2 usage error.`;
+Exit status: 0 ok, 1 failure (a benchmark failed, bench/ missing), 2 usage error.`;
 
 function benchDir(): string {
   const here = import.meta.url.startsWith("file:")

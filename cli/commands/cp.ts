@@ -64,7 +64,7 @@ async function isDirectory(b: AnyBackend, path: string): Promise<boolean> {
     return await isDir.call(b, path);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === "ENOTDIR") return false;
+    if (code === "ENOTDIR" || code === "ENOENT") return false;
     throw err;
   }
 }

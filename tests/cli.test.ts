@@ -1,0 +1,408 @@
+// The CLI as a person runs it: real processes (`deno run -A cli/mod.ts …`),
+// real files written by Python's tifffile, real exit codes and output.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as nodePath from "node:path";
+import { fileURLToPath } from "node:url";
+import { decode as decodePng } from "fast-png";
+import { createRegistry } from "../registry/registry.ts";
+import type { NdArray, StorageBackend, VirtualBackend } from "../backends/base.ts";
+
+const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..");
+const deno = nodePath.join(root, "node_modules", ".bin", "deno");
+const bun = nodePath.join(root, "node_modules", ".bin", "bun");
+const entry = nodePath.join(root, "cli", "mod.ts");
+const env = { ...process.env, NO_COLOR: "1" };
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], runtime: "deno" | "bun" = "deno"): Run {
+  const cmd = runtime === "deno" ? deno : bun;
+  const argv = runtime === "deno" ? ["run", "-A", entry, ...args] : [entry, ...args];
+  const r = spawnSync(cmd, argv, { cwd: root, env, encoding: "utf8", timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Exit status and a single `hcs-store: …` line on stderr, no stack trace. */
+function assertOneLineError(r: Run, status: number, pattern: RegExp): void {
+  assert.equal(r.status, status, `exit status (stderr: ${r.stderr})`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^hcs-store: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+}
+
+let tmp = "";
+let ix = "";
+let op = "";
+
+before(() => {
+  tmp = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-cli-"));
+  const py = spawnSync("/usr/bin/python3", [
+    nodePath.join(root, "tests", "fixtures", "cli_planes.py"),
+    tmp,
+  ], { encoding: "utf8" });
+  assert.equal(py.status, 0, py.stderr);
+  ix = nodePath.join(tmp, "ix");
+  op = nodePath.join(tmp, "op");
+});
+
+after(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("cli: help and usage", () => {
+  it("--help at the top level and on every command exits 0 and prints usage to stdout", () => {
+    const top = cli(["--help"]);
+    assert.equal(top.status, 0, top.stderr);
+    for (const c of ["ls", "cp", "convert", "info", "preview", "bench"]) {
+      assert.match(top.stdout, new RegExp(`^  ${c} `, "m"));
+      const r = cli([c, "--help"]);
+      assert.equal(r.status, 0, `${c} --help: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: hcs-store ${c} `, "m"));
+      assert.match(r.stdout, /Exit status: 0 ok, 1 failure/);
+      assert.equal(r.stderr, "");
+    }
+    const h = cli(["help", "convert"]);
+    assert.equal(h.status, 0);
+    assert.match(h.stdout, /imagexpress/);
+    assert.match(h.stdout, /operetta/);
+  });
+
+  it("runs under Bun too", () => {
+    const r = cli(["convert", "--help"], "bun");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Usage: hcs-store convert /m);
+    const dry = cli(["convert", "--dry-run", "--json", op, nodePath.join(tmp, "bun.zarr")], "bun");
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.equal(JSON.parse(dry.stdout).planes, 32);
+    assert.equal(fs.existsSync(nodePath.join(tmp, "bun.zarr")), false);
+  });
+
+  it("bad arguments exit 2 with one line naming the problem", () => {
+    const none = cli([]);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /Usage: hcs-store/);
+    assertOneLineError(cli(["frobnicate"]), 2, /unknown command 'frobnicate'/);
+    assertOneLineError(cli(["--bogus"]), 2, /unknown option '--bogus'/);
+    assertOneLineError(cli(["convert", "--bogus", ix, "x.zarr"]), 2, /--bogus/);
+    assertOneLineError(cli(["convert", ix]), 2, /input folder and an output plate/);
+    assertOneLineError(
+      cli(["convert", "--ngff", "0.3", ix, "x.zarr"]),
+      2,
+      /--ngff must be 0\.5 or 0\.4/,
+    );
+    assertOneLineError(
+      cli(["convert", "--compression", "lz4", ix, "x.zarr"]),
+      2,
+      /--compression must be one of/,
+    );
+    assertOneLineError(cli(["convert", "--preset", "nikon", ix, "x.zarr"]), 2, /unknown preset/);
+    assertOneLineError(cli(["convert", "--pattern", "([", ix, "x.zarr"]), 2, /not a valid regular/);
+    assertOneLineError(cli(["convert", "--pattern", "^(?<field>\\d)", ix, "x.zarr"]), 2, /'well'/);
+    assertOneLineError(cli(["preview", "--tile", "big", "p.zarr"]), 2, /--tile must be a whole/);
+    assertOneLineError(cli(["preview", "--low", "150", "p.zarr"]), 2, /--low must be a percentile/);
+    assertOneLineError(cli(["ls", "nosuchbackend:/x"]), 2, /nosuchbackend/);
+    assertOneLineError(cli(["cp", "a"]), 2, /source and a destination/);
+  });
+
+  it("--verbose adds the stack trace to the one-line error", () => {
+    const r = cli(["--verbose", "info", nodePath.join(tmp, "missing.zarr")]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^hcs-store: /);
+    assert.match(r.stderr, /\n\s+at /);
+  });
+});
+
+describe("cli: failures exit 1 with a clear line", () => {
+  it("a missing input folder", () => {
+    const missing = nodePath.join(tmp, "no-such-folder");
+    const out = nodePath.join(tmp, "never.zarr");
+    const r = cli(["convert", missing, out]);
+    assertOneLineError(r, 1, /no-such-folder/);
+    assert.match(r.stderr, /no such file or directory/);
+    assert.equal(fs.existsSync(out), false);
+  });
+
+  it("an output below a regular file (unwritable), leaving nothing behind", () => {
+    const file = nodePath.join(tmp, "a-file.txt");
+    fs.writeFileSync(file, "not a directory");
+    const r = cli(["convert", ix, nodePath.join(file, "out.zarr")]);
+    assertOneLineError(r, 1, /a-file\.txt/);
+    assert.match(r.stderr, /not a directory/);
+    assert.equal(fs.readFileSync(file, "utf8"), "not a directory");
+  });
+
+  it("an existing output is refused without --overwrite", () => {
+    const out = nodePath.join(tmp, "exists.zarr");
+    fs.mkdirSync(out);
+    fs.writeFileSync(nodePath.join(out, "keep.txt"), "x");
+    assertOneLineError(cli(["convert", ix, out]), 1, /already exists \(use --overwrite/);
+    assert.equal(fs.readFileSync(nodePath.join(out, "keep.txt"), "utf8"), "x");
+  });
+
+  it("info on a folder that is not a plate, ls on a missing path", () => {
+    assertOneLineError(cli(["info", ix]), 1, /not an OME-Zarr plate/);
+    assertOneLineError(cli(["ls", nodePath.join(tmp, "nope")]), 1, /nope/);
+  });
+});
+
+describe("cli: convert", () => {
+  it("--dry-run prints the plan and writes nothing", () => {
+    const out = nodePath.join(tmp, "dry.zarr");
+    const r = cli(["convert", "--dry-run", ix, out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^preset: +imagexpress/m);
+    assert.match(r.stdout, /^wells: +4 +A01 A02 B01 B03$/m);
+    assert.match(r.stdout, /^fields: +2 /m);
+    assert.match(r.stdout, /^channels: +2 /m);
+    assert.match(r.stdout, /^z: +none$/m);
+    assert.match(r.stdout, /^plane: +uint16 \[24, 32\]/m);
+    assert.match(r.stdout, /^skipped: +notes\.tif$/m);
+    assert.equal(fs.existsSync(out), false);
+    const j = cli(["convert", "-n", "--json", "--preset", "operetta", op, out]);
+    assert.equal(j.status, 0, j.stderr);
+    const plan = JSON.parse(j.stdout);
+    assert.equal(plan.dryRun, true);
+    assert.deepEqual(plan.rows, ["A", "B"]);
+    assert.deepEqual(plan.columns, ["01", "02"]);
+    assert.deepEqual(plan.fields, ["01", "02"]);
+    assert.deepEqual(plan.channels, ["1", "2"]);
+    assert.deepEqual(plan.z, ["01", "02"]);
+    assert.equal(plan.planes, 32);
+    assert.deepEqual(plan.shape, [16, 16]);
+    assert.equal(fs.existsSync(out), false);
+  });
+
+  it("ImageXpress names (detected) → NGFF 0.5 plate; info --json figures; planes intact", async () => {
+    const out = nodePath.join(tmp, "ix.zarr");
+    const r = cli(["convert", "--compression", "zstd", ix, out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /converted 16 planes \(4 wells, 2 fields, 2 channels/);
+    assert.equal(r.stderr.trim(), "1 file(s) do not match the pattern and are skipped");
+    const i = cli(["info", "--json", out]);
+    assert.equal(i.status, 0, i.stderr);
+    const info = JSON.parse(i.stdout);
+    assert.equal(info.ngff, "0.5");
+    assert.equal(info.zarrFormat, 3);
+    assert.deepEqual(info.rows, ["A", "B"]);
+    assert.deepEqual(info.columns, ["01", "02", "03"]);
+    assert.deepEqual(
+      info.wells.map((w: { row: string; column: string }) => w.row + w.column),
+      ["A01", "A02", "B01", "B03"],
+    );
+    assert.ok(info.wells.every((w: { fields: string[] }) => w.fields.length === 2));
+    assert.equal(info.fieldCount, 2);
+    assert.equal(info.dtype, "uint16");
+    assert.deepEqual(info.shape, [2, 24, 32]);
+    assert.match(info.codec, /zstd/);
+    assert.deepEqual(info.axes.map((a: { name: string }) => a.name).slice(-2), ["y", "x"]);
+    assert.ok(info.sizeBytes > 0 && info.fileCount > 0);
+    const text = cli(["info", out]);
+    assert.match(text.stdout, /^dtype: +uint16$/m);
+    // Every plane comes back by its file name, equal to the TIFF Python wrote.
+    const reg = createRegistry();
+    const disk = await reg.getBackend<StorageBackend>("disk");
+    const zarr = await reg.getBackend<VirtualBackend>("zarr");
+    const names = fs.readdirSync(ix).filter((n) => n !== "notes.tif").sort();
+    const back = await zarr.loadBatch<NdArray>(names.map((n) => nodePath.join(out, n)));
+    const orig = await disk.loadBatch<NdArray>(names.map((n) => nodePath.join(ix, n)));
+    back.forEach((b, k) => {
+      assert.deepEqual(b.shape, [24, 32]);
+      assert.deepEqual([...b.data], [...orig[k]!.data], names[k]!);
+    });
+  });
+
+  it("Operetta names → NGFF 0.4 plate that Python's zarr reads plane for plane", () => {
+    const out = nodePath.join(tmp, "op.zarr");
+    const r = cli(["convert", "--preset", "operetta", "--ngff", "0.4", op, out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /converted 32 planes \(4 wells, 2 fields, 2 channels, 2 z/);
+    const info = JSON.parse(cli(["info", "--json", out]).stdout);
+    assert.equal(info.ngff, "0.4");
+    assert.equal(info.zarrFormat, 2);
+    assert.deepEqual(info.shape, [2, 2, 16, 16]);
+    // Field f, channel c, plane p of well B02 against the TIFF it came from.
+    const py = spawnSync("/usr/bin/python3", [
+      "-c",
+      `
+import sys, zarr, tifffile, numpy as np
+root = zarr.open_group(sys.argv[1], mode="r")
+wells = [w["path"] for w in root.attrs["plate"]["wells"]]
+assert wells == ["A/01", "A/02", "B/01", "B/02"], wells
+for f in (1, 2):
+    arr = root["B/02/%d/0" % (f - 1)][...]
+    assert arr.shape == (2, 2, 16, 16), arr.shape
+    for c in (1, 2):
+        for p in (1, 2):
+            t = tifffile.imread("%s/r02c02f%02dp%02d-ch%dsk1fk1fl1.tiff" % (sys.argv[2], f, p, c))
+            assert np.array_equal(arr[c - 1, p - 1], t), (f, c, p)
+print("ok")
+`,
+      out,
+      op,
+    ], { encoding: "utf8" });
+    assert.equal(py.status, 0, py.stderr);
+    assert.equal(py.stdout.trim(), "ok");
+  });
+
+  it("a custom --pattern with row/column groups", () => {
+    const dir = nodePath.join(tmp, "custom");
+    fs.mkdirSync(dir);
+    for (const n of fs.readdirSync(op).filter((n) => /f01p01-ch1/.test(n))) {
+      const m = /^r(\d\d)c(\d\d)/.exec(n)!;
+      fs.copyFileSync(nodePath.join(op, n), nodePath.join(dir, `plate_R${m[1]}_C${m[2]}.tif`));
+    }
+    const r = cli([
+      "convert",
+      "--dry-run",
+      "--json",
+      "--pattern",
+      "^plate_R(?<row>\\d+)_C(?<column>\\d+)\\.tif$",
+      dir,
+      nodePath.join(tmp, "custom.zarr"),
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const plan = JSON.parse(r.stdout);
+    assert.equal(plan.preset, "custom");
+    assert.deepEqual(plan.wells.map((w: { row: string; column: string }) => w.row + w.column), [
+      "A01",
+      "A02",
+      "B01",
+      "B02",
+    ]);
+    assert.deepEqual(plan.fields, ["1"]);
+    // Names matching no preset are a clear failure without --pattern.
+    assertOneLineError(cli(["convert", dir, nodePath.join(tmp, "c2.zarr")]), 1, /give --pattern/);
+  });
+});
+
+describe("cli: preview", () => {
+  it("writes a PNG of the expected size with the bright well at its plate position", () => {
+    const plate = nodePath.join(tmp, "ix.zarr");
+    assert.ok(fs.existsSync(plate), "the ImageXpress conversion test runs first");
+    const png = nodePath.join(tmp, "preview.png");
+    const r = cli(["preview", "--tile", "16", "--gap", "2", "--json", "-o", png, plate]);
+    assert.equal(r.status, 0, r.stderr);
+    const meta = JSON.parse(r.stdout);
+    const img = decodePng(fs.readFileSync(png));
+    // Planes are 24×32 (h×w): tiles 12×16; 3 columns, 2 rows, gaps of 2.
+    assert.equal(img.width, 3 * 16 + 4 * 2);
+    assert.equal(img.height, 2 * 12 + 3 * 2);
+    assert.equal(meta.width, img.width);
+    assert.equal(meta.wells, 4);
+    assert.equal(img.channels, 1);
+    const px = img.data as Uint8Array;
+    const mean = (row: number, col: number) => {
+      let s = 0;
+      for (let y = 0; y < 12; y++) {
+        for (let x = 0; x < 16; x++) {
+          s += px[(2 + row * 14 + y) * img.width + 2 + col * 18 + x]!;
+        }
+      }
+      return s / (12 * 16);
+    };
+    assert.ok(mean(1, 2) > 200, `B03 is bright: ${mean(1, 2)}`);
+    for (const [row, col] of [[0, 0], [0, 1], [1, 0]] as const) {
+      assert.ok(mean(row, col) < 40, `well ${row},${col} is dim: ${mean(row, col)}`);
+    }
+    assert.equal(mean(0, 2), 0, "A03 is not on the plate: black");
+    assert.equal(mean(1, 1), 0, "B02 is not on the plate: black");
+    // The same file again needs --overwrite.
+    assertOneLineError(cli(["preview", "-o", png, plate]), 1, /already exists/);
+    assertOneLineError(cli(["preview", "--channel", "5", "-o", `${png}2`, plate]), 1, /channel 5/);
+  });
+});
+
+describe("cli: ls and cp", () => {
+  it("ls -l --json reports names, types and sizes", () => {
+    const r = cli(["ls", "-l", "--json", `disk:${ix}`]);
+    assert.equal(r.status, 0, r.stderr);
+    const entries = JSON.parse(r.stdout) as { name: string; type: string; size: number }[];
+    assert.equal(entries.length, 17);
+    assert.equal(entries[0]!.name, "A01_s1_w1.tif");
+    for (const e of entries) {
+      assert.equal(e.type, "file");
+      assert.equal(e.size, fs.statSync(nodePath.join(ix, e.name)).size);
+    }
+    const long = cli(["ls", "-l", ix]);
+    assert.match(long.stdout, /^file +\d+ +[\d.]+ KiB +A01_s1_w1\.tif$/m);
+    const rec = JSON.parse(cli(["ls", "-R", "--json", tmp]).stdout) as { name: string }[];
+    assert.ok(rec.some((e) => e.name === "ix/B03_s2_w2.tif"));
+  });
+
+  it("ls on a plate through the zarr backend lists its virtual file names", () => {
+    const plate = nodePath.join(tmp, "ix.zarr");
+    const r = cli(["ls", `zarr:${plate}`]);
+    assert.equal(r.status, 0, r.stderr);
+    const names = r.stdout.trim().split("\n").map((l) => nodePath.basename(l));
+    assert.equal(names.length, 16);
+    assert.ok(names.includes("B03_s2_w1.tif"));
+  });
+
+  it("cp copies bytes exactly, refuses to overwrite, copies trees and converts into zarr:", () => {
+    const src = nodePath.join(ix, "A02_s1_w2.tif");
+    const dst = nodePath.join(tmp, "copy.tif");
+    const r = cli(["cp", src, `disk:${dst}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(fs.readFileSync(dst), fs.readFileSync(src));
+    assertOneLineError(cli(["cp", src, dst]), 1, /already exists/);
+    assert.equal(cli(["cp", "-f", src, dst]).status, 0);
+    assertOneLineError(cli(["cp", ix, nodePath.join(tmp, "tree")]), 1, /use -r/);
+    const tree = cli(["cp", "-r", "--json", ix, nodePath.join(tmp, "tree")]);
+    assert.equal(tree.status, 0, tree.stderr);
+    assert.equal(JSON.parse(tree.stdout).copied, 17);
+    assert.deepEqual(fs.readdirSync(nodePath.join(tmp, "tree")).sort(), fs.readdirSync(ix).sort());
+    const mem = cli(["cp", "-r", ix, "memory:/scratch"]);
+    assert.equal(mem.status, 0, mem.stderr);
+    assert.match(mem.stdout, /copied 17 files/);
+    const z = cli([
+      "cp",
+      "-r",
+      "--preset",
+      "imagexpress",
+      ix,
+      `zarr:${nodePath.join(tmp, "cp.zarr")}`,
+    ]);
+    assert.equal(z.status, 0, z.stderr);
+    assert.match(z.stdout, /converted 16 planes/);
+    const back = cli([
+      "cp",
+      "-r",
+      `zarr:${nodePath.join(tmp, "cp.zarr")}`,
+      nodePath.join(tmp, "out"),
+    ]);
+    assert.equal(back.status, 0, back.stderr);
+    assert.equal(fs.readdirSync(nodePath.join(tmp, "out")).length, 16);
+  });
+});
+
+describe("demo", () => {
+  it("runs end to end and checks its planes bit for bit", () => {
+    const out = nodePath.join(tmp, "demo");
+    const r = spawnSync(deno, ["run", "-A", nodePath.join(root, "demo.ts"), "--out", out], {
+      cwd: root,
+      env,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^disk backend: /m);
+    assert.match(r.stdout, /24\/24 planes bit-exact by virtual name/);
+    assert.match(r.stdout, /demo ok/);
+    assert.equal(fs.readdirSync(nodePath.join(out, "images")).length, 24);
+    const img = decodePng(fs.readFileSync(nodePath.join(out, "preview.png")));
+    assert.ok(img.width > 0 && img.height > 0);
+    const info = JSON.parse(cli(["info", "--json", nodePath.join(out, "plate.zarr")]).stdout);
+    assert.equal(info.wells.length, 6);
+    assert.deepEqual(info.shape, [2, 512, 512]);
+  });
+});
