@@ -157,7 +157,12 @@ function unpackBits(packed: Uint8Array, width: number, height: number, depth: nu
  */
 export function decodePng(bytes: Uint8Array, path = "<png>"): NdArray {
   const info = inspect(bytes, path);
-  const png = decode(bytes, { checkCrc: true });
+  let png: ReturnType<typeof decode>;
+  try {
+    png = decode(bytes, { checkCrc: true });
+  } catch (err) {
+    throw corrupt(path, `PNG data is corrupt (${err instanceof Error ? err.message : err})`);
+  }
   const { width, height } = png;
   if (width !== info.width || height !== info.height) throw corrupt(path, "PNG size mismatch");
   let data: TypedArray;
