@@ -23,13 +23,16 @@ import { atomicUpdateJson, atomicWriteJson } from "../json/atomic.ts";
 import { lockFilePath, withFileLock } from "../lock/file_lock.ts";
 import { IsADirectoryError, LockTimeoutError, NotFoundError, StorageError } from "../errors.ts";
 
-type Rt = "deno" | "bun";
+type Rt = "deno" | "bun" | "node";
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const fixture = join(repo, "tests", "fixtures", "json_incrementer.ts");
 const BIN: Record<Rt, string> = {
   deno: join(repo, "node_modules", ".bin", "deno"),
   bun: join(repo, "node_modules", ".bin", "bun"),
+  node: "node",
 };
+/** The fixture bundled for Node (which cannot run TypeScript here), built on demand. */
+let nodeBundle: string | undefined;
 
 interface Exit {
   code: number | null;
@@ -46,7 +49,9 @@ interface Child {
 }
 
 function run(rt: Rt, args: string[]): Child {
-  const argv = rt === "deno" ? ["run", "-A", fixture, ...args] : [fixture, ...args];
+  const argv = rt === "deno"
+    ? ["run", "-A", fixture, ...args]
+    : [rt === "node" ? nodeBundle! : fixture, ...args];
   const child = spawn(BIN[rt], argv, {
     cwd: repo,
     stdio: ["ignore", "pipe", "pipe"],
@@ -269,6 +274,35 @@ describe("atomicUpdateJson across Deno and Bun processes", () => {
       await incrementers(file, ["bun"], 3);
       assert.equal(readCounter(file).count, 4);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it("Node processes use the same protocol: 2 Node + 1 Deno + 1 Bun x 100 increments", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = tempDir();
+    try {
+      nodeBundle = join(dir, "json_incrementer.mjs");
+      const built = await new Promise<Exit>((resolve, reject) => {
+        const c = spawn(
+          BIN.bun,
+          ["build", fixture, "--target=node", `--outfile=${nodeBundle}`],
+          { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let err = "";
+        c.stderr!.on("data", (d) => (err += d));
+        c.on("error", reject);
+        c.on("close", (code, signal) => resolve({ code, signal, stdout: "", stderr: err }));
+      });
+      assert.equal(built.code, 0, built.stderr);
+      const file = join(dir, "c.json");
+      await incrementers(file, ["node", "deno", "node", "bun"], 100);
+      const c = readCounter(file);
+      assert.equal(c.count, 400);
+      assert.equal(Object.keys(c.by).filter((k) => k.startsWith("node:")).length, 2);
+      assert.deepEqual(leftovers(dir, ["c.json", "json_incrementer.mjs"]), []);
+    } finally {
+      nodeBundle = undefined;
       rmSync(dir, { recursive: true, force: true });
     }
   });
