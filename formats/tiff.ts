@@ -3,10 +3,14 @@
  *
  * Decoding (`.tif` / `.tiff`):
  * - sample types uint8/16/32/64, int8/16/32/64, float32/64 (and float16 where
- *   the runtime has `Float16Array`), one sample per pixel; little- and
- *   big-endian files; classic TIFF and BigTIFF;
+ *   the runtime has `Float16Array`); little- and big-endian files; classic
+ *   TIFF and BigTIFF;
  * - one page → `[h, w]`; several pages → `[pages, h, w]` (pages must share
- *   size and sample type, else a `StorageError`); a tifffile-style
+ *   shape and sample type, else a `StorageError`). Pages with several samples
+ *   per pixel (not needed for HCS planes, but what tifffile writes for a
+ *   `(3, h, w)` or `(4, h, w)` array unless told `photometric="minisblack"`)
+ *   load as `[h, w, s]` (chunky) or `[s, h, w]` (planar), samples raw (no
+ *   colour conversion, no alpha handling); a tifffile-style
  *   `{"shape": [...]}` ImageDescription on the first page restores the
  *   original shape (e.g. `[1, h, w]` or `[t, z, h, w]`); reduced-resolution
  *   pages (thumbnails, pyramid levels) are skipped;
@@ -218,22 +222,34 @@ class Reader {
   }
 }
 
-/** One strip or tile of a page. */
+/** One strip or tile of a page, in elements (a chunky pixel counts `samples` elements). */
 interface Chunk {
   offset: number;
   count: number;
-  /** First row / column of the chunk in the page. */
-  y0: number;
-  x0: number;
-  /** Rows and columns stored in the chunk (tiles are stored full size). */
+  /** Element index in the page of the chunk's first element. */
+  dst: number;
+  /** Rows stored in the chunk (tiles are stored full size). */
   rows: number;
+  /** Elements per stored row. */
   cols: number;
+  /** Rows and elements per row that lie inside the image. */
+  copyRows: number;
+  copyCols: number;
 }
 
 /** A validated page: everything needed to produce its pixels. */
 interface Page {
   width: number;
   height: number;
+  samples: number;
+  /** `[h, w]`, `[h, w, samples]` (chunky) or `[samples, h, w]` (planar). */
+  shape: number[];
+  /** Elements in the page. */
+  elements: number;
+  /** Elements per image row in the output (w × samples when chunky). */
+  pitch: number;
+  /** Distance between samples a predictor differences (samples when chunky). */
+  stride: number;
   type: ElementType;
   compression: number;
   predictor: number;
@@ -277,13 +293,16 @@ function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | u
   const height = one(T.LENGTH);
   if (width < 1 || height < 1) throw corrupt(path, `page ${index} has size ${width}×${height}`);
   const samples = one(T.SAMPLES, 1);
-  if (samples !== 1) {
-    throw unsupported(
-      path,
-      `only grayscale TIFF is supported (page ${index} has ${samples} samples per pixel)`,
-    );
+  if (samples < 1 || samples > 64) {
+    throw unsupported(path, `TIFF with ${samples} samples per pixel is not supported`);
   }
-  const bits = one(T.BITS, 1);
+  const planar = samples > 1 && one(T.PLANAR, 1) === 2;
+  const bitsEntry = entries.get(T.BITS);
+  const allBits = bitsEntry ? r.ints(bitsEntry, T.BITS, 64) : [1];
+  const bits = allBits[0] ?? 1;
+  if (allBits.some((b) => b !== bits)) {
+    throw unsupported(path, `TIFF samples of different sizes (${allBits}) are not supported`);
+  }
   const format = one(T.SAMPLE_FORMAT, 1);
   const kind = format === 1 || format === 4 ? "u" : format === 2 ? "i" : format === 3 ? "f" : "";
   const type = { kind, size: bits / 8 } as ElementType;
@@ -315,10 +334,14 @@ function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | u
   if (predictor === 3 && kind !== "f") {
     throw corrupt(path, "floating-point predictor on integer data");
   }
-  const pageBytes = width * height * type.size;
-  if (pageBytes > MAX_ARRAY_BYTES) {
-    throw corrupt(path, `page ${index} of ${width}×${height} is too large`);
+  const elements = width * height * samples;
+  if (elements * type.size > MAX_ARRAY_BYTES) {
+    throw corrupt(path, `page ${index} of ${width}×${height}×${samples} is too large`);
   }
+  // Chunky pixels are handled as rows of width × samples elements.
+  const spp = planar ? 1 : samples;
+  const planes = planar ? samples : 1;
+  const pitch = width * spp;
 
   const tiled = entries.has(T.TILE_WIDTH) || entries.has(T.TILE_OFFSETS);
   let cw: number, ch: number, across: number, down: number;
@@ -340,14 +363,15 @@ function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | u
     offsetsEntry = entries.get(T.STRIP_OFFSETS);
     countsEntry = entries.get(T.STRIP_COUNTS);
   }
-  const nChunks = across * down;
+  const perPlane = across * down;
+  const nChunks = perPlane * planes;
   if (!offsetsEntry || offsetsEntry.count < nChunks) {
     throw corrupt(
       path,
       `page ${index} has ${offsetsEntry?.count ?? 0} data offsets, needs ${nChunks}`,
     );
   }
-  const chunkBytes = cw * ch * type.size;
+  const chunkBytes = cw * ch * spp * type.size;
   if (chunkBytes > MAX_ARRAY_BYTES) throw corrupt(path, `chunk of ${cw}×${ch} is too large`);
   const offsets = r.ints(offsetsEntry, tiled ? T.TILE_OFFSETS : T.STRIP_OFFSETS).slice(0, nChunks);
   let counts: number[];
@@ -355,17 +379,23 @@ function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | u
     if (countsEntry.count < nChunks) throw corrupt(path, "too few strip/tile byte counts");
     counts = r.ints(countsEntry, tiled ? T.TILE_COUNTS : T.STRIP_COUNTS).slice(0, nChunks);
   } else if (compression === 1) {
-    counts = offsets.map((_, k) => (tiled ? ch : Math.min(ch, height - k * ch)) * cw * type.size);
+    counts = offsets.map((_, k) =>
+      (tiled ? ch : Math.min(ch, height - Math.floor((k % perPlane) / across) * ch)) * cw * spp *
+      type.size
+    );
   } else throw corrupt(path, "compressed TIFF without byte counts");
 
   const chunks: Chunk[] = [];
   for (let k = 0; k < nChunks; k++) {
-    const y0 = Math.floor(k / across) * ch;
-    const x0 = (k % across) * cw;
+    const plane = Math.floor(k / perPlane);
+    const j = k % perPlane;
+    const y0 = Math.floor(j / across) * ch;
+    const x0 = (j % across) * cw;
     const rows = tiled ? ch : Math.min(ch, height - y0);
+    const cols = cw * spp;
     const offset = offsets[k]!;
     const count = counts[k]!;
-    const need = rows * cw * type.size;
+    const need = rows * cols * type.size;
     // Empty (sparse) chunks are refused: they would let a tiny file announce
     // a huge zero-filled image.
     if (count === 0) throw corrupt(path, `page ${index}: strip/tile ${k} has no data`);
@@ -376,12 +406,29 @@ function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | u
     if (compression !== 1 && need > MAX_RATIO[compression]! * count + 1024) {
       throw corrupt(path, `page ${index}: ${count} compressed bytes cannot hold ${need}`);
     }
-    chunks.push({ offset, count, y0, x0, rows, cols: cw });
+    chunks.push({
+      offset,
+      count,
+      dst: plane * width * height + y0 * pitch + x0 * spp,
+      rows,
+      cols,
+      copyRows: Math.min(rows, height - y0),
+      copyCols: Math.min(cw, width - x0) * spp,
+    });
   }
   const d = entries.get(T.DESCRIPTION);
   return {
     width,
     height,
+    samples,
+    shape: samples === 1
+      ? [height, width]
+      : planar
+      ? [samples, height, width]
+      : [height, width, samples],
+    elements,
+    pitch,
+    stride: spp,
     type,
     compression,
     predictor,
@@ -404,7 +451,7 @@ function readPages(r: Reader): Page[] {
     const { entries, next } = r.ifd(at);
     const page = pageOf(r, entries, index);
     if (page) {
-      totalBytes += page.width * page.height * page.type.size;
+      totalBytes += page.elements * page.type.size;
       if (totalBytes > MAX_ARRAY_BYTES) throw corrupt(r.path, "TIFF stack is too large");
       pages.push(page);
     }
@@ -519,13 +566,24 @@ function decompress(page: Page, chunk: Chunk, src: Uint8Array, expected: number,
   throw unsupported(path, `TIFF compression ${page.compression} (chunk at ${chunk.offset})`);
 }
 
-/** Undoes the floating-point predictor (byte planes, MSB first, byte-differenced). */
-function unpredictFloat(src: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+/**
+ * Undoes the floating-point predictor: bytes differenced with a distance of
+ * `stride` (samples per pixel), then stored as byte planes, MSB first.
+ */
+function unpredictFloat(
+  src: Uint8Array,
+  rows: number,
+  cols: number,
+  size: number,
+  stride: number,
+): Uint8Array {
   const out = new Uint8Array(src.length);
   const rowBytes = cols * size;
   for (let y = 0; y < rows; y++) {
     const base = y * rowBytes;
-    for (let k = base + 1; k < base + rowBytes; k++) src[k] = (src[k]! + src[k - 1]!) & 0xff;
+    for (let k = base + stride; k < base + rowBytes; k++) {
+      src[k] = (src[k]! + src[k - stride]!) & 0xff;
+    }
     for (let x = 0; x < cols; x++) {
       for (let b = 0; b < size; b++) {
         const msbFirst = src[base + b * cols + x]!;
@@ -537,18 +595,24 @@ function unpredictFloat(src: Uint8Array, rows: number, cols: number, size: numbe
 }
 
 /** Undoes horizontal differencing on native-order integers, row by row. */
-function unpredictHorizontal(chunk: Uint8Array, type: ElementType, rows: number, cols: number) {
+function unpredictHorizontal(
+  chunk: Uint8Array,
+  type: ElementType,
+  rows: number,
+  cols: number,
+  stride: number,
+) {
   const Ctor = arrayClass(type)!;
   const a = new Ctor(chunk.buffer, chunk.byteOffset, rows * cols) as { [i: number]: number };
   for (let y = 0; y < rows; y++) {
     const base = y * cols;
-    for (let x = 1; x < cols; x++) a[base + x] = a[base + x]! + a[base + x - 1]!;
+    for (let x = stride; x < cols; x++) a[base + x] = a[base + x]! + a[base + x - stride]!;
   }
 }
 
 /** Decodes a page into `out` (native byte order) at byte offset `at`. */
 function decodePageInto(r: Reader, page: Page, out: Uint8Array, at: number): void {
-  const { type, width } = page;
+  const { type, pitch, stride } = page;
   const size = type.size;
   for (const chunk of page.chunks) {
     const expected = chunk.rows * chunk.cols * size;
@@ -558,49 +622,50 @@ function decodePageInto(r: Reader, page: Page, out: Uint8Array, at: number): voi
       native = native.slice(0, expected);
     }
     if (page.predictor === 3) {
-      native = unpredictFloat(native, chunk.rows, chunk.cols, size);
+      native = unpredictFloat(native, chunk.rows, chunk.cols, size, stride);
     } else {
       if (r.le !== HOST_LITTLE_ENDIAN) swapBytes(native, size);
-      if (page.predictor === 2) unpredictHorizontal(native, type, chunk.rows, chunk.cols);
+      if (page.predictor === 2) {
+        unpredictHorizontal(native, type, chunk.rows, chunk.cols, stride);
+      }
     }
-    const copyCols = Math.min(chunk.cols, width - chunk.x0);
-    const copyRows = Math.min(chunk.rows, page.height - chunk.y0);
-    if (chunk.cols === width) {
-      out.set(native.subarray(0, copyRows * chunk.cols * size), at + chunk.y0 * width * size);
+    const dst = at + chunk.dst * size;
+    if (chunk.cols === pitch) {
+      out.set(native.subarray(0, chunk.copyRows * pitch * size), dst);
       continue;
     }
-    for (let y = 0; y < copyRows; y++) {
+    for (let y = 0; y < chunk.copyRows; y++) {
       const from = y * chunk.cols * size;
-      out.set(
-        native.subarray(from, from + copyCols * size),
-        at + ((chunk.y0 + y) * width + chunk.x0) * size,
-      );
+      out.set(native.subarray(from, from + chunk.copyCols * size), dst + y * pitch * size);
     }
   }
 }
 
-/** The byte range of a page stored uncompressed and contiguously, if it is. */
+/** The byte offset of a page stored uncompressed and contiguously, if it is. */
 function contiguousRange(page: Page): number | undefined {
   if (page.compression !== 1 || page.predictor !== 1) return undefined;
   const first = page.chunks[0];
-  if (!first || first.x0 !== 0 || first.cols !== page.width) return undefined;
+  if (!first) return undefined;
   let next = first.offset;
+  let dst = 0;
   for (const c of page.chunks) {
-    if (c.offset !== next || c.cols !== page.width || c.count === 0) return undefined;
-    next += c.rows * c.cols * page.type.size;
+    if (c.offset !== next || c.cols !== page.pitch || c.dst !== dst) return undefined;
+    next += c.copyRows * c.cols * page.type.size;
+    dst += c.copyRows * c.cols;
   }
   return first.offset;
 }
 
-function shapeFromDescription(desc: string, n: number, h: number, w: number): number[] | undefined {
+function shapeFromDescription(desc: string, n: number, page: number[]): number[] | undefined {
   if (!desc.startsWith("{") || !desc.includes('"shape"')) return undefined;
   try {
     const shape = (JSON.parse(desc) as { shape?: unknown }).shape;
-    if (!Array.isArray(shape) || shape.length < 2) return undefined;
+    if (!Array.isArray(shape) || shape.length < page.length) return undefined;
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 1)) return undefined;
-    if (shape[shape.length - 2] !== h || shape[shape.length - 1] !== w) return undefined;
+    const tail = shape.slice(shape.length - page.length);
+    if (tail.some((d, k) => d !== page[k])) return undefined;
     const product = (shape as number[]).reduce((a, b) => a * b, 1);
-    return product === n * h * w ? shape as number[] : undefined;
+    return product === n * page.reduce((a, b) => a * b, 1) ? shape as number[] : undefined;
   } catch {
     return undefined;
   }
@@ -623,45 +688,41 @@ export function decodeTiff(bytes: Uint8Array, path = "<tiff>"): NdArray {
   const r = new Reader(bytes, path);
   const pages = readPages(r);
   const p0 = pages[0]!;
+  const describe = (p: Page) => `${p.shape.join("×")} ${dtypeName(p.type)}`;
   for (let k = 1; k < pages.length; k++) {
     const p = pages[k]!;
-    if (
-      p.width !== p0.width || p.height !== p0.height || dtypeName(p.type) !== dtypeName(p0.type)
-    ) {
+    if (describe(p) !== describe(p0)) {
       throw new StorageError(
         "decode",
         path,
-        `TIFF pages differ (page 0 is ${p0.height}×${p0.width} ${
-          dtypeName(p0.type)
-        }, page ${k} is ${p.height}×${p.width} ${
-          dtypeName(p.type)
-        }); a multi-page TIFF loads as one array only when all pages share size and sample type`,
+        `TIFF pages differ (page 0 is ${describe(p0)}, page ${k} is ${
+          describe(p)
+        }); a multi-page TIFF loads as one array only when all pages share shape and sample type`,
         { code: "ERR_TIFF_PAGES_DIFFER" },
       );
     }
   }
-  const { width: w, height: h, type } = p0;
+  const { type } = p0;
   const n = pages.length;
-  const plane = w * h;
-  let shape = n === 1 ? [h, w] : [n, h, w];
-  shape = shapeFromDescription(p0.description, n, h, w) ?? shape;
+  const plane = p0.elements;
+  const planeBytes = plane * type.size;
+  let shape = n === 1 ? [...p0.shape] : [n, ...p0.shape];
+  shape = shapeFromDescription(p0.description, n, p0.shape) ?? shape;
 
-  // Fast path: all planes uncompressed and back to back → one view (or one copy).
+  // Fast path: all pages uncompressed and back to back → one view (or one copy).
   const starts = pages.map(contiguousRange);
   const s0 = starts[0];
-  if (s0 !== undefined && starts.every((s, k) => s === s0 + k * plane * type.size)) {
+  if (s0 !== undefined && starts.every((s, k) => s === s0 + k * planeBytes)) {
     const data = typedView(bytes, s0, n * plane, type, r.le);
     return { data, shape, stride: cStrides(shape) };
   }
-  const out = new Uint8Array(n * plane * type.size);
+  const out = new Uint8Array(n * planeBytes);
   pages.forEach((page, k) => {
-    const at = k * plane * type.size;
+    const at = k * planeBytes;
     const s = starts[k];
     if (s !== undefined) {
-      out.set(bytes.subarray(s, s + plane * type.size), at);
-      if (r.le !== HOST_LITTLE_ENDIAN) {
-        swapBytes(out.subarray(at, at + plane * type.size), type.size);
-      }
+      out.set(bytes.subarray(s, s + planeBytes), at);
+      if (r.le !== HOST_LITTLE_ENDIAN) swapBytes(out.subarray(at, at + planeBytes), type.size);
     } else decodePageInto(r, page, out, at);
   });
   const Ctor = arrayClass(type)!;

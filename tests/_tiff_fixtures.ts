@@ -61,6 +61,7 @@ function encodeChunk(
   size: number,
   le: boolean,
   spec: PageSpec,
+  stride = spec.samples ?? 1,
 ): Uint8Array {
   let b = elems.slice();
   const predictor = spec.predictor ?? 1;
@@ -75,7 +76,9 @@ function encodeChunk(
       : new BigUint64Array(b.buffer);
     const a = view as unknown as { [i: number]: number };
     for (let y = 0; y < rows; y++) {
-      for (let x = cols - 1; x > 0; x--) a[y * cols + x] = a[y * cols + x]! - a[y * cols + x - 1]!;
+      for (let x = cols - 1; x >= stride; x--) {
+        a[y * cols + x] = a[y * cols + x]! - a[y * cols + x - stride]!;
+      }
     }
   }
   if (predictor === 3) {
@@ -89,7 +92,9 @@ function encodeChunk(
           out[base + k * cols + x] = b[base + x * size + nativeIndex]!;
         }
       }
-      for (let k = base + cols * size - 1; k > base; k--) out[k] = (out[k]! - out[k - 1]!) & 0xff;
+      for (let k = base + cols * size - 1; k >= base + stride; k--) {
+        out[k] = (out[k]! - out[k - stride]!) & 0xff;
+      }
     }
     b = out;
   } else if (le !== HOST_LE && size > 1) swap(b, size);
@@ -145,13 +150,14 @@ export function buildTiff(
       const [tw, th] = spec.tile;
       for (let ty = 0; ty < spec.height; ty += th) {
         for (let tx = 0; tx < spec.width; tx += tw) {
-          const tile = new Uint8Array(tw * th * size);
+          const px = size * samples;
+          const tile = new Uint8Array(tw * th * px);
           for (let y = 0; y < th && ty + y < spec.height; y++) {
             const cols = Math.min(tw, spec.width - tx);
-            const from = ((ty + y) * spec.width + tx) * size;
-            tile.set(src.subarray(from, from + cols * size), y * tw * size);
+            const from = ((ty + y) * spec.width + tx) * px;
+            tile.set(src.subarray(from, from + cols * px), y * tw * px);
           }
-          const enc = encodeChunk(tile, th, tw, size, le, spec);
+          const enc = encodeChunk(tile, th, tw * samples, size, le, spec);
           offsets.push(place(enc));
           counts.push(enc.length);
         }

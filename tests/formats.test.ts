@@ -454,16 +454,27 @@ describe("tiff", () => {
     );
   });
 
-  it("refuses RGB, JPEG and 1-D/empty arrays with UnsupportedFormatError", () => {
-    const rgb: PageSpec = {
-      width: 4,
-      height: 2,
-      data: new Uint8Array(24),
-      bits: 8,
-      format: 1,
-      samples: 3,
-    };
-    assert.throws(() => decodeForPath(buildTiff([rgb]), "/r.tif", "load"), UnsupportedFormatError);
+  it("loads chunky multi-sample pages as [h, w, s] (predictor per sample)", () => {
+    const data = filled(Uint16Array, 4 * 5 * 3, 9);
+    for (
+      const extra of [{}, { compression: 8, predictor: 2 }, { tile: [16, 16] as [number, number] }]
+    ) {
+      const rgb: PageSpec = {
+        width: 5,
+        height: 4,
+        data,
+        bits: 16,
+        format: 1,
+        samples: 3,
+        ...extra,
+      };
+      assertSameArray(decodeTiff(buildTiff([rgb])), nd(data, [4, 5, 3]));
+    }
+  });
+
+  it("refuses 12-bit samples, JPEG and 1-D/empty arrays with UnsupportedFormatError", () => {
+    const odd: PageSpec = { width: 4, height: 2, data: new Uint8Array(12), bits: 12, format: 1 };
+    assert.throws(() => decodeForPath(buildTiff([odd]), "/r.tif", "load"), UnsupportedFormatError);
     const jpeg = buildTiff([{ width: 4, height: 2, data: new Uint8Array(8), bits: 8, format: 1 }]);
     patchTag(jpeg, 259, 7);
     assert.throws(
