@@ -82,7 +82,15 @@ def describe(a):
 out = {"ours": {}, "theirs": {}}
 for name in sorted(os.listdir(ours)):
     p = os.path.join(ours, name)
-    a = np.load(p) if name.endswith(".npy") else tifffile.imread(p)
+    if name.endswith(".npy"):
+        a = np.load(p)
+    elif name.endswith(".png"):
+        a = np.asarray(Image.open(p))
+        if open(p, "rb").read()[24] == 16:  # Pillow widens 16-bit gray to int32
+            assert a.min() >= 0 and a.max() <= 65535
+            a = a.astype("u2")
+    else:
+        a = tifffile.imread(p)
     out["ours"][name] = describe(a)
 
 def npy(name, a, **kw):
@@ -215,6 +223,20 @@ describe("interop with NumPy, tifffile and Pillow", { skip }, () => {
         written.set(name, value);
       }
     }
+    for (
+      const [Ctor, shape] of [
+        [Uint8Array, [6, 7]],
+        [Uint16Array, [6, 7]],
+        [Uint8Array, [5, 4, 3]],
+        [Uint8Array, [5, 4, 4]],
+      ] as const
+    ) {
+      const n = shape.reduce((a: number, b: number) => a * b, 1);
+      const value = { data: filled(Ctor, n, n), shape: [...shape], stride: cStrides([...shape]) };
+      const name = `${dtypeOf(value.data)}_${shape.join("x")}.png`;
+      writeFileSync(join(ours, name), encodeForPath(value, name, "save"));
+      written.set(name, value);
+    }
     const r = spawnSync(PYTHON, ["-c", SCRIPT, ours, theirs], {
       encoding: "utf8",
       maxBuffer: 256 * 1024 * 1024,
@@ -227,7 +249,7 @@ describe("interop with NumPy, tifffile and Pillow", { skip }, () => {
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it("arrays written here (.npy every dtype, .tif every TIFF dtype) load identically in Python", () => {
+  it("arrays written here (.npy every dtype, .tif every TIFF dtype, .png) load identically in Python", () => {
     assert.equal(Object.keys(result.ours).length, written.size);
     for (const [name, value] of written) {
       const py = result.ours[name];
