@@ -594,10 +594,34 @@ export class ZarrBackend extends AbstractStorageBackend {
       if (arrays[i]) plans.push(await this.#planArray(data[i] as NdArray, paths[i]!, options, op));
     }
     const s = await this.#writable(op, paths[0]!);
+    const overwrite = options.overwrite === true;
+    // Check every target before the first write, so a refused batch writes nothing.
+    const existed = new Set<string>();
+    for (const p of paths) {
+      await s.isDir(dirname(p)).catch((err) => {
+        throw err instanceof NotFoundError
+          ? new NotFoundError(op, p, "parent directory does not exist")
+          : err;
+      });
+      if ((await s.exists(p)) || (await s.isSymlink(p))) {
+        if (!overwrite) throw new AlreadyExistsError(op, p);
+        existed.add(p);
+      }
+    }
     const others = paths.map((_, i) => i).filter((i) => !arrays[i]);
-    for (const plan of plans) await this.#writeArray(plan, options.overwrite === true, op);
-    if (others.length) {
-      await s.saveBatch(others.map((i) => data[i]!), others.map((i) => paths[i]!), options);
+    const created: string[] = [];
+    try {
+      for (const plan of plans) {
+        await this.#writeArray(plan, overwrite, op);
+        if (!existed.has(plan.path)) created.push(plan.path);
+      }
+      if (others.length) {
+        await s.saveBatch(others.map((i) => data[i]!), others.map((i) => paths[i]!), options);
+      }
+    } catch (err) {
+      // All or nothing: remove the arrays this batch created.
+      for (const p of created) await s.deleteAll(p).catch(() => {});
+      throw err;
     }
   }
 

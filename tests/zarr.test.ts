@@ -166,6 +166,23 @@ describe("zarr: single arrays", () => {
     assert.deepEqual(await mem.listDir("/"), []);
   });
 
+  it("a mixed batch (arrays and files) is all or nothing", async () => {
+    const mem = new MemoryBackend();
+    const z = new ZarrBackend({ store: mem });
+    await z.save("keep", "/b.txt");
+    const a = nd(new Uint8Array([1, 2, 3, 4]), [2, 2]);
+    await assert.rejects(
+      z.saveBatch([a, "x", a], ["/a.zarr", "/b.txt", "/c.zarr"]),
+      AlreadyExistsError,
+    );
+    assert.deepEqual(await mem.listDir("/"), ["b.txt"]);
+    await assert.rejects(z.saveBatch([a, "x"], ["/d.zarr", "/no/e.txt"]), NotFoundError);
+    assert.deepEqual(await mem.listDir("/"), ["b.txt"]);
+    await z.saveBatch([a, "y", a], ["/a.zarr", "/b.txt", "/c.zarr"], { overwrite: true });
+    assert.equal(await z.load("/b.txt"), "y");
+    sameArray(await z.load<NdArray>("/c.zarr"), a);
+  });
+
   it("lists an array as one file; exists/isFile are true for it", async () => {
     const mem = new MemoryBackend();
     const z = new ZarrBackend({ store: mem });
@@ -475,6 +492,22 @@ describe("zarr: bad input is refused before anything is written", () => {
       "an invalid row name",
       () => [planes(), paths, { row: "A/B" }],
       (e) => e instanceof TypeError,
+    ],
+    [
+      "axes out of NGFF order (space before channel)",
+      () => [planes(), paths, {
+        axes: [{ name: "z", type: "space" }, { name: "c", type: "channel" }],
+        coordinates: [[0, 0], [0, 1]],
+      }],
+      (e) => e instanceof RangeError && /orders axes/.test((e as Error).message),
+    ],
+    [
+      "two channel-or-custom axes",
+      () => [planes(), paths, {
+        axes: [{ name: "c", type: "channel" }, { name: "angle" }],
+        coordinates: [[0, 0], [0, 1]],
+      }],
+      (e) => e instanceof RangeError && /at most one channel/.test((e as Error).message),
     ],
     [
       "too many array axes",

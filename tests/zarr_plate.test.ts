@@ -18,6 +18,7 @@ import { ZarrBackend } from "../backends/zarr.ts";
 import type { NdArray } from "../backends/base.ts";
 import { NotFoundError } from "../errors.ts";
 import { createRegistry } from "../registry/registry.ts";
+import { conformance } from "./conformance.ts";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const writer = join(repo, "tests", "fixtures", "zarr_well_writer.ts");
@@ -199,5 +200,14 @@ describe("zarr plates over HTTP (read-only)", () => {
       await new Promise((r) => server.close(r));
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+conformance("zarr over disk", () => {
+  const root = tempDir();
+  return Promise.resolve({
+    backend: new ZarrBackend({ store: new DiskBackend() }),
+    root,
+    teardown: () => rmSync(root, { recursive: true, force: true }),
   });
 });

@@ -185,8 +185,22 @@ export function validatePlateBatch(
       `${op} '${store}': at most 3 array axes before y, x (NGFF allows 5 dimensions)`,
     );
   }
-  if (rawAxes.filter((a, i) => i !== imageAxis && a.type === "space").length > 1) {
-    throw new RangeError(`${op} '${store}': at most one space axis besides y, x`);
+  // NGFF axis rules: at most one time, one channel-or-custom and one more space
+  // axis, ordered time, channel/custom, space (y and x come last).
+  const rank = (t: string | undefined) => (t === "time" ? 0 : t === "space" ? 2 : 1);
+  const arrayTypes = rawAxes.filter((_, i) => i !== imageAxis).map((a) => a.type);
+  for (const r of [0, 1, 2]) {
+    if (arrayTypes.filter((t) => rank(t) === r).length > 1) {
+      const what = ["time", "channel or custom", "space (besides y, x)"][r];
+      throw new RangeError(`${op} '${store}': NGFF allows at most one ${what} axis`);
+    }
+  }
+  if (arrayTypes.some((t, i) => i > 0 && rank(t) < rank(arrayTypes[i - 1]))) {
+    throw new RangeError(
+      `${op} '${store}': NGFF orders axes time, then channel/custom, then space; got ${
+        arrayTypes.map((t) => t ?? "untyped").join(", ")
+      }`,
+    );
   }
 
   // Coordinates: rank, integers, inside declared extents, unique.
