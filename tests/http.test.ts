@@ -133,6 +133,8 @@ let base = "";
 let rawBase = "";
 const log: Log[] = [];
 const flakyCount = new Map<string, number>();
+/** Called when a /slow/ request reaches the server. */
+let onSlow: (() => void) | undefined;
 let inFlight = 0;
 let maxInFlight = 0;
 const sockets = new Set<Socket>();
@@ -176,7 +178,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     res.end();
   };
   if (path.startsWith("/slow/")) {
-    const t = setTimeout(() => send(req, res, enc.encode("late")), 3000);
+    onSlow?.();
+    const t = setTimeout(() => send(req, res, enc.encode("late")), 5000);
     res.on("close", () => clearTimeout(t));
     return;
   }
@@ -468,13 +471,13 @@ describe("http backend: statuses and retries", () => {
 
 describe("http backend: timeouts, aborts, truncation", () => {
   it("a slow server times out (each attempt), then fails", async () => {
-    const h = new HttpBackend({ baseUrl: base, timeoutMs: 150, retries: 1, retryDelayMs: 5 });
+    const h = new HttpBackend({ baseUrl: base, timeoutMs: 400, retries: 1, retryDelayMs: 5 });
     const n0 = requestsFor("/slow/");
     const t0 = Date.now();
     await rejectsWith(h.load("/slow/a.txt"), StorageError, (e) => {
       assert.equal(e.code, "ETIMEDOUT");
     });
-    assert.ok(Date.now() - t0 < 2500, "gave up long before the server answered");
+    assert.ok(Date.now() - t0 < 3500, "gave up long before the server answered");
     assert.equal(requestsFor("/slow/") - n0, 2);
   });
 
@@ -482,10 +485,14 @@ describe("http backend: timeouts, aborts, truncation", () => {
     const h = new HttpBackend({ baseUrl: base, retries: 3, ...fast });
     const ctl = new AbortController();
     const n0 = requestsFor("/slow/");
-    setTimeout(() => ctl.abort(), 100);
-    await rejectsWith(h.load("/slow/b.txt", { signal: ctl.signal }), StorageError, (e) => {
-      assert.equal(e.code, "ABORT_ERR");
-    });
+    onSlow = () => ctl.abort(); // abort once the request is in flight
+    try {
+      await rejectsWith(h.load("/slow/b.txt", { signal: ctl.signal }), StorageError, (e) => {
+        assert.equal(e.code, "ABORT_ERR");
+      });
+    } finally {
+      onSlow = undefined;
+    }
     assert.equal(requestsFor("/slow/") - n0, 1);
     // already aborted: no request at all
     await rejectsWith(h.load("/data/hello.txt", { signal: ctl.signal }), StorageError, (e) => {
