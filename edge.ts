@@ -68,4 +68,11 @@ export {
   type HttpListOptions,
   type HttpLoadOptions,
 } from "./backends/http.ts";
-export { ZarrBackend, type ZarrBackendOptions, type ZarrSaveOptions } from "./backends/zarr.ts";
+export {
+  type Compression,
+  type NgffVersion,
+  type PlateAxis,
+  ZarrBackend,
+  type ZarrBackendOptions,
+  type ZarrSaveOptions,
+} from "./backends/zarr.ts";
