@@ -8,9 +8,9 @@
  * `--verbose`).
  *
  * @example Run a command in-process and get its exit status
- * ```ts ignore
+ * ```ts
  * import { main } from "@hcs/store/cli";
- * const status = await main(["ls", "-l", "."]);
+ * const status = await main(["ls", "-l", "."], { out: () => {} });
  * console.assert(status === 0);
  * ```
  *
@@ -31,10 +31,29 @@ import {
   errorLine,
   UsageError,
 } from "./_shared.ts";
-import type { Registry } from "../registry/registry.ts";
 
-/** Every sub-command, in help order. */
-export const COMMANDS: readonly Command[] = [ls, cp, convert, info, preview, bench];
+/** A sub-command's name and help texts. */
+export interface CommandInfo {
+  /** Name, as typed. */
+  readonly name: string;
+  /** One-line summary (top-level help). */
+  readonly summary: string;
+  /** Full help text (`hcs-store <name> --help`). */
+  readonly help: string;
+}
+
+const ALL: readonly Command[] = [ls, cp, convert, info, preview, bench];
+
+/**
+ * Every sub-command, in help order.
+ *
+ * @example
+ * ```ts
+ * import { COMMANDS } from "@hcs/store/cli";
+ * console.assert(COMMANDS.some((c) => c.name === "convert"));
+ * ```
+ */
+export const COMMANDS: readonly CommandInfo[] = ALL;
 
 const VERSION = "0.1.0";
 
@@ -72,14 +91,22 @@ function stdoutLine(line: string): void {
   }
 }
 
-/** Where {@linkcode main} writes (tests pass collectors). */
+/**
+ * Where {@linkcode main} writes (tests pass collectors).
+ *
+ * @example
+ * ```ts
+ * import { main, type MainIO } from "@hcs/store/cli";
+ * const lines: string[] = [];
+ * const io: MainIO = { out: (l) => lines.push(l), err: (l) => lines.push(l) };
+ * console.assert((await main(["--version"], io)) === 0 && lines.length === 1);
+ * ```
+ */
 export interface MainIO {
   /** Standard output, one line at a time. */
   out?: (line: string) => void;
   /** Standard error, one line at a time. */
   err?: (line: string) => void;
-  /** The registry to resolve backends from (default: the process registry). */
-  registry?: Registry;
 }
 
 /**
@@ -87,10 +114,11 @@ export interface MainIO {
  * status; it never calls `process.exit`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { main } from "@hcs/store/cli";
- * console.assert((await main(["--help"])) === 0);
- * console.assert((await main(["no-such-command"])) === 2);
+ * const quiet = { out: () => {}, err: () => {} };
+ * console.assert((await main(["--help"], quiet)) === 0);
+ * console.assert((await main(["no-such-command"], quiet)) === 2);
  * ```
  */
 export async function main(args: readonly string[], io: MainIO = {}): Promise<number> {
@@ -128,7 +156,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     out(which ? which.help : topHelp());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  const command = ALL.find((c) => c.name === name);
   if (!command) {
     err(
       `hcs-store: unknown command '${name}' (commands: ${
@@ -143,7 +171,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     args: rest,
     verbose,
     quiet,
-    registry: io.registry ?? defaultRegistry(),
+    registry: defaultRegistry(),
     out,
     log: (line: string) => {
       if (!quiet) err(line);

@@ -71,6 +71,7 @@ describe("cli: help and usage", () => {
       assert.match(r.stdout, /Exit status: 0 ok, 1 failure/);
       assert.equal(r.stderr, "");
     }
+    assert.equal(cli(["--version"]).stdout.trim(), "0.1.0");
     const h = cli(["help", "convert"]);
     assert.equal(h.status, 0);
     assert.match(h.stdout, /imagexpress/);
@@ -385,6 +386,19 @@ describe("cli: ls and cp", () => {
   });
 });
 
+describe("cli: bench", () => {
+  it("--list names the benchmarks in bench/; an unknown one fails with exit 1", () => {
+    const names = fs.readdirSync(nodePath.join(root, "bench"))
+      .filter((f) => f.endsWith(".ts") && f !== "run.ts" && !f.startsWith("_"))
+      .map((f) => f.replace(/\.ts$/, ""))
+      .sort();
+    const r = cli(["bench", "--list"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), names);
+    assertOneLineError(cli(["bench", "no_such_bench"]), 1, /no benchmark 'no_such_bench'/);
+  });
+});
+
 describe("demo", () => {
   it("runs end to end and checks its planes bit for bit", () => {
     const out = nodePath.join(tmp, "demo");
@@ -405,4 +419,36 @@ describe("demo", () => {
     assert.equal(info.wells.length, 6);
     assert.deepEqual(info.shape, [2, 512, 512]);
   });
+});
+
+// A fresh clone of the committed tree, then exactly the README's two commands.
+// It runs once per `node scripts/test-all.mjs` (in the `deno test -A` pass):
+// the clone does not depend on the runtime that runs the tests. npm may use
+// its cache first (npm_config_prefer_offline) so that it also works offline.
+const denoNs = (globalThis as {
+  Deno?: { permissions: { querySync(d: { name: string }): { state: string } } };
+}).Deno;
+const fullPermissions = denoNs?.permissions.querySync({ name: "ffi" }).state === "granted";
+
+describe("fresh clone", () => {
+  it(
+    "git clone, then `npm install && npm run demo` succeeds",
+    { skip: fullPermissions ? false : "runs once, in the deno test -A pass" },
+    () => {
+      const dir = nodePath.join(tmp, "clone");
+      const clone = spawnSync("git", ["clone", "-q", root, dir], { encoding: "utf8" });
+      assert.equal(clone.status, 0, clone.stderr);
+      const r = spawnSync("sh", ["-c", "npm install && npm run demo"], {
+        cwd: dir,
+        env: { ...env, npm_config_prefer_offline: "true", npm_config_fund: "false" },
+        encoding: "utf8",
+        timeout: 300_000,
+      });
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /^disk backend: /m);
+      assert.match(r.stdout, /24\/24 planes bit-exact by virtual name/);
+      assert.match(r.stdout, /^demo ok$/m);
+      assert.ok(fs.existsSync(nodePath.join(dir, "demo-output", "preview.png")));
+    },
+  );
 });
