@@ -68,7 +68,9 @@ export {
   type HttpListOptions,
   type HttpLoadOptions,
 } from "./backends/http.ts";
+export type { ByteStore } from "./backends/zarr/store.ts";
 export {
+  type BackendResolver,
   type Compression,
   type NgffVersion,
   type PlateAxis,
