@@ -12,7 +12,27 @@
  * neither inside a plate nor a Zarr array go straight to that backend.
  *
  * Nothing here imports `node:*`: the backend runs on edge runtimes over the
- * HTTP backend. zstd and blosc (WASM) are loaded only when used.
+ * HTTP backend. zstd and blosc (WASM) are loaded only when used; gzip/zlib
+ * use the runtime's native zlib where there is one, fflate elsewhere.
+ *
+ * Behaviour where the spec is silent:
+ * - One `saveBatch` writes one whole well. The well is staged in a hidden
+ *   group in the store (`.hcs-zarr-tmp-*`) and moved into place, so readers
+ *   never see a half-written well; an existing well is `AlreadyExistsError`
+ *   unless `{ overwrite: true }`, which swaps the new well in.
+ * - Plate metadata is a read-modify-write of the root `zarr.json` (0.5) or
+ *   `.zattrs` (0.4) under an in-process mutex per store and, on the disk
+ *   store, the cross-process `withFileLock` (lock file `zarr.json.lock` /
+ *   `.zattrs.lock` beside it). Wells are merged, never dropped; rows are
+ *   ordered A..Z, AA..AF, columns by number; indices are recomputed.
+ * - Inside a plate store, names from the filename maps take precedence over
+ *   physical files of the same name; `listFiles`/`listDir` there show the
+ *   virtual names plus plain files beside the Zarr metadata.
+ * - A Zarr array directory (`x.zarr`) behaves as one file: `isFile`, `load`,
+ *   `listFiles` list it; `delete` removes the whole array.
+ * - Zarr v3 zlib is written as the `numcodecs.zlib` codec (no core v3 zlib
+ *   codec exists); gzip, zstd and blosc use the core v3 codec names.
+ * - Default compression `zlib` level 1 (pure JS available everywhere).
  *
  * @example Write a plate well and read planes back by name
  * ```ts
@@ -105,6 +125,7 @@ import {
 } from "./zarr/layout.ts";
 
 export type { Compression } from "./zarr/codec.ts";
+export type { ByteStore } from "./zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "./zarr/layout.ts";
 
 /** Something that resolves backends by key (a `Registry`). */
@@ -240,7 +261,11 @@ export class ZarrBackend extends AbstractStorageBackend {
   #storePromise: Promise<ByteStore> | undefined;
   readonly #registry: BackendResolver | undefined;
 
-  /** @param options byte store, registry, NGFF version, compression and chunking */
+  /**
+   * Creates a Zarr backend; nothing is read or written until first use.
+   *
+   * @param options byte store, registry, NGFF version, compression and chunking
+   */
   constructor(options: ZarrBackendOptions = {}) {
     super();
     const ngff = options.ngff ?? "0.5";
