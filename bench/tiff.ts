@@ -1,0 +1,172 @@
+/**
+ * Decoded TIFF batches vs Python tifffile (issue 3, item 7; SPEC §9).
+ *
+ * Writes 64 uncompressed 2048×2048 uint16 TIFFs (our encoder; tifffile reads
+ * them identically, see tests/interop_python.test.ts) into a temp dir, then,
+ * with a warm page cache, times:
+ * - `readFileSync + decodeForPath` per file (this runtime);
+ * - `decodeForPath` alone on bytes already in memory (the codec's share);
+ * - `DiskBackend.loadBatch(paths)` decoded, pure reader and the registry's
+ *   choice (FFI where permitted), when backends/disk.ts exists;
+ * - a Python process timing `tifffile.imread` per file (timed inside Python).
+ * Methods run round-robin; each figure is the median of the repetitions.
+ * Prints each time and its ratio to tifffile (> 1 means faster than tifffile).
+ *
+ * Run: deno run -A bench/tiff.ts [--quick]   |   bun bench/tiff.ts [--quick]
+ * Env: BENCH_REPS (default 7, --quick 3), BENCH_TIFF_FILES (default 64),
+ *      BENCH_TIFF_SIZE (default 2048).
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as nodePath from "node:path";
+import process from "node:process";
+import type { NdArray } from "../backends/base.ts";
+import { decodeForPath, encodeForPath } from "../formats/mod.ts";
+
+const quick = process.argv.includes("--quick");
+const REPS = Number(process.env.BENCH_REPS ?? (quick ? 3 : 7));
+const FILES = Number(process.env.BENCH_TIFF_FILES ?? 64);
+const SIZE = Number(process.env.BENCH_TIFF_SIZE ?? 2048);
+const PYTHON = "/usr/bin/python3";
+const runtimeName = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
+  ? "bun"
+  : typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
+  ? "deno"
+  : "node";
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+function check(value: unknown, k: number): void {
+  const a = value as NdArray;
+  if (a.shape[0] !== SIZE || a.shape[1] !== SIZE || !(a.data instanceof Uint16Array)) {
+    throw new Error(`file ${k} decoded to [${a.shape}] ${a.data?.constructor.name}`);
+  }
+  if (a.data[k] !== ((k * 7 + k) & 0xffff)) throw new Error(`file ${k}: wrong pixel value`);
+}
+
+const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bench-tiff-"));
+try {
+  console.log(`# TIFF decode: ${FILES} × ${SIZE}×${SIZE} uint16 uncompressed, ${runtimeName}`);
+  const paths: string[] = [];
+  const plane = new Uint16Array(SIZE * SIZE);
+  for (let k = 0; k < FILES; k++) {
+    for (let i = 0; i < plane.length; i++) plane[i] = (i * 7 + k) & 0xffff;
+    const p = nodePath.join(dir, `plane_${String(k).padStart(3, "0")}.tif`);
+    fs.writeFileSync(
+      p,
+      encodeForPath({ data: plane, shape: [SIZE, SIZE], stride: [SIZE, 1] }, p, "save"),
+    );
+    paths.push(p);
+  }
+  const mib = (FILES * SIZE * SIZE * 2) / 2 ** 20;
+  console.log(`# wrote ${mib.toFixed(0)} MiB to ${dir}`);
+
+  type Method = { name: string; run: () => Promise<void> | void; times: number[] };
+  const methods: Method[] = [];
+  methods.push({
+    name: "readFileSync + decodeForPath",
+    times: [],
+    run: () => {
+      paths.forEach((p, k) => check(decodeForPath(fs.readFileSync(p), p, "load"), k));
+    },
+  });
+  const inMemory = paths.map((p) => new Uint8Array(fs.readFileSync(p)));
+  methods.push({
+    name: "decodeForPath only (bytes in memory)",
+    times: [],
+    run: () => {
+      inMemory.forEach((b, k) => check(decodeForPath(b, paths[k]!, "load"), k));
+    },
+  });
+  try {
+    const { DiskBackend } = await import("../backends/disk.ts");
+    const pure = new DiskBackend();
+    methods.push({
+      name: `DiskBackend.loadBatch decoded [${pure.implementation}]`,
+      times: [],
+      run: async () => (await pure.loadBatch(paths)).forEach(check),
+    });
+    const { createRegistry } = await import("../registry/mod.ts");
+    const registry = createRegistry();
+    const chosen = await registry.getBackend("disk") as InstanceType<typeof DiskBackend>;
+    if (chosen.implementation !== pure.implementation) {
+      methods.push({
+        name: `DiskBackend.loadBatch decoded [${chosen.implementation}]`,
+        times: [],
+        run: async () => (await chosen.loadBatch(paths)).forEach(check),
+      });
+    } else if (chosen.implementationReason) {
+      console.log(`# registry disk = ${chosen.implementation}: ${chosen.implementationReason}`);
+    }
+  } catch (err) {
+    console.log(`# DiskBackend not timed: ${(err as Error).message}`);
+  }
+
+  for (const m of methods) await m.run(); // warm-up (and correctness check)
+  for (let r = 0; r < REPS; r++) {
+    for (const m of methods) {
+      const t0 = performance.now();
+      await m.run();
+      m.times.push(performance.now() - t0);
+    }
+  }
+
+  const py = spawnSync(
+    PYTHON,
+    [
+      "-c",
+      `
+import json, sys, time, tifffile
+paths = sys.argv[2:]
+reps = int(sys.argv[1])
+for p in paths: tifffile.imread(p)  # warm-up
+times = []
+for r in range(reps):
+    t0 = time.perf_counter()
+    for p in paths:
+        a = tifffile.imread(p)
+        assert a.shape == (${SIZE}, ${SIZE}) and a.dtype == "uint16"
+    times.append((time.perf_counter() - t0) * 1000)
+print(json.dumps({"times": times, "version": tifffile.__version__}))
+`,
+      String(REPS),
+      ...paths,
+    ],
+    { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+  );
+  let baseline: number | undefined;
+  if (py.status === 0) {
+    const out = JSON.parse(py.stdout) as { times: number[]; version: string };
+    baseline = median(out.times);
+    console.log(`# baseline: python tifffile ${out.version} imread, timed inside Python`);
+  } else {
+    console.log(`# python tifffile baseline unavailable: ${py.stderr || py.error}`);
+  }
+
+  const rows: [string, number][] = methods.map((m) => [m.name, median(m.times)]);
+  if (baseline !== undefined) rows.push(["python tifffile.imread per file", baseline]);
+  const w = Math.max(...rows.map(([n]) => n.length));
+  console.log(
+    `${"method".padEnd(w)}  ${"ms/batch".padStart(9)}  ${"ms/file".padStart(8)}  ${
+      "GiB/s".padStart(6)
+    }  vs tifffile`,
+  );
+  for (const [name, ms] of rows) {
+    const gibs = mib / 1024 / (ms / 1000);
+    const ratio = baseline === undefined ? "n/a" : `${(baseline / ms).toFixed(2)}×`;
+    console.log(
+      `${name.padEnd(w)}  ${ms.toFixed(1).padStart(9)}  ${(ms / FILES).toFixed(2).padStart(8)}  ${
+        gibs.toFixed(2).padStart(6)
+      }  ${ratio}`,
+    );
+  }
+  console.log(
+    `# ratio = tifffile time / method time (> 1: faster than tifffile); median of ${REPS}`,
+  );
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
