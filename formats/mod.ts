@@ -27,6 +27,7 @@ import { npyFormat } from "./npy.ts";
 import { pngFormat } from "./png.ts";
 import { tiffFormat } from "./tiff.ts";
 
+export type { JsonValue, NdArray, StorageValue, TypedArray } from "../backends/base.ts";
 export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
 export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
 export { decodePng, encodePng, pngFormat } from "./png.ts";
