@@ -137,9 +137,11 @@ export interface Location {
 /**
  * Splits `memory:/a/b` into backend and path. A bare path (or `--backend`)
  * means disk unless `defaultBackend` says otherwise. Disk and zarr paths are
- * made absolute against the cwd.
+ * made absolute against the cwd; an `http(s)://` URL means the http backend.
  */
 export function location(arg: string, defaultBackend = "disk"): Location {
+  // A URL is on the http backend, which takes absolute URLs as paths.
+  if (/^https?:\/\//i.test(arg)) return { backend: "http", path: arg };
   const m = /^([A-Za-z][A-Za-z0-9_.-]+):(.*)$/.exec(arg);
   let backend = defaultBackend.toLowerCase();
   let path = arg;
@@ -150,6 +152,7 @@ export function location(arg: string, defaultBackend = "disk"): Location {
   if (path === "") path = backend === "disk" ? "." : "/";
   // Zarr stores sit on the disk backend by default: their paths are local too.
   if (backend === "disk" || backend === "zarr") path = resolvePath(path);
+  else if (backend === "http" && /^https?:\/\//i.test(path)) return { backend, path };
   else if (!path.startsWith("/")) path = `/${path}`;
   return { backend, path };
 }

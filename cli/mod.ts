@@ -67,7 +67,7 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
 Paths are [BACKEND:]PATH, e.g. disk:/data/a.tif, memory:/x, zarr:./plate.zarr;
-a bare path is on disk.
+a bare path is on disk; an http(s):// URL is on the (read-only) http backend.
 
 Options (every command):
   -h, --help        help (also 'hcs-store <command> --help')

@@ -2,7 +2,8 @@
 // real files written by Python's tifffile, real exit codes and output.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import * as http from "node:http";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
@@ -28,6 +29,19 @@ function cli(args: string[], runtime: "deno" | "bun" = "deno"): Run {
   const argv = runtime === "deno" ? ["run", "-A", entry, ...args] : [entry, ...args];
   const r = spawnSync(cmd, argv, { cwd: root, env, encoding: "utf8", timeout: 60_000 });
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Like {@linkcode cli}, without blocking this process (for servers it runs). */
+function cliAsync(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(deno, ["run", "-A", entry, ...args], { cwd: root, env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** Exit status and a single `hcs-store: …` line on stderr, no stack trace. */
@@ -383,6 +397,52 @@ describe("cli: ls and cp", () => {
     ]);
     assert.equal(back.status, 0, back.stderr);
     assert.equal(fs.readdirSync(nodePath.join(tmp, "out")).length, 16);
+  });
+});
+
+describe("cli: http sources", () => {
+  it("ls and cp read from a real HTTP server (manifest listing, byte-exact copy)", async () => {
+    const names = fs.readdirSync(ix).sort();
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      if (url.pathname === "/ix/index.json") {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ files: names }));
+        return;
+      }
+      const m = /^\/ix\/([^/]+)$/.exec(url.pathname);
+      const file = m ? nodePath.join(ix, decodeURIComponent(m[1]!)) : "";
+      if (!m || !fs.existsSync(file)) {
+        res.statusCode = 404;
+        res.end("not found");
+        return;
+      }
+      const body = fs.readFileSync(file);
+      res.setHeader("content-length", String(body.length));
+      res.end(req.method === "HEAD" ? undefined : body);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const base = `http://127.0.0.1:${port}/ix`;
+      const ls = await cliAsync(["ls", "--json", `${base}/`]);
+      assert.equal(ls.status, 0, ls.stderr);
+      const listed = (JSON.parse(ls.stdout) as { path: string }[]).map((e) =>
+        nodePath.posix.basename(e.path)
+      );
+      assert.deepEqual(listed.sort(), names);
+      const dst = nodePath.join(tmp, "from-http.tif");
+      const cp = await cliAsync(["cp", `${base}/B03_s1_w2.tif`, dst]);
+      assert.equal(cp.status, 0, cp.stderr);
+      assert.deepEqual(fs.readFileSync(dst), fs.readFileSync(nodePath.join(ix, "B03_s1_w2.tif")));
+      const missing = await cliAsync(["cp", `${base}/nope.tif`, nodePath.join(tmp, "nope.tif")]);
+      assertOneLineError(missing, 1, /nope\.tif/);
+      assert.equal(fs.existsSync(nodePath.join(tmp, "nope.tif")), false);
+      const ro = await cliAsync(["cp", dst, `${base}/x.tif`]);
+      assertOneLineError(ro, 2, /read-only/);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 
