@@ -164,6 +164,9 @@ pil("lzw_u1.tif", stack[0].astype("u1"), "tiff_lzw")
 pil("lzw_u2.tif", stack[1], "tiff_lzw")
 pil("packbits_u1.tif", (stack[2] // 4096).astype("u1"), "packbits")
 pil("packbits_u2.tif", stack[3] // 4096, "packbits")
+# big enough for 12-bit codes and many table clears
+pil("lzw_big_u2.tif", (np.arange(300 * 400, dtype="u4").reshape(300, 400) * 2654435761 % 65521).astype("u2"), "tiff_lzw")
+pil("lzw_smooth_u1.tif", (np.add.outer(np.arange(256), np.arange(320)) // 3 % 256).astype("u1"), "tiff_lzw")
 pil("lzw_f4.tif", (rng.standard_normal((12, 10))).astype("f4"), "tiff_lzw")
 
 # PNG written by Pillow
