@@ -454,12 +454,21 @@ export async function runConversion(
   ];
   if (hasZ) axes.push({ name: "z", type: "space", values: plan.zs });
   const result: ConversionResult = { output, wells: 0, planes: 0, bytes: 0, virtualPaths: [] };
-  for (const well of plan.wells) {
+  // One well is read (one loadBatch) while the previous one is written.
+  const read = async (well: WellPlan): Promise<NdArray[]> => {
     const missing = well.files.filter((f) => !options.preloaded?.has(f.path));
     const loaded = missing.length ? await disk.loadBatch(missing.map((f) => f.path)) : [];
     const byPath = new Map<string, NdArray>();
     missing.forEach((f, i) => byPath.set(f.path, asPlane(loaded[i]!, f.path)));
-    const planes = well.files.map((f) => options.preloaded?.get(f.path) ?? byPath.get(f.path)!);
+    return well.files.map((f) => options.preloaded?.get(f.path) ?? byPath.get(f.path)!);
+  };
+  let next: Promise<NdArray[]> | undefined = plan.wells[0] ? read(plan.wells[0]) : undefined;
+  for (const [w, well] of plan.wells.entries()) {
+    const planes = await next!;
+    const following = plan.wells[w + 1];
+    next = following ? read(following) : undefined;
+    // A failed read-ahead is reported when its turn comes, not as unhandled.
+    next?.catch(() => {});
     let bytes = 0;
     for (const [i, p] of planes.entries()) {
       const f = well.files[i]!;

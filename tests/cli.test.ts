@@ -10,6 +10,7 @@ import * as nodePath from "node:path";
 import { fileURLToPath } from "node:url";
 import { decode as decodePng } from "fast-png";
 import { createRegistry } from "../registry/registry.ts";
+import { encodeForPath } from "../formats/mod.ts";
 import type { NdArray, StorageBackend, VirtualBackend } from "../backends/base.ts";
 
 const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..");
@@ -297,6 +298,41 @@ print("ok")
     assert.deepEqual(plan.fields, ["1"]);
     // Names matching no preset are a clear failure without --pattern.
     assertOneLineError(cli(["convert", dir, nodePath.join(tmp, "c2.zarr")]), 1, /give --pattern/);
+  });
+});
+
+describe("cli: convert PNG planes", () => {
+  it("16-bit PNGs with a custom pattern (field and channel groups) convert plane for plane", async () => {
+    const dir = nodePath.join(tmp, "png");
+    fs.mkdirSync(dir);
+    const planes = new Map<string, Uint16Array>();
+    let seed = 1;
+    for (const well of ["C05", "D07"]) {
+      for (const f of [0, 1]) {
+        for (const c of ["DAPI", "GFP"]) {
+          const data = new Uint16Array(10 * 14).map(() =>
+            (seed = (seed * 48271) % 2147483647) & 0xffff
+          );
+          const name = `${well}-f${f}-${c}.png`;
+          planes.set(name, data);
+          const value: NdArray = { data, shape: [10, 14], stride: [14, 1] };
+          fs.writeFileSync(nodePath.join(dir, name), encodeForPath(value, name, "save"));
+        }
+      }
+    }
+    const out = nodePath.join(tmp, "png.zarr");
+    const pattern = "^(?<well>[A-P]\\d\\d)-f(?<field>\\d)-(?<channel>\\w+)\\.png$";
+    const r = cli(["convert", "--pattern", pattern, "--ngff", "0.4", dir, out]);
+    assert.equal(r.status, 0, r.stderr);
+    const info = JSON.parse(cli(["info", "--json", out]).stdout);
+    assert.deepEqual(info.rows, ["C", "D"]);
+    assert.deepEqual(info.columns, ["05", "07"]);
+    assert.deepEqual(info.shape, [2, 10, 14]);
+    assert.equal(info.dtype, "uint16");
+    const zarr = await createRegistry().getBackend<VirtualBackend>("zarr");
+    const names = [...planes.keys()];
+    const back = await zarr.loadBatch<NdArray>(names.map((n) => nodePath.join(out, n)));
+    back.forEach((b, i) => assert.deepEqual([...b.data], [...planes.get(names[i]!)!], names[i]!));
   });
 });
 
