@@ -166,6 +166,67 @@ function rereadWhole(
   throw sizeChangedError(path, expected, got, operation);
 }
 
+/** Opens and sizes files from `start` until the chunk is full; returns the end index. */
+function openChunk(
+  ops: FileOps,
+  paths: readonly string[],
+  start: number,
+  operation: string,
+  limits: { files: number; bytes: number },
+  fds: number[],
+  sizes: number[],
+): { end: number; total: number } {
+  let end = start;
+  let total = 0;
+  while (end < paths.length && end - start < limits.files && total < limits.bytes) {
+    const path = paths[end]!;
+    const fd = ops.open(path, operation);
+    fds.push(fd);
+    const size = ops.stat(fd, path, operation);
+    checkSize(size, path, operation);
+    sizes.push(size);
+    if (size >= 0) total += slot(size);
+    end++;
+  }
+  return { end, total };
+}
+
+/**
+ * Reads one regular file of `size` bytes into its slot (after `first` bytes
+ * already read there, if a parallel read did the first call), checking it
+ * against the size; a file that changed is re-read whole.
+ */
+function readSlot(
+  ops: FileOps,
+  fd: number,
+  arena: Arena,
+  offset: number,
+  size: number,
+  path: string,
+  operation: string,
+  options: BatchOptions,
+  first?: number,
+): Uint8Array {
+  // Ask for one byte more than the size: a short read of a regular file
+  // is EOF, so `size` back means exactly the file, `size + 1` means it grew.
+  let got = first ?? ops.read(fd, arena, offset, size + 1, path, operation);
+  while (got > 0 && got < size) {
+    const n = ops.read(fd, arena, offset + got, size + 1 - got, path, operation);
+    if (n === 0) break;
+    got += n;
+  }
+  return got === size
+    ? arena.bytes.subarray(offset, offset + size)
+    : rereadWhole(ops, path, operation, options);
+}
+
+function limitsOf(options: BatchOptions): { files: number; bytes: number } {
+  return {
+    files: Math.max(1, options.chunkFiles ?? DEFAULT_CHUNK_FILES),
+    bytes: Math.max(1, options.chunkBytes ?? DEFAULT_CHUNK_BYTES),
+  };
+}
+
 /**
  * Reads every file whole with `ops`, in request order, chunk by chunk. See
  * the module documentation for the guarantees.
@@ -182,55 +243,130 @@ export function readBatch(
   options: BatchOptions = {},
 ): Uint8Array[] {
   for (const p of paths) assertPath(p, operation);
-  const chunkFiles = Math.max(1, options.chunkFiles ?? DEFAULT_CHUNK_FILES);
-  const chunkBytes = Math.max(1, options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+  const limits = limitsOf(options);
   const out: Uint8Array[] = new Array(paths.length);
   const fds: number[] = [];
   const sizes: number[] = [];
   let start = 0;
   while (start < paths.length) {
-    let end = start;
-    let total = 0;
     fds.length = 0;
     sizes.length = 0;
+    let end = start;
     try {
-      // Sizes first: open and stat until the chunk is full.
-      while (end < paths.length && end - start < chunkFiles && total < chunkBytes) {
-        const path = paths[end]!;
-        const fd = ops.open(path, operation);
-        fds.push(fd);
-        const size = ops.stat(fd, path, operation);
-        checkSize(size, path, operation);
-        sizes.push(size);
-        if (size >= 0) total += slot(size);
-        end++;
-      }
+      const opened = openChunk(ops, paths, start, operation, limits, fds, sizes);
+      end = opened.end;
       if (options.afterSize) {
         for (let i = start; i < end; i++) options.afterSize(paths[i]!, 0);
       }
-      const arena = ops.alloc(total);
+      const arena = ops.alloc(opened.total);
       let offset = 0;
       for (let i = 0; i < fds.length; i++) {
         const path = paths[start + i]!;
-        const fd = fds[i]!;
         const size = sizes[i]!;
         if (size < 0) {
           // Not a regular file: its size says nothing; read until EOF.
           out[start + i] = rereadWhole(ops, path, operation, options);
           continue;
         }
-        // Ask for one byte more than the size: a short read of a regular file
-        // is EOF, so `size` back means exactly the file, `size + 1` means it grew.
-        let got = ops.read(fd, arena, offset, size + 1, path, operation);
-        while (got > 0 && got < size) {
-          const n = ops.read(fd, arena, offset + got, size + 1 - got, path, operation);
-          if (n === 0) break;
-          got += n;
-        }
-        out[start + i] = got === size
-          ? arena.bytes.subarray(offset, offset + size)
-          : rereadWhole(ops, path, operation, options);
+        out[start + i] = readSlot(ops, fds[i]!, arena, offset, size, path, operation, options);
         offset += slot(size);
+      }
+    } finally {
+      for (const fd of fds) ops.close(fd);
+    }
+    start = end;
+  }
+  return out;
+}
+
+/** Reads issued off the JavaScript thread (Deno `nonblocking` symbols). */
+export interface ParallelReads {
+  /**
+   * One read at the current position into the arena, on another thread;
+   * resolves to the byte count, or -1 on any failure (errno is not
+   * available there: the file is then re-read synchronously).
+   */
+  read(fd: number, arena: Arena, offset: number, length: number): Promise<number>;
+  /** Files at least this large are read in parallel. */
+  minBytes: number;
+  /** Reads in flight at once. */
+  concurrency: number;
+}
+
+/**
+ * {@linkcode readBatch} with large files read on other threads, a few at a
+ * time (the small ones, and every check, stay on this thread). Same results
+ * and guarantees.
+ */
+export async function readBatchParallel(
+  ops: FileOps,
+  paths: readonly string[],
+  operation: string,
+  options: BatchOptions,
+  parallel: ParallelReads,
+): Promise<Uint8Array[]> {
+  for (const p of paths) assertPath(p, operation);
+  const limits = limitsOf(options);
+  const out: Uint8Array[] = new Array(paths.length);
+  const fds: number[] = [];
+  const sizes: number[] = [];
+  let start = 0;
+  while (start < paths.length) {
+    fds.length = 0;
+    sizes.length = 0;
+    let end = start;
+    try {
+      const opened = openChunk(ops, paths, start, operation, limits, fds, sizes);
+      end = opened.end;
+      if (options.afterSize) {
+        for (let i = start; i < end; i++) options.afterSize(paths[i]!, 0);
+      }
+      const arena = ops.alloc(opened.total);
+      const offsets: number[] = [];
+      const large: number[] = [];
+      let offset = 0;
+      for (let i = 0; i < sizes.length; i++) {
+        offsets.push(offset);
+        const size = sizes[i]!;
+        if (size >= parallel.minBytes) large.push(i);
+        if (size >= 0) offset += slot(size);
+      }
+      const first = new Map<number, number>();
+      let next = 0;
+      const worker = async () => {
+        while (next < large.length) {
+          const i = large[next++]!;
+          let got: number;
+          try {
+            got = await parallel.read(fds[i]!, arena, offsets[i]!, sizes[i]! + 1);
+          } catch {
+            got = -1; // never leave a read in flight on a descriptor about to close
+          }
+          first.set(i, got);
+        }
+      };
+      const workers: Promise<void>[] = [];
+      for (let w = 0; w < Math.min(parallel.concurrency, large.length); w++) workers.push(worker());
+      await Promise.all(workers);
+      for (let i = 0; i < fds.length; i++) {
+        const path = paths[start + i]!;
+        const size = sizes[i]!;
+        const got = first.get(i);
+        if (size < 0 || (got !== undefined && got < 0)) {
+          out[start + i] = rereadWhole(ops, path, operation, options);
+          continue;
+        }
+        out[start + i] = readSlot(
+          ops,
+          fds[i]!,
+          arena,
+          offsets[i]!,
+          size,
+          path,
+          operation,
+          options,
+          got,
+        );
       }
     } finally {
       for (const fd of fds) ops.close(fd);

@@ -69,6 +69,7 @@ export async function openBunLibc(target: LibcTarget): Promise<LibcCalls> {
     off: number,
   ) => number | null;
   const munmap = pick("munmap") as (a: number, len: number) => number;
+  const madvise = pick("madvise") as (a: number, len: number, advice: number) => number;
   const errnoLocation = pick("errnoLocation") as () => number;
   const errnoAddress = errnoLocation();
   return {
@@ -83,6 +84,7 @@ export async function openBunLibc(target: LibcTarget): Promise<LibcCalls> {
       return p === null || p === 0 || p === -1 || p >= 2 ** 53 ? -1 : p;
     },
     munmap: (address, length) => munmap(address, length),
+    madvise: (address, length, advice) => madvise(address, length, advice),
     arrayBufferAt: (address, length) => ffi.toArrayBuffer(address, 0, length),
   };
 }

@@ -61,14 +61,23 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
       result: DENO_TYPES[spec.result],
     };
   }
+  // The same readv, run on Deno's blocking thread pool (returns a Promise).
+  symbols.readvAsync = {
+    name: "readv",
+    parameters: LIBC_SYMBOLS.readv.parameters.map((t) => DENO_TYPES[t]),
+    result: DENO_TYPES[LIBC_SYMBOLS.readv.result],
+    nonblocking: true,
+  };
   const lib = D.dlopen(target.library, symbols);
   const s = lib.symbols as {
     open(p: Uint8Array, flags: number): number;
     fstat(fd: number, buf: Uint8Array): number;
     readv(fd: number, iov: Uint8Array, n: number): number;
+    readvAsync(fd: number, iov: Uint8Array, n: number): Promise<number>;
     close(fd: number): number;
     mmap(a: unknown, len: bigint, prot: number, flags: number, fd: number, off: bigint): unknown;
     munmap(a: unknown, len: bigint): number;
+    madvise(a: unknown, len: bigint, advice: number): number;
     errnoLocation(): unknown;
   };
   const P = D.UnsafePointer;
@@ -78,6 +87,7 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     open: (p, flags) => s.open(p, flags),
     fstat: (fd, buf) => s.fstat(fd, buf),
     readv: (fd, iov, n) => s.readv(fd, iov, n),
+    readvAsync: (fd, iov, n) => s.readvAsync(fd, iov, n),
     close: (fd) => s.close(fd),
     errno: () => errnoView.getInt32(0),
     addressOf: (bytes) => Number(P.value(P.of(bytes))),
@@ -88,6 +98,8 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
       return address === 0 || address >= 2 ** 53 ? -1 : address;
     },
     munmap: (address, length) => s.munmap(P.create(BigInt(address)), BigInt(length)),
+    madvise: (address, length, advice) =>
+      s.madvise(P.create(BigInt(address)), BigInt(length), advice),
     arrayBufferAt: (address, length) =>
       D.UnsafePointerView.getArrayBuffer(P.create(BigInt(address)), length),
   };

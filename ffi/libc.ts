@@ -50,6 +50,8 @@ export const LIBC_SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   /** `int munmap(void *addr, size_t len)` */
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  /** `int madvise(void *addr, size_t len, int advice)` (prefaulting a fresh arena) */
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   /** `int *__errno_location(void)` (glibc, musl) / `int *__error(void)` (macOS) */
   errnoLocation: { parameters: [], result: "pointer" },
 } as const satisfies Record<string, SymbolSpec>;
@@ -78,6 +80,11 @@ export interface LibcTarget {
   readonly protRead: number;
   /** `MAP_PRIVATE`, plus `MAP_POPULATE` where the OS has it. */
   readonly mapFlags: number;
+  /**
+   * `madvise` advice that faults a range in writable in one call
+   * (`MADV_POPULATE_WRITE`, Linux ≥ 5.14), where the OS has one.
+   */
+  readonly populateWrite?: number;
   /** The `struct stat` layout. */
   readonly stat: StatLayout;
   /** errno number → Node-style code, for the errors the readers can meet. */
@@ -157,6 +164,7 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
       openFlags: 0o2000000, // O_RDONLY (0) | O_CLOEXEC
       protRead: 1,
       mapFlags: 0x02 | 0x8000, // MAP_PRIVATE | MAP_POPULATE
+      populateWrite: 23, // MADV_POPULATE_WRITE
       // x86_64: st_dev, st_ino, st_nlink (8 each), st_mode at 24; aarch64
       // (generic layout): st_dev, st_ino, then st_mode at 16. st_size at 48 on both.
       stat: arch === "x86_64"

@@ -15,12 +15,12 @@ import type { BulkReader, MappedFiles } from "./types.ts";
 import type { BatchOptions } from "./batch.ts";
 import { KIND_DIRECTORY } from "./batch.ts";
 import { type LibcTarget, libcTarget } from "./libc.ts";
-import { type LibcCalls, NativeOps, NativeReader } from "./native.ts";
+import { type LibcCalls, NativeOps, NativeReader, type NativeReaderOptions } from "./native.ts";
 import { PureReader } from "./pure.ts";
 
 export type { BulkReader, MappedFiles };
 export { NativeReader, PureReader };
-export type { BatchOptions };
+export type { BatchOptions, NativeReaderOptions };
 
 /** The reader chosen for a runtime, its name, and why (when it is not FFI). */
 export interface ReaderChoice {
@@ -33,7 +33,7 @@ export interface ReaderChoice {
 }
 
 /** Options of {@linkcode createBulkReader}. */
-export interface CreateReaderOptions extends BatchOptions {
+export interface CreateReaderOptions extends NativeReaderOptions {
   /** Force the pure reader (as `HCS_STORE_FFI=0` does). */
   pure?: boolean;
 }

@@ -16,7 +16,9 @@ import {
   type FileOps,
   KIND_DIRECTORY,
   KIND_OTHER,
+  type ParallelReads,
   readBatch,
+  readBatchParallel,
 } from "./batch.ts";
 import { type LibcTarget, MAX_FILE_BYTES, S_IFDIR, S_IFMT, S_IFREG } from "./libc.ts";
 
@@ -28,6 +30,8 @@ export interface LibcCalls {
   fstat(fd: number, buf: Uint8Array): number;
   /** `readv(fd, iov, count)` → bytes read or -1. */
   readv(fd: number, iov: Uint8Array, count: number): number;
+  /** `readv` on another thread (Deno `nonblocking`), where the runtime has it. */
+  readvAsync?(fd: number, iov: Uint8Array, count: number): Promise<number>;
   /** `close(fd)`. */
   close(fd: number): number;
   /** The calling thread's `errno`. */
@@ -38,11 +42,15 @@ export interface LibcCalls {
   mmap(length: number, prot: number, flags: number, fd: number): number;
   /** `munmap(address, length)` → 0 or -1. */
   munmap(address: number, length: number): number;
+  /** `madvise(address, length, advice)` → 0 or -1. */
+  madvise(address: number, length: number, advice: number): number;
   /** An `ArrayBuffer` over `length` bytes of native memory at `address` (no copy). */
   arrayBufferAt(address: number, length: number): ArrayBuffer;
 }
 
 const PAGE = 4096;
+/** Arenas at least this large are prefaulted (where the OS can). */
+const PREFAULT_MIN_BYTES = 1 << 20;
 const TWO32 = 4294967296;
 const EINTR = 4;
 
@@ -56,14 +64,17 @@ export class NativeOps implements FileOps {
   #iov = new Uint8Array(new ArrayBuffer(64), 0, 16);
   #iov32 = new Uint32Array(this.#iov.buffer, 0, 4);
   #encoder = new TextEncoder();
+  #prefault: number;
 
   /**
    * @param libc the bound calls
    * @param target the platform constants
+   * @param prefault fault fresh arenas in with one `madvise` (where supported)
    */
-  constructor(libc: LibcCalls, target: LibcTarget) {
+  constructor(libc: LibcCalls, target: LibcTarget, prefault = false) {
     this.#libc = libc;
     this.#target = target;
+    this.#prefault = prefault ? target.populateWrite ?? 0 : 0;
     this.#stat = new Uint8Array(new ArrayBuffer(Math.max(target.stat.size, 256)));
     this.#statView = new DataView(this.#stat.buffer);
   }
@@ -130,6 +141,25 @@ export class NativeOps implements FileOps {
     this.#libc.close(fd);
   }
 
+  /** Whether reads can run on other threads. */
+  get canReadParallel(): boolean {
+    return this.#libc.readvAsync !== undefined;
+  }
+
+  /** One read on another thread; -1 on failure (errno stays there). */
+  async readParallel(fd: number, arena: Arena, offset: number, length: number): Promise<number> {
+    const readvAsync = this.#libc.readvAsync;
+    if (!readvAsync || offset < 0 || length < 0 || offset + length > arena.bytes.length) return -1;
+    // Its own iovec, off the JS heap (never moved), alive until the read ends.
+    const iov = new Uint8Array(new ArrayBuffer(16));
+    const iov32 = new Uint32Array(iov.buffer);
+    const address = arena.address + offset;
+    iov32[0] = address % TWO32;
+    iov32[1] = Math.floor(address / TWO32);
+    iov32[2] = Math.min(length, MAX_FILE_BYTES);
+    return await readvAsync(fd, iov, 1);
+  }
+
   alloc(bytes: number): Arena {
     const n = Math.max(bytes, 0);
     // Over-allocate by a page and start at the first page boundary (a large
@@ -138,7 +168,12 @@ export class NativeOps implements FileOps {
     const raw = new Uint8Array(new ArrayBuffer(n + PAGE));
     const base = this.#libc.addressOf(raw);
     const pad = (PAGE - (base % PAGE)) % PAGE;
-    return { bytes: raw.subarray(pad, pad + n), address: base + pad };
+    const address = base + pad;
+    // A fresh arena's pages fault in one by one on first write (page faults
+    // cost more than the copy); one MADV_POPULATE_WRITE faults them in bulk.
+    // Best effort: an old kernel says EINVAL and the reads fault as usual.
+    if (this.#prefault && n >= PREFAULT_MIN_BYTES) this.#libc.madvise(address, n, this.#prefault);
+    return { bytes: raw.subarray(pad, pad + n), address };
   }
 
   /** Maps one file read-only; `[address, length]`, `[0, 0]` for an empty file. */
@@ -276,32 +311,63 @@ export function mapFiles(ops: NativeOps, paths: readonly string[], operation: st
   return new NativeMappedFiles(ops, [...paths], maps, operation);
 }
 
+/** Options of {@linkcode NativeReader}. */
+export interface NativeReaderOptions extends BatchOptions {
+  /**
+   * Read large files on other threads, a few at a time (Deno `nonblocking`
+   * symbols; Bun FFI is synchronous; ignored there). `true` means files of
+   * 4 MiB and more, 2 reads in flight. Default off: each such call costs
+   * ~13–50 µs, and it only pays when a core is idle (see bench/ffi.ts).
+   */
+  parallel?: boolean | { minBytes?: number; concurrency?: number };
+  /** Prefault each fresh arena with one `madvise(MADV_POPULATE_WRITE)` (Linux; default false). */
+  prefault?: boolean;
+}
+
 /** The FFI bulk reader over a runtime binding. */
 export class NativeReader implements BulkReader {
   /** `ffi(deno, readv)` or `ffi(bun, readv)`. */
   readonly implementation: string;
   #ops: NativeOps;
   #options: BatchOptions;
+  #parallel: ParallelReads | undefined;
 
   /**
    * @param implementation the name `describeBackends()` shows
    * @param libc the bound calls
    * @param target the platform constants
-   * @param options chunking and test hooks
+   * @param options chunking, prefaulting and test hooks
    */
   constructor(
     implementation: string,
     libc: LibcCalls,
     target: LibcTarget,
-    options: BatchOptions = {},
+    options: NativeReaderOptions = {},
   ) {
     this.implementation = implementation;
-    this.#ops = new NativeOps(libc, target);
+    this.#ops = new NativeOps(libc, target, options.prefault ?? false);
     this.#options = options;
+    const ops = this.#ops;
+    const parallel = options.parallel;
+    if (parallel && ops.canReadParallel) {
+      const tuning = parallel === true ? {} : parallel;
+      this.#parallel = {
+        read: (fd, arena, offset, length) => ops.readParallel(fd, arena, offset, length),
+        minBytes: tuning.minBytes ?? 4 << 20,
+        concurrency: Math.max(1, tuning.concurrency ?? 2),
+      };
+    }
   }
 
-  /** Reads every file whole; results are views into per-chunk page-aligned arenas. */
+  /**
+   * Reads every file whole; results are views into per-chunk page-aligned
+   * arenas. Large files go to other threads where the runtime allows it.
+   */
   readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]> {
+    const parallel = this.#parallel;
+    if (parallel && paths.length > 1) {
+      return readBatchParallel(this.#ops, paths, operation, this.#options, parallel);
+    }
     try {
       return Promise.resolve(readBatch(this.#ops, paths, operation, this.#options));
     } catch (err) {

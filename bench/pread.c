@@ -1,0 +1,83 @@
+/*
+ * The practical limit for bench/ffi.ts: a C loop over the same files.
+ * Usage: pread <listfile> <reps>
+ * For each repetition prints two lines (milliseconds):
+ *   reused <ms>  open, fstat, pread into one preallocated buffer, close (issue 4's baseline)
+ *   fresh <ms>   the same into a fresh page-aligned arena holding every file (64-byte slots),
+ *                as a loader that returns all the bytes must do (page faults included)
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  FILE *list = fopen(argv[1], "r");
+  if (!list) return 2;
+  int reps = atoi(argv[2]);
+  size_t cap = 1024, n = 0, max = 0;
+  char **paths = malloc(cap * sizeof *paths);
+  char line[8192];
+  while (fgets(line, sizeof line, list)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!*line) continue;
+    if (n == cap) paths = realloc(paths, (cap *= 2) * sizeof *paths);
+    paths[n++] = strdup(line);
+    struct stat st;
+    if (stat(line, &st) != 0) return 3;
+    if ((size_t)st.st_size > max) max = st.st_size;
+  }
+  fclose(list);
+  char *buf = aligned_alloc(4096, (max + 4095) / 4096 * 4096 + 4096);
+  memset(buf, 0, (max + 4095) / 4096 * 4096);
+  int *fds = malloc(n * sizeof *fds);
+  size_t *sizes = malloc(n * sizeof *sizes);
+  for (int r = 0; r < reps; r++) {
+    double t0 = now_ms();
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+      int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+      struct stat st;
+      if (fd < 0 || fstat(fd, &st) != 0) return 4;
+      ssize_t got = pread(fd, buf, st.st_size, 0);
+      if (got != st.st_size) return 5;
+      total += got;
+      close(fd);
+    }
+    printf("reused %.3f\n", now_ms() - t0);
+    t0 = now_ms();
+    size_t arena = 0;
+    for (size_t i = 0; i < n; i++) {
+      fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC);
+      struct stat st;
+      if (fds[i] < 0 || fstat(fds[i], &st) != 0) return 4;
+      sizes[i] = st.st_size;
+      arena += (st.st_size + 64) & ~(size_t)63;
+    }
+    char *a = mmap(NULL, arena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) return 6;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (pread(fds[i], a + off, sizes[i], 0) != (ssize_t)sizes[i]) return 5;
+      off += (sizes[i] + 64) & ~(size_t)63;
+      close(fds[i]);
+    }
+    printf("fresh %.3f\n", now_ms() - t0);
+    munmap(a, arena);
+    fflush(stdout);
+    if (total == 0 && n > 0 && max > 0) return 7;
+  }
+  return 0;
+}
