@@ -192,8 +192,21 @@ interface PlateEntry {
 interface PlateIndex {
   store: string;
   version: 2 | 3;
-  adapter: ZarrStoreAdapter;
+  /** The root metadata bytes the index was built from. */
+  root: Uint8Array;
   names: Map<string, PlateEntry>;
+  /** Per array directory: its metadata keys and their bytes when indexed. */
+  arrays: Map<string, { keys: string[]; bytes: (Uint8Array | undefined)[] }>;
+}
+
+/** How many plate indexes a backend keeps (most recently built). */
+const INDEX_CACHE_SIZE = 8;
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const METADATA_NAMES = new Set([
@@ -260,6 +273,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   #store: ByteStore | undefined;
   #storePromise: Promise<ByteStore> | undefined;
   readonly #registry: BackendResolver | undefined;
+  #indexes = new Map<string, PlateIndex>();
 
   /**
    * Creates a Zarr backend; nothing is read or written until first use.
@@ -314,25 +328,85 @@ export class ZarrBackend extends AbstractStorageBackend {
 
   // ------------------------------------------------------------ plate index
 
-  /** Reads a plate's filename maps; undefined if `store` holds no plate. */
-  async #plateIndex(bytes: ByteStore, store: string, op: string): Promise<PlateIndex | undefined> {
-    const adapter = new ZarrStoreAdapter(bytes, store);
-    let version: 2 | 3;
-    let plate: Record<string, unknown> | undefined;
-    const v3 = await adapter.get("/zarr.json");
-    if (v3) {
-      const json = parseJson(v3, join(store, "zarr.json"), op) as Record<string, unknown>;
-      plate = plateOf(json?.attributes);
-      version = 3;
-    } else {
-      const attrs = await adapter.get("/.zattrs");
-      if (!attrs) return undefined;
-      plate = plateOf(parseJson(attrs, join(store, ".zattrs"), op));
-      version = 2;
+  /** The root metadata of a store: `zarr.json` (v3) or `.zattrs` (v2), if any. */
+  async #readRoot(
+    bytes: ByteStore,
+    store: string,
+  ): Promise<{ version: 2 | 3; bytes: Uint8Array } | undefined> {
+    const v3 = await readOptional(bytes, join(store, "zarr.json"));
+    if (v3) return { version: 3, bytes: v3 };
+    const v2 = await readOptional(bytes, join(store, ".zattrs"));
+    return v2 ? { version: 2, bytes: v2 } : undefined;
+  }
+
+  /**
+   * A plate's filename maps; undefined if `store` holds no plate. Indexes are
+   * cached while the root metadata is unchanged (`fresh` forces a rebuild);
+   * callers validate the arrays they use with {@linkcode ZarrBackend.#stale}.
+   */
+  async #plateIndex(
+    bytes: ByteStore,
+    store: string,
+    op: string,
+    fresh = false,
+  ): Promise<{ index: PlateIndex; cached: boolean } | undefined> {
+    const root = await this.#readRoot(bytes, store);
+    if (!root) {
+      this.#indexes.delete(store);
+      return undefined;
     }
+    const hit = this.#indexes.get(store);
+    if (!fresh && hit && hit.version === root.version && sameBytes(hit.root, root.bytes)) {
+      return { index: hit, cached: true };
+    }
+    const index = await this.#buildIndex(bytes, store, op, root.version, root.bytes);
+    this.#indexes.delete(store);
+    if (!index) return undefined;
+    this.#indexes.set(store, index);
+    while (this.#indexes.size > INDEX_CACHE_SIZE) {
+      this.#indexes.delete(this.#indexes.keys().next().value!);
+    }
+    return { index, cached: false };
+  }
+
+  /** True if any of the arrays `dirs` changed since the index was built (one batched read). */
+  async #stale(bytes: ByteStore, index: PlateIndex, dirs: Iterable<string>): Promise<boolean> {
+    const keys: string[] = [];
+    const want: (Uint8Array | undefined)[] = [];
+    for (const d of new Set(dirs)) {
+      const rec = index.arrays.get(d);
+      if (!rec) return true;
+      keys.push(...rec.keys);
+      want.push(...rec.bytes);
+    }
+    const got = await readManyOptional(bytes, keys.map((k) => join(index.store, k)));
+    return got.some((b, i) => !sameBytes(b, want[i]));
+  }
+
+  /** Drops cached plate indexes (all, or those at or below `path`). */
+  #forget(path?: string): void {
+    if (path === undefined) return this.#indexes.clear();
+    const n = normalize(path);
+    for (const k of [...this.#indexes.keys()]) {
+      if (k === n || k.startsWith(`${n}/`) || n.startsWith(`${k}/`)) this.#indexes.delete(k);
+    }
+  }
+
+  /** Reads a plate's filename maps from its root metadata down (batched per level). */
+  async #buildIndex(
+    bytes: ByteStore,
+    store: string,
+    op: string,
+    version: 2 | 3,
+    rootBytes: Uint8Array,
+  ): Promise<PlateIndex | undefined> {
+    const adapter = new ZarrStoreAdapter(bytes, store);
+    const rootName = version === 3 ? "zarr.json" : ".zattrs";
+    const rootJson = parseJson(rootBytes, join(store, rootName), op) as Record<string, unknown>;
+    const plate = plateOf(version === 3 ? rootJson?.attributes : rootJson);
     if (!plate) return undefined;
     if (!Array.isArray(plate.wells)) {
-      throw corrupt(op, join(store, version === 3 ? "zarr.json" : ".zattrs"), "plate has no wells");
+      throw corrupt(op, join(store, rootName), "plate has no wells");
     }
     const wells = (plate.wells as { path?: unknown }[])
       .map((w) => w?.path)
@@ -356,13 +430,15 @@ export class ZarrBackend extends AbstractStorageBackend {
         if (typeof img?.path === "string") arrays.push(`${w}/${img.path}/0`);
       }
     }
-    await adapter.prefetch(
-      arrays.flatMap((a) =>
-        version === 3 ? [`/${a}/zarr.json`] : [`/${a}/.zarray`, `/${a}/.zattrs`]
-      ),
-    );
+    const metaKeys = (a: string) =>
+      version === 3 ? [`${a}/zarr.json`] : [`${a}/.zarray`, `${a}/.zattrs`];
+    await adapter.prefetch(arrays.flatMap((a) => metaKeys(a).map((k) => `/${k}`)));
     const names = new Map<string, PlateEntry>();
+    const records: PlateIndex["arrays"] = new Map();
     for (const dir of arrays) {
+      const keys = metaKeys(dir);
+      const raw = await Promise.all(keys.map((k) => adapter.get(`/${k}`)));
+      records.set(dir, { keys, bytes: raw });
       const meta = await readArrayMeta(adapter, dir, join(store, dir), op);
       if (!meta) continue;
       const map = meta.attrs[ATTR_FILENAME_MAP];
@@ -381,16 +457,42 @@ export class ZarrBackend extends AbstractStorageBackend {
         names.set(name, { dir, meta, coords: coords as number[] });
       }
     }
-    return { store, version, adapter, names };
+    return { store, version, root: rootBytes, names, arrays: records };
+  }
+
+  /**
+   * The index of `store` with every name in `names` resolved against current
+   * metadata: a cached index is used only if it knows every name and the
+   * arrays holding them are unchanged; otherwise it is rebuilt.
+   */
+  async #resolve(
+    bytes: ByteStore,
+    store: string,
+    names: readonly string[],
+    op: string,
+  ): Promise<PlateIndex | undefined> {
+    const r = await this.#plateIndex(bytes, store, op);
+    if (!r || !r.cached) return r?.index;
+    const entries = names.map((n) => r.index.names.get(n));
+    if (entries.every((e) => e !== undefined)) {
+      const dirs = entries.map((e) => e!.dir);
+      if (!(await this.#stale(bytes, r.index, dirs))) return r.index;
+    }
+    return (await this.#plateIndex(bytes, store, op, true))?.index;
   }
 
   /** Reads the planes `entries` of one plate, each chunk read at most once (one batched read). */
   async #readPlanes(
+    bytes: ByteStore,
     index: PlateIndex,
     entries: PlateEntry[],
     op: string,
   ): Promise<NdArray[]> {
-    const { adapter } = index;
+    const adapter = new ZarrStoreAdapter(bytes, index.store);
+    for (const e of entries) {
+      const rec = index.arrays.get(e.dir)!;
+      rec.keys.forEach((k, i) => adapter.prime(`/${k}`, rec.bytes[i]));
+    }
     // Which chunks each plane needs.
     const needs = entries.map((e) => {
       const m = e.meta;
@@ -480,18 +582,22 @@ export class ZarrBackend extends AbstractStorageBackend {
     if (paths.length === 0) return [];
     const bytes = await this.byteStore();
     const results = new Array<unknown>(paths.length);
-    const indexes = new Map<string, Promise<PlateIndex | undefined>>();
+    const byStore = new Map<string, string[]>();
+    for (const p of paths) {
+      const store = dirname(p);
+      let list = byStore.get(store);
+      if (!list) byStore.set(store, list = []);
+      list.push(basename(p));
+    }
+    const indexes = new Map<string, PlateIndex | undefined>();
+    for (const [store, names] of byStore) {
+      indexes.set(store, await this.#resolve(bytes, store, names, op));
+    }
     const virtual = new Map<PlateIndex, { i: number; entry: PlateEntry }[]>();
     const plain: number[] = [];
     for (let i = 0; i < paths.length; i++) {
       const p = paths[i]!;
-      const store = dirname(p);
-      let ip = indexes.get(store);
-      if (!ip) {
-        ip = this.#plateIndex(bytes, store, op);
-        indexes.set(store, ip);
-      }
-      const index = await ip;
+      const index = indexes.get(dirname(p));
       const entry = index?.names.get(basename(p));
       if (index && entry) {
         let list = virtual.get(index);
@@ -500,7 +606,7 @@ export class ZarrBackend extends AbstractStorageBackend {
       } else plain.push(i);
     }
     for (const [index, list] of virtual) {
-      const planes = await this.#readPlanes(index, list.map((x) => x.entry), op);
+      const planes = await this.#readPlanes(bytes, index, list.map((x) => x.entry), op);
       list.forEach((x, k) => {
         const v = planes[k]!;
         results[x.i] = options.as === "bytes" ? rawBytes(v.data).slice() : v;
@@ -811,6 +917,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     }
 
     // Plate metadata: read-modify-write under the in-process and cross-process locks.
+    this.#forget(store);
     const metaName = version === "0.5" ? "zarr.json" : ".zattrs";
     const metaPath = join(store, metaName);
     await withMutex(s, store, () =>
@@ -925,7 +1032,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   async #plateNames(bytes: ByteStore, dir: string, op: string): Promise<string[] | undefined> {
     let index: PlateIndex | undefined;
     try {
-      index = await this.#plateIndex(bytes, dir, op);
+      index = (await this.#plateIndex(bytes, dir, op, true))?.index;
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -959,7 +1066,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   ): Promise<{ kind: "virtual" | "array" | "plain"; bytes: ByteStore }> {
     assertPath(path, op);
     const bytes = await this.byteStore();
-    const index = await this.#plateIndex(bytes, dirname(path), op).catch((err) => {
+    const index = await this.#resolve(bytes, dirname(path), [basename(path)], op).catch((err) => {
       if (isMissing(err)) return undefined;
       throw err;
     });
@@ -1010,6 +1117,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     const c = await this.#classify(path, "delete");
     if (c.kind === "virtual") this.#noVirtual("delete", path);
     const s = this.#full(c.bytes, "delete", path);
+    this.#forget(path);
     if (c.kind === "array" && !(await s.isSymlink(path))) return await s.deleteAll(path);
     await s.delete(path);
   }
@@ -1018,6 +1126,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   async deleteAll(path: string): Promise<void> {
     const c = await this.#classify(path, "deleteAll");
     if (c.kind === "virtual") this.#noVirtual("deleteAll", path);
+    this.#forget(path);
     await this.#full(c.bytes, "deleteAll", path).deleteAll(path);
   }
 
@@ -1047,6 +1156,8 @@ export class ZarrBackend extends AbstractStorageBackend {
   async move(src: string, dst: string): Promise<void> {
     const c = await this.#classify(src, "move");
     if (c.kind === "virtual") this.#noVirtual("move", src);
+    this.#forget(src);
+    this.#forget(dst);
     await this.#full(c.bytes, "move", src).move(src, dst);
   }
 
@@ -1054,6 +1165,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   async copy(src: string, dst: string): Promise<void> {
     const c = await this.#classify(src, "copy");
     if (c.kind === "virtual") this.#noVirtual("copy", src);
+    this.#forget(dst);
     await this.#full(c.bytes, "copy", src).copy(src, dst);
   }
 }

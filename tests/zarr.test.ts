@@ -259,6 +259,50 @@ describe("zarr: plates (NGFF 0.5 on Zarr v3 by default)", () => {
     }
   });
 
+  it("reuses the plate index while metadata is unchanged, and sees other writers' changes", async () => {
+    const mem = new CountingMemory();
+    const reader = new ZarrBackend({ store: mem });
+    const writer = new ZarrBackend({ store: mem });
+    const wells = ["1", "2", "3", "4", "5", "6", "7", "8"];
+    for (const c of wells) {
+      await writer.saveBatch(
+        [nd(new Uint8Array([Number(c), 0]), [1, 2]), nd(new Uint8Array([Number(c), 1]), [1, 2])],
+        [`/p/A${c}_0.tif`, `/p/A${c}_1.tif`],
+        { row: "A", column: c },
+      );
+    }
+    const metaReads = () => [...mem.reads, ...mem.batches.flat()].filter((p) => !/\/c\/\d/.test(p));
+    const first = await reader.loadBatch<NdArray>(["/p/A3_1.tif"]);
+    assert.deepEqual([...first[0]!.data], [3, 1]);
+    const cold = metaReads().length;
+    mem.reads = [];
+    mem.batches = [];
+    const again = await reader.loadBatch<NdArray>(["/p/A5_0.tif", "/p/A5_1.tif"]);
+    assert.deepEqual(again.map((a) => [...a.data]), [[5, 0], [5, 1]]);
+    const warm = metaReads();
+    assert.ok(cold >= 1 + 8 + 16, `cold read the whole plate (${cold})`);
+    assert.ok(warm.length <= 3, `warm read the root and the two arrays only: ${warm}`);
+    // Another writer replaces well 5 with new names and values: seen at once.
+    await writer.saveBatch([nd(new Uint8Array([50, 50]), [1, 2])], ["/p/new5.tif"], {
+      row: "A",
+      column: "5",
+      overwrite: true,
+    });
+    await assert.rejects(reader.loadBatch(["/p/A5_0.tif"]), NotFoundError);
+    assert.deepEqual([...(await reader.load<NdArray>("/p/new5.tif")).data], [50, 50]);
+    // Same names, new values: the chunks are read fresh.
+    await writer.saveBatch([nd(new Uint8Array([60, 60]), [1, 2])], ["/p/new5.tif"], {
+      row: "A",
+      column: "5",
+      overwrite: true,
+    });
+    assert.deepEqual([...(await reader.load<NdArray>("/p/new5.tif")).data], [60, 60]);
+    // A new well.
+    await writer.save(nd(new Uint8Array([9, 9]), [1, 2]), "/p/B1.tif", { row: "B", column: "1" });
+    assert.equal(await reader.exists("/p/B1.tif"), true);
+    assert.equal((await reader.listFiles("/p")).length, 8 * 2 - 2 + 1 + 1);
+  });
+
   it("lists virtual names (pattern and extension filters apply); exists/isFile are true for them", async () => {
     const z = new ZarrBackend({ store: new MemoryBackend() });
     const b = plateBatch(2, 2);
