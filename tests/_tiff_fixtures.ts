@@ -53,6 +53,55 @@ export function packBitsEncode(src: Uint8Array): Uint8Array {
   return new Uint8Array(out);
 }
 
+/**
+ * TIFF LZW encoder (MSB-first, 9..12-bit codes, early change, Clear when the
+ * table is full), following the TIFF 6.0 spec and libtiff's encoder.
+ */
+export function lzwEncode(src: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let acc = 0;
+  let nacc = 0;
+  let width = 9;
+  const put = (code: number) => {
+    acc = (acc << width) | code;
+    nacc += width;
+    while (nacc >= 8) {
+      out.push((acc >>> (nacc - 8)) & 0xff);
+      nacc -= 8;
+    }
+    acc &= (1 << nacc) - 1;
+  };
+  let dict = new Map<number, number>();
+  let free = 258;
+  put(256);
+  if (src.length) {
+    let w = src[0]!;
+    for (let i = 1; i < src.length; i++) {
+      const k = src[i]!;
+      const hit = dict.get(w * 256 + k);
+      if (hit !== undefined) {
+        w = hit;
+        continue;
+      }
+      put(w);
+      dict.set(w * 256 + k, free++);
+      if (free === 4094) {
+        put(256);
+        dict = new Map();
+        free = 258;
+        width = 9;
+      } else if (free === 1 << width) width++;
+      w = k;
+    }
+    put(w);
+    free++;
+    if (free === 1 << width && width < 12) width++;
+  }
+  put(257);
+  if (nacc > 0) out.push((acc << (8 - nacc)) & 0xff);
+  return new Uint8Array(out);
+}
+
 /** Chunk bytes (rows × cols elements) in file order, predictor applied, compressed. */
 function encodeChunk(
   elems: Uint8Array,
@@ -106,6 +155,8 @@ function encodeChunk(
       return zlibSync(b);
     case 32773:
       return packBitsEncode(b);
+    case 5:
+      return lzwEncode(b);
   }
   throw new Error(`fixture cannot compress with ${spec.compression}`);
 }

@@ -3,6 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { encode as encodePngLib } from "fast-png";
+import { decode as decodeWithTiffPackage } from "tiff";
 import { StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { NdArray, StorageValue, TypedArray } from "../backends/base.ts";
 import {
@@ -332,6 +333,8 @@ describe("tiff", () => {
     ["Deflate (8)", { compression: 8, rowsPerStrip: 5 }],
     ["Adobe Deflate (32946) tiles", { compression: 32946, tile: [16, 32] }],
     ["PackBits", { compression: 32773, rowsPerStrip: 7 }],
+    ["LZW", { compression: 5, rowsPerStrip: 7 }],
+    ["LZW + predictor on tiles", { compression: 5, predictor: 2, tile: [16, 16] }],
     ["Deflate + horizontal predictor", { compression: 8, predictor: 2, rowsPerStrip: 8 }],
     ["PackBits + predictor on tiles", { compression: 32773, predictor: 2, tile: [16, 16] }],
   ];
@@ -361,6 +364,28 @@ describe("tiff", () => {
       });
     }
   }
+
+  it("LZW: the test encoder agrees with the tiff package, and long strips (12-bit codes, clears) decode", () => {
+    // 8 and 16-bit LZW is what the npm tiff package decodes: an independent check of the fixture.
+    for (const [Ctor, bits] of [[Uint8Array, 8], [Uint16Array, 16]] as const) {
+      const data = filled(Ctor, 300 * 290, bits);
+      const spec: PageSpec = { width: 290, height: 300, data, bits, format: 1, compression: 5 };
+      const bytes = buildTiff([spec]);
+      const [byLibrary] = decodeWithTiffPackage(bytes);
+      assert.deepEqual(Array.from(byLibrary!.data), Array.from(data as Uint8Array));
+      assertSameArray(decodeTiff(bytes), nd(data, [300, 290]));
+    }
+    const smooth = new Uint8Array(256 * 256).map((_, i) => ((i >> 8) + (i & 255)) >> 2);
+    const spec: PageSpec = {
+      width: 256,
+      height: 256,
+      data: smooth,
+      bits: 8,
+      format: 1,
+      compression: 5,
+    };
+    assertSameArray(decodeTiff(buildTiff([spec])), nd(smooth, [256, 256]));
+  });
 
   it("decodes float32/float64 with the floating-point predictor (3), both byte orders", () => {
     for (const littleEndian of [true, false]) {
