@@ -56,7 +56,7 @@ import { assertPath, joinListed } from "./_paths.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "./_listing.ts";
 import { assertStorable, checkBatch } from "./_values.ts";
 import { decodeForPath, encodeForPath, formatFor } from "../formats/mod.ts";
-import type { BulkReader } from "../ffi/types.ts";
+import type { BulkReader, MappedFiles } from "../ffi/types.ts";
 
 export type * from "../ffi/types.ts";
 
@@ -532,6 +532,27 @@ export class DiskBackend extends AbstractStorageBackend {
     }
     if (options.as === "bytes") return all as T[];
     return await Promise.all(all.map((b, i) => decodeFile(b, paths[i]!, "loadBatch") as T));
+  }
+
+  /**
+   * Opt-in zero-copy mode: maps the files read-only (FFI readers) and returns
+   * a handle whose `get(i)` views are valid until `release()` (or the end of
+   * a `using` block), which detaches them; see {@linkcode MappedFiles}. With
+   * a reader that cannot map (the pure one) it rejects with code
+   * `ERR_UNSUPPORTED`.
+   */
+  mapFiles(paths: readonly string[]): Promise<MappedFiles> {
+    if (!Array.isArray(paths)) {
+      return Promise.reject(new TypeError("mapFiles: paths must be an array"));
+    }
+    if (!this.reader.mapFiles) {
+      const reason =
+        `zero-copy mapping needs the FFI reader (this backend reads with ${this.implementation})`;
+      return Promise.reject(
+        new StorageError("mapFiles", paths[0] ?? "", reason, { code: "ERR_UNSUPPORTED" }),
+      );
+    }
+    return this.reader.mapFiles(paths, "mapFiles");
   }
 
   // --------------------------------------------------------------- listings

@@ -17,6 +17,7 @@ import { DiskBackend } from "../backends/disk.ts";
 import { createBulkReader, NativeReader, PureReader } from "../ffi/mod.ts";
 import { createRegistry } from "../registry/registry.ts";
 import { runtime } from "../registry/runtime.ts";
+import { NotFoundError, StorageError } from "../errors.ts";
 
 const repo = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..");
 const probe = nodePath.join(repo, "tests", "fixtures", "ffi_probe.ts");
@@ -206,4 +207,40 @@ describe("permission errors as an unprivileged user", () => {
       }
     },
   );
+});
+
+describe("disk backend zero-copy mode (mapFiles)", () => {
+  it("FFI reader: views equal loadBatch bytes, released views are detached", {
+    skip: ffiSkip,
+  }, async () => {
+    const root = tempRoot();
+    try {
+      const disk = new DiskBackend({ reader: ffiReader! });
+      const paths = [`${root}/a.bin`, `${root}/b c.bin`, `${root}/empty.bin`];
+      await disk.saveBatch([
+        new Uint8Array(200_000).map((_, i) => i * 7),
+        new Uint8Array([1, 2, 3]),
+        new Uint8Array(0),
+      ], paths);
+      const bytes = await disk.loadBatch<Uint8Array>(paths, { as: "bytes" });
+      const mapped = await disk.mapFiles(paths);
+      const views = paths.map((_, i) => mapped.get(i));
+      views.forEach((v, i) => assert.deepEqual(v, bytes[i]));
+      mapped[Symbol.dispose]();
+      mapped.release();
+      assert.ok(views.every((v) => v.length === 0));
+      assert.throws(() => mapped.get(0));
+      await assert.rejects(disk.mapFiles([`${root}/missing`]), NotFoundError);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("pure reader: mapFiles rejects with ERR_UNSUPPORTED", async () => {
+    const disk = new DiskBackend({ reader: new PureReader(), implementation: "pure" });
+    await assert.rejects(
+      disk.mapFiles(["/tmp/x"]),
+      (e: unknown) => e instanceof StorageError && e.code === "ERR_UNSUPPORTED",
+    );
+  });
 });
