@@ -1,9 +1,10 @@
 /**
  * Decoded TIFF batches vs Python tifffile (issue 3, item 7; SPEC §9).
  *
- * Writes 64 uncompressed 2048×2048 uint16 TIFFs (our encoder; tifffile reads
- * them identically, see tests/interop_python.test.ts) into a temp dir, then,
- * with a warm page cache, times:
+ * Set A (the issue's): 64 uncompressed 2048×2048 uint16 TIFFs written by our
+ * encoder (tifffile reads them identically, see tests/interop_python.test.ts).
+ * Set B: 16 zlib-compressed 2048×2048 uint16 TIFFs written by tifffile.
+ * With a warm page cache, each set times:
  * - `readFileSync + decodeForPath` per file (this runtime);
  * - `decodeForPath` alone on bytes already in memory (the codec's share);
  * - `DiskBackend.loadBatch(paths)` decoded, pure reader and the registry's
@@ -21,7 +22,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
-import type { NdArray } from "../backends/base.ts";
+import type { NdArray, StorageValue } from "../backends/base.ts";
 import { decodeForPath, encodeForPath } from "../formats/mod.ts";
 
 const quick = process.argv.includes("--quick");
@@ -40,89 +41,28 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)]!;
 };
 
+/** Pixel i of file k is (7i + k) mod 2^16, in every set. */
 function check(value: unknown, k: number): void {
   const a = value as NdArray;
   if (a.shape[0] !== SIZE || a.shape[1] !== SIZE || !(a.data instanceof Uint16Array)) {
     throw new Error(`file ${k} decoded to [${a.shape}] ${a.data?.constructor.name}`);
   }
-  if (a.data[k] !== ((k * 7 + k) & 0xffff)) throw new Error(`file ${k}: wrong pixel value`);
+  const i = (k * 977) % a.data.length;
+  if (a.data[i] !== ((i * 7 + k) & 0xffff)) throw new Error(`file ${k}: wrong pixel value`);
 }
 
-const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bench-tiff-"));
-try {
-  console.log(`# TIFF decode: ${FILES} × ${SIZE}×${SIZE} uint16 uncompressed, ${runtimeName}`);
-  const paths: string[] = [];
-  const plane = new Uint16Array(SIZE * SIZE);
-  for (let k = 0; k < FILES; k++) {
-    for (let i = 0; i < plane.length; i++) plane[i] = (i * 7 + k) & 0xffff;
-    const p = nodePath.join(dir, `plane_${String(k).padStart(3, "0")}.tif`);
-    fs.writeFileSync(
-      p,
-      encodeForPath({ data: plane, shape: [SIZE, SIZE], stride: [SIZE, 1] }, p, "save"),
-    );
-    paths.push(p);
-  }
-  const mib = (FILES * SIZE * SIZE * 2) / 2 ** 20;
-  console.log(`# wrote ${mib.toFixed(0)} MiB to ${dir}`);
-
-  type Method = { name: string; run: () => Promise<void> | void; times: number[] };
-  const methods: Method[] = [];
-  methods.push({
-    name: "readFileSync + decodeForPath",
-    times: [],
-    run: () => {
-      paths.forEach((p, k) => check(decodeForPath(fs.readFileSync(p), p, "load"), k));
-    },
+function python(script: string, args: string[]): string {
+  const r = spawnSync(PYTHON, ["-c", script, ...args], {
+    encoding: "utf8",
+    maxBuffer: 16 * 1024 * 1024,
   });
-  const inMemory = paths.map((p) => new Uint8Array(fs.readFileSync(p)));
-  methods.push({
-    name: "decodeForPath only (bytes in memory)",
-    times: [],
-    run: () => {
-      inMemory.forEach((b, k) => check(decodeForPath(b, paths[k]!, "load"), k));
-    },
-  });
-  try {
-    const { DiskBackend } = await import("../backends/disk.ts");
-    const pure = new DiskBackend();
-    methods.push({
-      name: `DiskBackend.loadBatch decoded [${pure.implementation}]`,
-      times: [],
-      run: async () => (await pure.loadBatch(paths)).forEach(check),
-    });
-    const { createRegistry } = await import("../registry/mod.ts");
-    const registry = createRegistry();
-    const chosen = await registry.getBackend("disk") as InstanceType<typeof DiskBackend>;
-    if (chosen.implementation !== pure.implementation) {
-      methods.push({
-        name: `DiskBackend.loadBatch decoded [${chosen.implementation}]`,
-        times: [],
-        run: async () => (await chosen.loadBatch(paths)).forEach(check),
-      });
-    } else if (chosen.implementationReason) {
-      console.log(`# registry disk = ${chosen.implementation}: ${chosen.implementationReason}`);
-    }
-  } catch (err) {
-    console.log(`# DiskBackend not timed: ${(err as Error).message}`);
-  }
+  if (r.status !== 0) throw new Error(r.stderr || String(r.error));
+  return r.stdout;
+}
 
-  for (const m of methods) await m.run(); // warm-up (and correctness check)
-  for (let r = 0; r < REPS; r++) {
-    for (const m of methods) {
-      const t0 = performance.now();
-      await m.run();
-      m.times.push(performance.now() - t0);
-    }
-  }
-
-  const py = spawnSync(
-    PYTHON,
-    [
-      "-c",
-      `
+const IMREAD = `
 import json, sys, time, tifffile
-paths = sys.argv[2:]
-reps = int(sys.argv[1])
+reps, paths = int(sys.argv[1]), sys.argv[2:]
 for p in paths: tifffile.imread(p)  # warm-up
 times = []
 for r in range(reps):
@@ -132,19 +72,67 @@ for r in range(reps):
         assert a.shape == (${SIZE}, ${SIZE}) and a.dtype == "uint16"
     times.append((time.perf_counter() - t0) * 1000)
 print(json.dumps({"times": times, "version": tifffile.__version__}))
-`,
-      String(REPS),
-      ...paths,
-    ],
-    { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
-  );
+`;
+
+type Method = { name: string; run: () => Promise<void> | void; times: number[] };
+
+async function benchSet(title: string, paths: string[]): Promise<void> {
+  const mib = (paths.length * SIZE * SIZE * 2) / 2 ** 20;
+  console.log(`\n## ${title}: ${paths.length} files, ${mib.toFixed(0)} MiB decoded`);
+  const checkAll = (values: StorageValue[]) => values.forEach(check);
+  const methods: Method[] = [{
+    name: "readFileSync + decodeForPath",
+    times: [],
+    run: () => paths.forEach((p, k) => check(decodeForPath(fs.readFileSync(p), p, "load"), k)),
+  }];
+  const inMemory = paths.map((p) => new Uint8Array(fs.readFileSync(p)));
+  methods.push({
+    name: "decodeForPath only (bytes in memory)",
+    times: [],
+    run: () => inMemory.forEach((b, k) => check(decodeForPath(b, paths[k]!, "load"), k)),
+  });
+  try {
+    const { DiskBackend } = await import("../backends/disk.ts");
+    const pure = new DiskBackend();
+    methods.push({
+      name: `DiskBackend.loadBatch decoded [${pure.implementation}]`,
+      times: [],
+      run: async () => checkAll(await pure.loadBatch(paths)),
+    });
+    const { createRegistry } = await import("../registry/mod.ts");
+    const chosen = await createRegistry().getBackend("disk") as InstanceType<typeof DiskBackend>;
+    if (chosen.implementation !== pure.implementation) {
+      methods.push({
+        name: `DiskBackend.loadBatch decoded [${chosen.implementation}]`,
+        times: [],
+        run: async () => checkAll(await chosen.loadBatch(paths)),
+      });
+    } else if (chosen.implementationReason) {
+      console.log(`# registry disk = ${chosen.implementation}: ${chosen.implementationReason}`);
+    }
+  } catch (err) {
+    console.log(`# DiskBackend not timed: ${(err as Error).message}`);
+  }
+
+  for (const m of methods) await m.run(); // warm-up and correctness check
+  for (let r = 0; r < REPS; r++) {
+    for (const m of methods) {
+      const t0 = performance.now();
+      await m.run();
+      m.times.push(performance.now() - t0);
+    }
+  }
+
   let baseline: number | undefined;
-  if (py.status === 0) {
-    const out = JSON.parse(py.stdout) as { times: number[]; version: string };
+  try {
+    const out = JSON.parse(python(IMREAD, [String(REPS), ...paths])) as {
+      times: number[];
+      version: string;
+    };
     baseline = median(out.times);
-    console.log(`# baseline: python tifffile ${out.version} imread, timed inside Python`);
-  } else {
-    console.log(`# python tifffile baseline unavailable: ${py.stderr || py.error}`);
+    console.log(`# baseline: python tifffile ${out.version} imread per file, timed inside Python`);
+  } catch (err) {
+    console.log(`# python tifffile baseline unavailable: ${(err as Error).message}`);
   }
 
   const rows: [string, number][] = methods.map((m) => [m.name, median(m.times)]);
@@ -152,21 +140,50 @@ print(json.dumps({"times": times, "version": tifffile.__version__}))
   const w = Math.max(...rows.map(([n]) => n.length));
   console.log(
     `${"method".padEnd(w)}  ${"ms/batch".padStart(9)}  ${"ms/file".padStart(8)}  ${
-      "GiB/s".padStart(6)
+      "GiB/s".padStart(7)
     }  vs tifffile`,
   );
   for (const [name, ms] of rows) {
     const gibs = mib / 1024 / (ms / 1000);
     const ratio = baseline === undefined ? "n/a" : `${(baseline / ms).toFixed(2)}×`;
     console.log(
-      `${name.padEnd(w)}  ${ms.toFixed(1).padStart(9)}  ${(ms / FILES).toFixed(2).padStart(8)}  ${
-        gibs.toFixed(2).padStart(6)
-      }  ${ratio}`,
+      `${name.padEnd(w)}  ${ms.toFixed(1).padStart(9)}  ${
+        (ms / paths.length).toFixed(2).padStart(8)
+      }  ${gibs.toFixed(2).padStart(7)}  ${ratio}`,
     );
   }
-  console.log(
-    `# ratio = tifffile time / method time (> 1: faster than tifffile); median of ${REPS}`,
-  );
+}
+
+const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bench-tiff-"));
+try {
+  console.log(`# TIFF decode, ${SIZE}×${SIZE} uint16, ${runtimeName}, median of ${REPS}`);
+  console.log("# ratio = tifffile time / method time (> 1: faster than tifffile)");
+  const plain: string[] = [];
+  const plane = new Uint16Array(SIZE * SIZE);
+  for (let k = 0; k < FILES; k++) {
+    for (let i = 0; i < plane.length; i++) plane[i] = (i * 7 + k) & 0xffff;
+    const p = nodePath.join(dir, `plane_${String(k).padStart(3, "0")}.tif`);
+    const value = { data: plane, shape: [SIZE, SIZE], stride: [SIZE, 1] };
+    fs.writeFileSync(p, encodeForPath(value, p, "save"));
+    plain.push(p);
+  }
+  await benchSet("A. uncompressed, one strip (our encoder)", plain);
+
+  const zlib = plain.slice(0, Math.min(16, FILES)).map((p) => p.replace(".tif", "_zlib.tif"));
+  try {
+    python(
+      `
+import sys, numpy as np, tifffile
+for k, p in enumerate(sys.argv[1:]):
+    a = ((np.arange(${SIZE} * ${SIZE}, dtype=np.uint32) * 7 + k) & 0xffff).astype("u2")
+    tifffile.imwrite(p, a.reshape(${SIZE}, ${SIZE}), compression="zlib")
+`,
+      zlib,
+    );
+    await benchSet("B. zlib, tifffile's strips (written by tifffile)", zlib);
+  } catch (err) {
+    console.log(`# set B skipped: ${(err as Error).message}`);
+  }
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
