@@ -414,6 +414,30 @@ describe("zarr: plates (NGFF 0.5 on Zarr v3 by default)", () => {
     assert.deepEqual([...all[7]!.data], ["B".charCodeAt(0), 2]);
   });
 
+  it("two concurrent writes of the same well: one wins, the other is AlreadyExistsError, nothing half-written", async () => {
+    const mem = new MemoryBackend();
+    const z = new ZarrBackend({ store: mem });
+    const results = await Promise.allSettled(
+      [1, 2].map((v) =>
+        z.saveBatch([nd(new Uint8Array([v, v]), [1, 2])], [`/p/w${v}.tif`], {
+          row: "A",
+          column: "1",
+        })
+      ),
+    );
+    assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.ok(failed.reason instanceof AlreadyExistsError, String(failed.reason));
+    const names = await z.listFiles("/p");
+    assert.equal(names.length, 1);
+    const v = Number(names[0]!.match(/w(\d)/)![1]);
+    assert.deepEqual([...(await z.load<NdArray>(names[0]!)).data], [v, v]);
+    assert.deepEqual((await mem.listDir("/p")).filter((n) => n.startsWith(".")), []);
+    const plate = JSON.parse(dec.decode(await mem.load("/p/zarr.json", { as: "bytes" })))
+      .attributes.ome.plate;
+    assert.equal(plate.wells.length, 1);
+  });
+
   it("refuses to replace a well unless overwrite; overwrite replaces it and keeps it listed once", async () => {
     const mem = new MemoryBackend();
     const z = new ZarrBackend({ store: mem });
