@@ -19,6 +19,7 @@ import {
   PureReader,
 } from "../ffi/mod.ts";
 import type { BatchOptions } from "../ffi/batch.ts";
+import type { PureReaderOptions } from "../ffi/pure.ts";
 import { runtime } from "../registry/runtime.ts";
 import {
   IsADirectoryError,
@@ -46,7 +47,8 @@ const procReadable = onLinux && (() => {
 
 /** A reader of the kind under test, with options (test hooks). */
 type Make = (options?: BatchOptions) => Promise<PureReader | NativeReader>;
-const makePure: Make = (options = {}) => Promise.resolve(new PureReader(options));
+const makePure = (options: PureReaderOptions = {}): Promise<PureReader> =>
+  Promise.resolve(new PureReader(options));
 const makeFfi = async (options: NativeReaderOptions = {}): Promise<NativeReader> => {
   const c = await createBulkReader(rt, options);
   if (!(c.reader instanceof NativeReader)) throw new Error(`no FFI reader: ${c.reason}`);
@@ -367,6 +369,12 @@ function readerSuite(kind: string, make: Make, skip: string | false): void {
 }
 
 readerSuite("pure", makePure, false);
+// On Deno the pure reader uses Deno's file API; its node:fs ops run here.
+readerSuite(
+  "pure, node:fs",
+  (o = {}) => makePure({ ...o, api: "node" }),
+  rt.name === "deno" ? false : "the same as 'pure' off Deno",
+);
 readerSuite("ffi", makeFfi, ffiSkip);
 // Every file through the other-thread reads (Deno `nonblocking` symbols).
 readerSuite(
