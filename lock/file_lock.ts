@@ -44,16 +44,19 @@
  * about 25 ms) when its record names this host (`os.hostname()`) and the same
  * pid namespace (`/proc/self/ns/pid`, where readable), and:
  * - its boot id (`/proc/sys/kernel/random/boot_id`) differs from ours, or
- * - `/proc/<pid>/stat` is missing, shows a zombie, or shows a different
- *   process start time than the one recorded (pid reuse), or
- * - `process.kill(pid, 0)` fails with `ESRCH`.
+ * - `/proc/<pid>/stat` shows a zombie, or a different process start time
+ *   than the one recorded (pid reuse), or
+ * - `process.kill(pid, 0)` fails with `ESRCH` (or, where it cannot be
+ *   called, `/proc/<pid>` is missing).
  *
  * A holder on this host whose process is alive is **never** taken over,
  * however long it holds the lock: waiters get {@linkcode LockTimeoutError}.
- * When liveness cannot be checked (another host sharing the filesystem, or a
- * Deno process without `--allow-run`/`/proc` access, or an unreadable
- * record), the lock is stale once its file's mtime is older than `staleMs`
- * (default 30 s). Holders refresh the mtime every `staleMs / 3` while they
+ * When liveness cannot be checked (another host sharing the filesystem; a
+ * holder whose pid namespace differs from ours or cannot be compared — Deno
+ * reads `/proc` only with `-A`, so a Deno waiter without it cannot compare
+ * with a Bun/Node/`deno -A` holder, and vice versa; a Deno waiter without
+ * `--allow-run`; an unreadable record), the lock is stale once its file's
+ * mtime is older than `staleMs` (default 30 s). Holders refresh the mtime every `staleMs / 3` while they
  * hold the lock, so a live holder is not taken over on those grounds either
  * unless it stops running its event loop for longer than `staleMs`.
  *
@@ -237,15 +240,23 @@ async function readLock(file: string): Promise<Seen | undefined> {
 
 /** true = alive, false = dead, undefined = cannot tell from here. */
 function pidAlive(pid: number, start: string | undefined): boolean | undefined {
-  const me = info();
-  if (me.proc) {
+  if (info().proc) {
     const stat = quietRead(`/proc/${pid}/stat`);
-    if (stat === undefined) return false;
-    const fields = procStat(stat);
-    if (fields[0] === "Z" || fields[0] === "X") return false;
-    if (start !== undefined && fields[19] !== undefined && fields[19] !== start) return false;
-    return true;
+    if (stat !== undefined) {
+      const fields = procStat(stat);
+      if (fields[0] === "Z" || fields[0] === "X") return false;
+      if (start !== undefined && fields[19] !== undefined && fields[19] !== start) return false;
+      return true;
+    }
+    // Missing from /proc: dead, unless /proc hides other users' processes
+    // (hidepid), which the signal check below tells apart.
+    return signalAlive(pid) ?? false;
   }
+  return signalAlive(pid);
+}
+
+/** `kill(pid, 0)`: true = exists, false = no such process, undefined = cannot check. */
+function signalAlive(pid: number): boolean | undefined {
   try {
     process.kill(pid, 0);
     return true;
