@@ -11,6 +11,9 @@ import { fileURLToPath } from "node:url";
 import { decode as decodePng } from "fast-png";
 import { createRegistry } from "../registry/registry.ts";
 import { encodeForPath } from "../formats/mod.ts";
+import { detectPreset, matchName, PRESETS, rowName } from "../cli/_convert.ts";
+import { location } from "../cli/_shared.ts";
+import { montage, tileSize } from "../cli/_montage.ts";
 import type { NdArray, StorageBackend, VirtualBackend } from "../backends/base.ts";
 
 const root = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..");
@@ -298,6 +301,112 @@ print("ok")
     assert.deepEqual(plan.fields, ["1"]);
     // Names matching no preset are a clear failure without --pattern.
     assertOneLineError(cli(["convert", dir, nodePath.join(tmp, "c2.zarr")]), 1, /give --pattern/);
+  });
+});
+
+describe("cli: convert failures leave nothing behind", () => {
+  it("a plane of another shape in the last well: exit 1, no plate left", () => {
+    const dir = nodePath.join(tmp, "mixed");
+    fs.mkdirSync(dir);
+    for (const n of fs.readdirSync(ix).filter((n) => n !== "notes.tif")) {
+      fs.copyFileSync(nodePath.join(ix, n), nodePath.join(dir, n));
+    }
+    const odd: NdArray = { data: new Uint16Array(100), shape: [10, 10], stride: [10, 1] };
+    fs.writeFileSync(nodePath.join(dir, "B03_s2_w2.tif"), encodeForPath(odd, "x.tif", "save"));
+    const out = nodePath.join(tmp, "mixed.zarr");
+    const r = cli(["convert", dir, out]);
+    assertOneLineError(
+      r,
+      1,
+      /B03_s2_w2\.tif.*\[10, 10\] differs from the first plane's uint16 \[24, 32\]/,
+    );
+    assert.equal(fs.existsSync(out), false);
+  });
+
+  it("a well with a plane missing, or two files for one plane: exit 1 before writing", () => {
+    const dir = nodePath.join(tmp, "holes");
+    fs.mkdirSync(dir);
+    for (const n of fs.readdirSync(ix).filter((n) => n !== "A02_s2_w1.tif")) {
+      fs.copyFileSync(nodePath.join(ix, n), nodePath.join(dir, n));
+    }
+    const out = nodePath.join(tmp, "holes.zarr");
+    assertOneLineError(cli(["convert", dir, out]), 1, /well A02 has 3 of 4 planes/);
+    assert.equal(fs.existsSync(out), false);
+    fs.copyFileSync(nodePath.join(ix, "A02_s1_w1.tif"), nodePath.join(dir, "Plate7_A02_s2_w1.tif"));
+    fs.copyFileSync(nodePath.join(ix, "A02_s1_w1.tif"), nodePath.join(dir, "A02_s2_w1.TIF"));
+    assertOneLineError(
+      cli(["convert", dir, out]),
+      1,
+      /are the same plane \(well A02, field 2, channel 1\)/,
+    );
+    assert.equal(fs.existsSync(out), false);
+  });
+});
+
+describe("cli internals", () => {
+  it("row numbers become plate row letters up to 1536-well plates", () => {
+    assert.deepEqual(["1", "01", "8", "16", "26", "27", "32"].map(rowName), [
+      "A",
+      "A",
+      "H",
+      "P",
+      "Z",
+      "AA",
+      "AF",
+    ]);
+    assert.equal(rowName("b"), "B");
+  });
+
+  it("presets read wells, fields, channels and z from real-world names", () => {
+    const ixp = PRESETS.find((p) => p.name === "imagexpress")!.pattern;
+    const opp = PRESETS.find((p) => p.name === "operetta")!.pattern;
+    const a = matchName(ixp, "Plate_1_AF48_s12_w3_z4.TIF", "/p")!;
+    assert.deepEqual([a.row, a.column, a.field, a.channel, a.z], ["AF", "48", "12", "3", "4"]);
+    const g = matchName(ixp, "B02_s1_w2A1B2C3D4-0000-1111-2222-333344445555.tif", "/p")!;
+    assert.deepEqual([g.row, g.column, g.field, g.channel, g.z], ["B", "02", "1", "2", undefined]);
+    assert.equal(matchName(ixp, "B02_s1_w2_thumb.tif", "/p"), undefined);
+    const o = matchName(opp, "r16c24f09p03-ch4sk1fk1fl1.tiff", "/p")!;
+    assert.deepEqual([o.row, o.column, o.field, o.channel, o.z], ["P", "24", "09", "4", "03"]);
+    assert.equal(detectPreset(["r01c01f01p01-ch1sk1fk1fl1.tiff", "x.tif"])?.name, "operetta");
+    assert.equal(detectPreset(["A01_s1_w1.tif"])?.name, "imagexpress");
+    assert.equal(detectPreset(["image_001.tif"]), undefined);
+  });
+
+  it("locations: backend prefixes, bare paths on disk, URLs on http", () => {
+    assert.deepEqual(location("memory:a/b"), { backend: "memory", path: "/a/b" });
+    assert.deepEqual(location("/x/y"), { backend: "disk", path: "/x/y" });
+    assert.deepEqual(location("DISK:/x"), { backend: "disk", path: "/x" });
+    assert.equal(location("zarr:rel.zarr").path, nodePath.resolve("rel.zarr"));
+    assert.deepEqual(location("https://h/a.tif"), { backend: "http", path: "https://h/a.tif" });
+    assert.deepEqual(location("http:https://h/a"), { backend: "http", path: "https://h/a" });
+    assert.deepEqual(location("x", "memory"), { backend: "memory", path: "/x" });
+  });
+
+  it("montage: tiles keep the aspect ratio and stretch over all wells together", () => {
+    assert.deepEqual(tileSize([24, 32], 16), [12, 16]);
+    assert.deepEqual(tileSize([2, 64, 32], 16), [16, 8]);
+    const flat = (v: number): NdArray => ({
+      data: new Uint16Array(16).fill(v),
+      shape: [4, 4],
+      stride: [4, 1],
+    });
+    const img = montage(
+      [{ row: 0, column: 1, plane: flat(10) }, {
+        row: 1,
+        column: 0,
+        plane: flat(1000),
+      }],
+      2,
+      2,
+      { tile: 2, gap: 1, low: 0, high: 100 },
+    );
+    assert.equal(img.width, 2 * 2 + 3);
+    assert.equal(img.height, 2 * 2 + 3);
+    assert.deepEqual(img.range, [10, 1000]);
+    const at = (y: number, x: number) => img.data[y * img.width + x];
+    assert.equal(at(1, 4), 0, "dim tile (row 0, column 1) maps to black");
+    assert.equal(at(4, 1), 255, "bright tile (row 1, column 0) maps to white");
+    assert.equal(at(1, 1), 0, "no well at row 0, column 0");
   });
 });
 

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { StorageBackend } from "../../backends/base.ts";
 import {
   COMPRESSIONS,
   type ConversionPlan,
@@ -163,6 +164,12 @@ export async function convertCommand(
   let result;
   try {
     result = await runConversion(ctx.registry, plan, output, convertOpts);
+  } catch (err) {
+    // The output did not exist before (prepareOutput saw to that): a failed
+    // conversion leaves no half-written plate behind.
+    const disk = await ctx.registry.getBackend<StorageBackend>("disk");
+    await disk.deleteAll(output).catch(() => {});
+    throw err;
   } finally {
     bar.end();
   }
