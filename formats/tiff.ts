@@ -157,12 +157,13 @@ class Reader {
     return this.big ? this.u64(at) : this.u32(at);
   }
   /** Parses the IFD at `at`: its entries and the offset of the next IFD. */
-  ifd(at: number): { entries: Map<number, Entry>; next: number } {
+  ifd(at: number, maxEntries: number): { entries: Map<number, Entry>; next: number; n: number } {
     const countSize = this.big ? 8 : 2;
     const entrySize = this.big ? 20 : 12;
     const inline = this.big ? 8 : 4;
     const n = this.big ? this.u64(at) : this.u16(at);
     this.check(at, countSize + n * entrySize + inline, `IFD with ${n} entries`);
+    if (n > maxEntries) throw corrupt(this.path, `IFDs overlap (offset ${at})`);
     const entries = new Map<number, Entry>();
     for (let k = 0; k < n; k++) {
       const e = at + countSize + k * entrySize;
@@ -175,18 +176,19 @@ class Reader {
       const at2 = count * size <= inline ? valueField : this.offset(valueField);
       entries.set(tag, { type, count, at: at2 });
     }
-    return { entries, next: this.offset(at + countSize + n * entrySize) };
+    return { entries, next: this.offset(at + countSize + n * entrySize), n };
   }
   /** All values of an integer tag. */
-  ints(entry: Entry, tag: number, max = Infinity): number[] {
+  ints(entry: Entry, tag: number, max = Infinity, first = entry.count): number[] {
     const size = TYPE_SIZE[entry.type]!;
     if (![1, 3, 4, 8, 9, 13, 16, 17, 18].includes(entry.type)) {
       throw corrupt(this.path, `tag ${tag} has non-integer type ${entry.type}`);
     }
     if (entry.count > max) throw corrupt(this.path, `tag ${tag} has ${entry.count} values`);
     this.check(entry.at, entry.count * size, `tag ${tag} values`);
-    const out = new Array<number>(entry.count);
-    for (let k = 0; k < entry.count; k++) {
+    const n = Math.min(first, entry.count);
+    const out = new Array<number>(n);
+    for (let k = 0; k < n; k++) {
       const p = entry.at + k * size;
       switch (entry.type) {
         case 1:
@@ -276,7 +278,12 @@ const T = {
   SAMPLE_FORMAT: 339,
 } as const;
 
-function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | undefined {
+function pageOf(
+  r: Reader,
+  entries: Map<number, Entry>,
+  index: number,
+  chunkBudget: number,
+): Page | undefined {
   const { path } = r;
   const one = (tag: number, dflt?: number): number => {
     const e = entries.get(tag);
@@ -369,13 +376,19 @@ function pageOf(r: Reader, entries: Map<number, Entry>, index: number): Page | u
       `page ${index} has ${offsetsEntry?.count ?? 0} data offsets, needs ${nChunks}`,
     );
   }
+  // A real file spends at least a byte per strip/tile; refusing more chunks
+  // than the file has bytes keeps crafted files (shared offset arrays, 1×1
+  // tiles) from costing time out of proportion to their size.
+  if (nChunks > chunkBudget) {
+    throw corrupt(path, `page ${index} announces more strips/tiles than the file can hold`);
+  }
   const chunkBytes = cw * ch * spp * type.size;
   if (chunkBytes > MAX_ARRAY_BYTES) throw corrupt(path, `chunk of ${cw}×${ch} is too large`);
-  const offsets = r.ints(offsetsEntry, tiled ? T.TILE_OFFSETS : T.STRIP_OFFSETS).slice(0, nChunks);
+  const offsets = r.ints(offsetsEntry, tiled ? T.TILE_OFFSETS : T.STRIP_OFFSETS, Infinity, nChunks);
   let counts: number[];
   if (countsEntry) {
     if (countsEntry.count < nChunks) throw corrupt(path, "too few strip/tile byte counts");
-    counts = r.ints(countsEntry, tiled ? T.TILE_COUNTS : T.STRIP_COUNTS).slice(0, nChunks);
+    counts = r.ints(countsEntry, tiled ? T.TILE_COUNTS : T.STRIP_COUNTS, Infinity, nChunks);
   } else if (compression === 1) {
     counts = offsets.map((_, k) =>
       (tiled ? ch : Math.min(ch, height - Math.floor((k % perPlane) / across) * ch)) * cw * spp *
@@ -443,12 +456,18 @@ function readPages(r: Reader): Page[] {
   if (at === 0) throw corrupt(r.path, "TIFF has no image (first IFD offset is 0)");
   let index = 0;
   let totalBytes = 0;
+  let chunkBudget = r.bytes.length;
+  // Entries of distinct IFDs cannot share bytes in a sound file: bounding
+  // their total by the file size keeps overlapping-IFD chains linear.
+  let entryBudget = Math.floor(r.bytes.length / (r.big ? 20 : 12));
   while (at !== 0) {
     if (seen.has(at)) throw corrupt(r.path, `TIFF IFD chain loops back to offset ${at}`);
     seen.add(at);
-    const { entries, next } = r.ifd(at);
-    const page = pageOf(r, entries, index);
+    const { entries, next, n } = r.ifd(at, entryBudget);
+    entryBudget -= n;
+    const page = pageOf(r, entries, index, chunkBudget);
     if (page) {
+      chunkBudget -= page.chunks.length;
       totalBytes += page.elements * page.type.size;
       if (totalBytes > MAX_ARRAY_BYTES) throw corrupt(r.path, "TIFF stack is too large");
       pages.push(page);

@@ -479,6 +479,55 @@ describe("tiff", () => {
     );
   });
 
+  it("refuses files whose pages share strip arrays to announce more chunks than bytes", () => {
+    // 1×1 tiles of a 64×64 image, every tile pointing at the same byte, 20 pages
+    // sharing one offsets and one counts array.
+    const tiles = 64 * 64;
+    const pages = 20;
+    const offsetsAt = 16;
+    const countsAt = offsetsAt + tiles * 4;
+    const ifdAt = countsAt + tiles * 4;
+    const ifdSize = 2 + 7 * 12 + 4;
+    const b = new Uint8Array(ifdAt + pages * ifdSize);
+    const dv = new DataView(b.buffer);
+    b.set([0x49, 0x49, 42, 0]);
+    dv.setUint32(4, ifdAt, true);
+    b[8] = 0x7f;
+    for (let k = 0; k < tiles; k++) {
+      dv.setUint32(offsetsAt + 4 * k, 8, true);
+      dv.setUint32(countsAt + 4 * k, 1, true);
+    }
+    for (let p = 0; p < pages; p++) {
+      const at = ifdAt + p * ifdSize;
+      const tags = [[256, 4, 1, 64], [257, 4, 1, 64], [258, 3, 1, 8], [322, 3, 1, 1], [
+        323,
+        3,
+        1,
+        1,
+      ], [
+        324,
+        4,
+        tiles,
+        offsetsAt,
+      ], [325, 4, tiles, countsAt]];
+      dv.setUint16(at, tags.length, true);
+      tags.forEach(([tag, type, count, v], k) => {
+        const e = at + 2 + 12 * k;
+        dv.setUint16(e, tag!, true);
+        dv.setUint16(e + 2, type!, true);
+        dv.setUint32(e + 4, count!, true);
+        if (type === 3) dv.setUint16(e + 8, v!, true);
+        else dv.setUint32(e + 8, v!, true);
+      });
+      dv.setUint32(at + ifdSize - 4, p + 1 < pages ? at + ifdSize : 0, true);
+    }
+    // one page of it is a valid (if odd) file
+    const one = b.slice();
+    new DataView(one.buffer).setUint32(ifdAt + ifdSize - 4, 0, true);
+    assertSameArray(decodeTiff(one), nd(new Uint8Array(tiles).fill(0x7f), [64, 64]));
+    assertStorageError(() => decodeForPath(b, "/t.tif", "load"), "/t.tif", /more strips\/tiles/);
+  });
+
   it("loads chunky multi-sample pages as [h, w, s] (predictor per sample)", () => {
     const data = filled(Uint16Array, 4 * 5 * 3, 9);
     for (
