@@ -15,6 +15,11 @@
  * - `C pread, fresh arena`: the same into a newly mapped arena holding every
  *   file, as any loader that returns all the bytes must (page faults included).
  *
+ * Columns: median wall time, its ratio to each C baseline, median process CPU
+ * time (user + system, all threads) and its ratios — on a shared machine
+ * the CPU ratios move less with background load — and the speed-up over
+ * the runtime's `Promise.all` baseline (wall).
+ *
  * Run: deno run -A bench/ffi.ts [--quick]   |   bun bench/ffi.ts [--quick]
  * Env: BENCH_REPS (default 9, --quick 3).
  */
@@ -75,40 +80,72 @@ function compileC(tmp: string): string | undefined {
   return exe;
 }
 
-/** Runs the C loop once (REPS repetitions); medians of both variants. */
-function runC(exe: string, paths: string[], tmp: string): { reused: number; fresh: number } {
-  const list = nodePath.join(tmp, "list.txt");
-  fs.writeFileSync(list, paths.join("\n") + "\n");
-  const r = spawnSync(exe, [list, String(REPS + 1)], { encoding: "utf8" });
+/** Wall-clock and process CPU milliseconds of one run. */
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+/** Runs the C loop (2 repetitions; the second one counts). */
+function runC(exe: string, list: string): { reused: Timing; fresh: Timing } {
+  const r = spawnSync(exe, [list, "2"], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`C baseline failed with status ${r.status}`);
-  const reused: number[] = [];
-  const fresh: number[] = [];
-  r.stdout.trim().split("\n").slice(2).forEach((line) => {
-    const [kind, ms] = line.split(" ");
-    (kind === "reused" ? reused : fresh).push(Number(ms));
-  });
-  return { reused: median(reused), fresh: median(fresh) };
+  const out: Record<string, Timing> = {};
+  for (const line of r.stdout.trim().split("\n").slice(2)) {
+    const [kind, wall, cpu] = line.split(" ");
+    out[kind!] = { wall: Number(wall), cpu: Number(cpu) };
+  }
+  return { reused: out.reused!, fresh: out.fresh! };
 }
 
 type Method = { label: string; run: () => Promise<number> };
 
-async function bench(methods: Method[], expectBytes: number): Promise<Map<string, number>> {
+/**
+ * Round-robin: each round runs the C loop (when there is one) and every
+ * method once, so load from other processes hits all of them alike.
+ * Returns the median wall and CPU time per label.
+ */
+async function bench(
+  methods: Method[],
+  expectBytes: number,
+  c: { exe: string; list: string } | undefined,
+): Promise<Map<string, Timing>> {
   for (const m of methods) {
     const bytes = await m.run(); // warm-up, and a correctness check
     if (bytes !== expectBytes) {
       throw new Error(`${m.label}: read ${bytes} bytes, want ${expectBytes}`);
     }
   }
-  const times = new Map<string, number[]>(methods.map((m) => [m.label, []]));
+  const times = new Map<string, Timing[]>();
+  const add = (label: string, t: Timing) => {
+    if (!times.has(label)) times.set(label, []);
+    times.get(label)!.push(t);
+  };
   for (let r = 0; r < REPS; r++) {
+    if (c) {
+      const { reused, fresh } = runC(c.exe, c.list);
+      add(C_REUSED, reused);
+      add(C_FRESH, fresh);
+    }
     for (const m of methods) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await m.run();
-      times.get(m.label)!.push(performance.now() - t0);
+      const wall = performance.now() - t0;
+      const cpu = process.cpuUsage(c0);
+      add(m.label, { wall, cpu: (cpu.user + cpu.system) / 1000 });
     }
   }
-  return new Map([...times].map(([k, v]) => [k, median(v)]));
+  return new Map(
+    [...times].map(([k, v]) => [k, {
+      wall: median(v.map((t) => t.wall)),
+      cpu: median(v.map((t) => t.cpu)),
+    }]),
+  );
 }
+
+const C_REUSED = "C pread, reused buffer";
+const C_FRESH = "C pread, fresh arena";
 
 const sum = (xs: ArrayLike<{ byteLength: number }>) => {
   let n = 0;
@@ -184,26 +221,41 @@ async function main(): Promise<void> {
           run: async () => sum(await Promise.all(paths.map((p) => B.file(p).arrayBuffer()))),
         });
       }
-      const med = await bench(methods, total);
-      const c = exe ? runC(exe, paths, tmp) : undefined;
-      console.log(`\n${name} (${(total / 2 ** 20).toFixed(0)} MiB)`);
-      const rows: Array<[string, number]> = [];
-      if (c) {
-        rows.push(["C pread, reused buffer", c.reused], ["C pread, fresh arena", c.fresh]);
+      let c: { exe: string; list: string } | undefined;
+      if (exe) {
+        const list = nodePath.join(tmp, `${name[0]}.list`);
+        fs.writeFileSync(list, paths.join("\n") + "\n");
+        c = { exe, list };
       }
-      rows.push(...med);
+      const med = await bench(methods, total, c);
+      console.log(`\n${name} (${(total / 2 ** 20).toFixed(0)} MiB)`);
+      const cr = med.get(C_REUSED);
+      const cf = med.get(C_FRESH);
       const runtimeBase = [...med].find(([k]) => k.includes("Promise.all"))?.[1];
-      const w = Math.max(...rows.map(([k]) => k.length));
-      for (const [label, ms] of rows) {
-        const parts = [`${label.padEnd(w)}  ${ms.toFixed(1).padStart(8)} ms`];
-        if (c) {
-          parts.push(`${(ms / c.reused).toFixed(2)}× C`);
-          parts.push(`${(ms / c.fresh).toFixed(2)}× C-fresh`);
-        }
-        if (runtimeBase !== undefined && !label.includes("Promise.all")) {
-          parts.push(`${(runtimeBase / ms).toFixed(1)}× faster than Promise.all`);
-        }
-        console.log(parts.join("  "));
+      const w = Math.max(...[...med.keys()].map((k) => k.length));
+      const cols = [
+        "wall ms",
+        "×C",
+        "×C-fresh",
+        "cpu ms",
+        "cpu ×C",
+        "cpu ×C-fresh",
+        "vs Promise.all",
+      ];
+      console.log(`${"".padEnd(w)}  ${cols.map((c) => c.padStart(9)).join(" ")}`);
+      for (const [label, t] of med) {
+        const cells = [
+          t.wall.toFixed(1),
+          cr ? (t.wall / cr.wall).toFixed(2) : "-",
+          cf ? (t.wall / cf.wall).toFixed(2) : "-",
+          t.cpu.toFixed(1),
+          cr ? (t.cpu / cr.cpu).toFixed(2) : "-",
+          cf ? (t.cpu / cf.cpu).toFixed(2) : "-",
+          runtimeBase && !label.includes("Promise.all")
+            ? `${(runtimeBase.wall / t.wall).toFixed(1)}× faster`
+            : "",
+        ];
+        console.log(`${label.padEnd(w)}  ${cells.map((c) => c.padStart(9)).join(" ")}`);
       }
     }
   } finally {
