@@ -33,9 +33,9 @@ export interface Arena {
 }
 
 /** `stat` result: a size for regular files, or the kind of thing found. */
-export const KIND_DIRECTORY = -1;
+export const KIND_DIRECTORY: number = -1;
 /** `stat` result for something that is neither a file nor a directory. */
-export const KIND_OTHER = -2;
+export const KIND_OTHER: number = -2;
 
 /** The primitive file operations an implementation provides. */
 export interface FileOps {

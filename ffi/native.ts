@@ -67,6 +67,8 @@ export class NativeOps implements FileOps {
   #prefault: number;
 
   /**
+   * Operations over a bound libc.
+   *
    * @param libc the bound calls
    * @param target the platform constants
    * @param prefault fault fresh arenas in with one `madvise` (where supported)
@@ -333,6 +335,8 @@ export class NativeReader implements BulkReader {
   #parallel: ParallelReads | undefined;
 
   /**
+   * A reader over a bound (and probed) libc; see `createBulkReader`.
+   *
    * @param implementation the name `describeBackends()` shows
    * @param libc the bound calls
    * @param target the platform constants

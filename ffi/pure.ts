@@ -192,7 +192,11 @@ export class PureReader implements BulkReader {
   #ops: FileOps;
   #options: BatchOptions;
 
-  /** @param options chunking, arena kind and test hooks */
+  /**
+   * A pure reader; nothing is opened until the first read.
+   *
+   * @param options chunking, arena kind, file API and test hooks
+   */
   constructor(options: PureReaderOptions = {}) {
     const D = (globalThis as { Deno?: Partial<DenoFs> }).Deno;
     const arena = options.arena ?? "auto";
