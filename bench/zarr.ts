@@ -25,7 +25,7 @@ const WELLS = quick ? 2 : 4;
 const FIELDS = quick ? 2 : 4;
 const CHANNELS = 2;
 const SIDE = quick ? 512 : 1024;
-const REPS = quick ? 1 : 3;
+const REPS = quick ? 1 : 5;
 const ROWS = ["A", "B", "C", "D"];
 
 /** Microscope-like data: smooth background, blobs, noise (compresses ~2-3x with zlib). */
@@ -67,45 +67,40 @@ function wellBatch(store: string, w: number) {
 const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-bench-"));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function ours(ngff: "0.5" | "0.4"): Promise<{ write: number; read: number }> {
-  const reg = createRegistry();
-  const base = await reg.getBackend<ZarrBackend>("zarr");
-  const disk = await base.byteStore();
+const reg = createRegistry();
+const disk = await (await reg.getBackend<ZarrBackend>("zarr")).byteStore();
+
+/** One write + read of the plate with the Zarr backend. */
+async function ours(ngff: "0.5" | "0.4", rep: number): Promise<{ write: number; read: number }> {
   const z = new ZarrBackend({ store: disk, ngff, compression: codec, level: 1, chunks: "plane" });
-  const writes: number[] = [];
-  const reads: number[] = [];
-  for (let r = 0; r < REPS; r++) {
-    const store = join(dir, `ours-${ngff}-${r}`, "images");
-    const t0 = performance.now();
-    for (let w = 0; w < WELLS; w++) {
-      const b = wellBatch(store, w);
-      await z.saveBatch(b.data, b.paths, {
-        row: ROWS[w]!,
-        column: "01",
-        axes: [{ name: "field", role: "image" }, { name: "channel", type: "channel" }],
-        coordinates: b.coordinates,
-      });
-    }
-    const t1 = performance.now();
-    const names = await z.listFiles(store);
-    const got = await z.loadBatch<NdArray<Uint16Array>>(names);
-    const t2 = performance.now();
-    if (got.length !== planes.length) throw new Error("read back the wrong number of planes");
-    const probe = wellBatch(store, WELLS - 1).paths[3]!;
-    const k = names.indexOf(probe);
-    const want = planes[(WELLS - 1) * FIELDS * CHANNELS + 3]!;
-    if (got[k]!.data[12345 % want.length] !== want[12345 % want.length]) {
-      throw new Error("read back wrong data");
-    }
-    writes.push(t1 - t0);
-    reads.push(t2 - t1);
-    console.error(
-      `  ours ngff ${ngff} (${disk.implementation ?? disk.key}) rep ${r}: write ${
-        (t1 - t0).toFixed(0)
-      } ms, read ${(t2 - t1).toFixed(0)} ms`,
-    );
+  const store = join(dir, `ours-${ngff}-${rep}`, "images");
+  const t0 = performance.now();
+  for (let w = 0; w < WELLS; w++) {
+    const b = wellBatch(store, w);
+    await z.saveBatch(b.data, b.paths, {
+      row: ROWS[w]!,
+      column: "01",
+      axes: [{ name: "field", role: "image" }, { name: "channel", type: "channel" }],
+      coordinates: b.coordinates,
+    });
   }
-  return { write: median(writes), read: median(reads) };
+  const t1 = performance.now();
+  const names = await z.listFiles(store);
+  const got = await z.loadBatch<NdArray<Uint16Array>>(names);
+  const t2 = performance.now();
+  if (got.length !== planes.length) throw new Error("read back the wrong number of planes");
+  const probe = wellBatch(store, WELLS - 1).paths[3]!;
+  const k = names.indexOf(probe);
+  const want = planes[(WELLS - 1) * FIELDS * CHANNELS + 3]!;
+  if (got[k]!.data[12345 % want.length] !== want[12345 % want.length]) {
+    throw new Error("read back wrong data");
+  }
+  console.error(
+    `  ours ngff ${ngff} (${disk.implementation ?? disk.key}) rep ${rep}: write ${
+      (t1 - t0).toFixed(0)
+    } ms, read ${(t2 - t1).toFixed(0)} ms`,
+  );
+  return { write: t1 - t0, read: t2 - t1 };
 }
 
 const PY = String.raw`
@@ -148,24 +143,66 @@ for r in range(reps):
 json.dump({"write": sorted(writes)[len(writes) // 2], "read": sorted(reads)[len(reads) // 2], "zarr": zarr.__version__}, sys.stdout)
 `;
 
-function python(): { write: number; read: number; zarr: string } {
-  const raw = join(dir, "planes.u16");
+const raw = join(dir, "planes.u16");
+{
   const all = new Uint8Array(planes.length * SIDE * SIDE * 2);
   planes.forEach((p, i) => all.set(new Uint8Array(p.buffer), i * SIDE * SIDE * 2));
   writeFileSync(raw, all);
+}
+
+/** One write + read of the same plate by Python zarr (timed inside Python). */
+function python(rep: number): { write: number; read: number; zarr: string } {
   const r = spawnSync(
     "/usr/bin/python3",
-    ["-c", PY, raw, dir, ...[WELLS, FIELDS, CHANNELS, SIDE, REPS].map(String), codec],
+    [
+      "-c",
+      PY,
+      raw,
+      join(dir, `py${rep}`),
+      ...[WELLS, FIELDS, CHANNELS, SIDE, 1].map(String),
+      codec,
+    ],
     { encoding: "utf8", maxBuffer: 1 << 20 },
   );
   if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-  return JSON.parse(r.stdout);
+  const out = JSON.parse(r.stdout);
+  console.error(
+    `  python rep ${rep}: write ${out.write.toFixed(0)} ms, read ${out.read.toFixed(0)} ms`,
+  );
+  return out;
 }
 
 try {
-  const v5 = await ours("0.5");
-  const v4 = await ours("0.4");
-  const py = python();
+  // Interleave the three contenders, rotating the order per repetition, so
+  // that drift in machine load hits them alike; report medians.
+  const runs: Record<"v5" | "v4" | "py", { write: number; read: number }[]> = {
+    v5: [],
+    v4: [],
+    py: [],
+  };
+  let zarrVersion = "";
+  const jobs: [keyof typeof runs, (rep: number) => Promise<{ write: number; read: number }>][] = [
+    ["v5", (rep) => ours("0.5", rep)],
+    ["v4", (rep) => ours("0.4", rep)],
+    ["py", (rep) => {
+      const r = python(rep);
+      zarrVersion = r.zarr;
+      return Promise.resolve(r);
+    }],
+  ];
+  for (let rep = 0; rep < REPS; rep++) {
+    for (let j = 0; j < jobs.length; j++) {
+      const [name, fn] = jobs[(j + rep) % jobs.length]!;
+      runs[name].push(await fn(rep));
+    }
+  }
+  const med = (xs: { write: number; read: number }[]) => ({
+    write: median(xs.map((x) => x.write)),
+    read: median(xs.map((x) => x.read)),
+  });
+  const v5 = med(runs.v5);
+  const v4 = med(runs.v4);
+  const py = { ...med(runs.py), zarr: zarrVersion };
   const fmt = (ms: number) =>
     `${ms.toFixed(0).padStart(6)} ms ${(totalMiB / (ms / 1000)).toFixed(0).padStart(5)} MiB/s`;
   console.log(
