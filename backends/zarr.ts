@@ -505,6 +505,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     await adapter.prefetch(keys);
     const opened = new Map<string, zarr.Array<zarr.DataType, zarr.Readable>>();
     const decoded = new Map<string, Promise<{ data: TypedArray; stride: number[] }>>();
+    const handedOut = new Set<string>();
     const out: NdArray[] = [];
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -538,9 +539,10 @@ export class ZarrBackend extends AbstractStorageBackend {
           const rowStride = chunk.stride[nd - 2]!;
           let data: TypedArray;
           if (chunk.stride[nd - 1] === 1 && rowStride === w) {
-            data = (chunk.data.length === h * w && off === 0)
-              ? chunk.data
-              : chunk.data.slice(off, off + h * w) as TypedArray;
+            // A chunk that is exactly the plane is handed out as is, once.
+            const whole = chunk.data.length === h * w && off === 0 && !handedOut.has(key);
+            if (whole) handedOut.add(key);
+            data = whole ? chunk.data : chunk.data.slice(off, off + h * w) as TypedArray;
           } else {
             data = new (chunk.data.constructor as new (n: number) => TypedArray)(h * w);
             const src = chunk.data as unknown as ArrayLike<number | bigint>;

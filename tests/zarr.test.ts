@@ -235,6 +235,15 @@ describe("zarr: plates (NGFF 0.5 on Zarr v3 by default)", () => {
     }
   });
 
+  it("the same name twice in one batch gives two equal, independent planes", async () => {
+    const z = new ZarrBackend({ store: new MemoryBackend() });
+    await z.save(nd(new Uint8Array([1, 2]), [1, 2]), "/p/a.tif", { row: "A", column: "1" });
+    const [x, y] = await z.loadBatch<NdArray>(["/p/a.tif", "/p/a.tif"]);
+    sameArray(x!, y!);
+    x!.data[0] = 99;
+    assert.equal(y!.data[0], 1);
+  });
+
   it("reads each chunk once, with one loadBatch of chunk files", async () => {
     for (const chunks of ["plane", "well"] as const) {
       const mem = new CountingMemory();
