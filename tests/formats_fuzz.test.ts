@@ -99,6 +99,17 @@ const SEEDS: Record<string, Uint8Array[]> = {
       predictor: 3,
     }], { bigTiff: true }),
     fromB64(PIL_LZW_B64),
+    buildTiff([{
+      width: 5,
+      height: 6,
+      data: ramp(new Uint8Array(5 * 6 * 3)),
+      bits: 8,
+      format: 1,
+      samples: 3,
+      compression: 5,
+      predictor: 2,
+      tile: [16, 16],
+    }]),
   ],
   png: [
     encodeForPath(nd(ramp(new Uint8Array(6 * 5)), [6, 5]), "a.png", "save"),
