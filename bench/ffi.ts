@@ -1,6 +1,7 @@
 /**
  * Bulk raw reads (issue 4): `DiskBackend.loadBatch(paths, { as: "bytes" })`
- * with the FFI reader and with the pure reader, the zero-copy mapping, and
+ * with the FFI reader and with the pure reader, leased (recycled) arenas,
+ * the zero-copy mapping, and
  * the runtime's own `Deno.readFile` / `Bun.file().arrayBuffer()` +
  * `Promise.all`, against a C loop on the same files (bench/pread.c, compiled
  * with `cc` into a temp dir when a compiler is present).
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
         });
         // Variants, to show what each choice buys.
         const variants: Array<[string, NativeReaderOptions]> = [
-          ["FFI loadBatch, prefaulted arena", { prefault: true }],
+          ["FFI loadBatch, no prefault", { prefault: false }],
         ];
         if (rt.name === "deno") {
           variants.push(["FFI loadBatch, parallel reads", { parallel: true }]);
@@ -192,6 +193,16 @@ async function main(): Promise<void> {
             run: async () => sum(await variant.loadBatch<Uint8Array>(paths, { as: "bytes" })),
           });
         }
+        methods.push({
+          label: "FFI leaseFiles (recycled arena)",
+          run: async () => {
+            const lease = await ffi.leaseFiles(paths, "loadBatch");
+            let n = 0;
+            for (let i = 0; i < lease.length; i++) n += lease.get(i).byteLength;
+            lease.release();
+            return n;
+          },
+        });
         methods.push({
           label: "FFI zero-copy (mmap)",
           run: async () => {

@@ -16,10 +16,17 @@ export interface BulkReader {
   readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]>;
   /** Zero-copy mode, where the reader has one (FFI readers): see {@linkcode MappedFiles}. */
   mapFiles?(paths: readonly string[], operation: string): Promise<MappedFiles>;
+  /**
+   * Reads like `readFiles` into arenas recycled from earlier leases (no fresh
+   * memory to fault in), returned as a handle with an explicit release — the
+   * same rules as {@linkcode MappedFiles}. FFI readers only.
+   */
+  leaseFiles?(paths: readonly string[], operation: string): Promise<MappedFiles>;
 }
 
 /**
- * Read-only memory-mapped files (the opt-in zero-copy mode).
+ * Views handed out under an explicit release: read-only memory-mapped files
+ * (`mapFiles`, the opt-in zero-copy mode) or leased arenas (`leaseFiles`).
  *
  * The rule: views come only from {@linkcode MappedFiles.get} and are valid
  * until `release()` (or the end of a `using` block). `release()` detaches
@@ -43,6 +50,6 @@ export interface MappedFiles extends Disposable {
   readonly released: boolean;
   /** A view of file `index` (zero copy); throws after release. */
   get(index: number): Uint8Array;
-  /** Detaches the views handed out and unmaps; safe to call twice. */
+  /** Detaches the views handed out, then unmaps (or recycles the arena); safe to call twice. */
   release(): void;
 }

@@ -489,3 +489,70 @@ describe("zero-copy mappings (mmap)", () => {
     }),
   );
 });
+
+describe("leased arenas (leaseFiles)", () => {
+  it(
+    "views equal the files; release() detaches every view and recycles the arena",
+    { skip: ffiSkip },
+    withDir(async (dir) => {
+      const paths = [0, 1, 5000, 300_000, 64].map((n, i) => {
+        const p = `${dir}/lease ${i}.bin`;
+        fs.writeFileSync(p, pattern(n, i + 11));
+        return p;
+      });
+      const reader = await makeFfi();
+      assert.equal(reader.pooledBytes, 0);
+      const lease = await reader.leaseFiles(paths, "loadBatch");
+      assert.equal(lease.length, paths.length);
+      paths.forEach((p, i) => assert.deepEqual(lease.get(i), new Uint8Array(fs.readFileSync(p))));
+      const view = lease.get(3);
+      const sub = view.subarray(10, 20);
+      const buffer = view.buffer;
+      lease.release();
+      // Every way the caller could still reach the arena is detached.
+      assert.equal(view.length, 0);
+      assert.equal(sub.length, 0);
+      assert.equal(buffer.byteLength, 0);
+      assert.throws(
+        () => lease.get(0),
+        (e: unknown) => (e as StorageError).code === "ERR_RELEASED",
+      );
+      lease[Symbol.dispose]();
+      const pooled = reader.pooledBytes;
+      assert.ok(pooled > 300_000, `pooled ${pooled}`);
+      // The next lease takes the pooled arena instead of fresh memory.
+      const again = await reader.leaseFiles(paths.slice(2), "loadBatch");
+      assert.equal(reader.pooledBytes, 0);
+      paths.slice(2).forEach((p, i) => {
+        assert.deepEqual(again.get(i), new Uint8Array(fs.readFileSync(p)));
+      });
+      again.release();
+      assert.equal(reader.pooledBytes, pooled);
+    }),
+  );
+
+  it(
+    "a failing lease hands nothing out, keeps its arena, leaks no descriptor",
+    { skip: ffiSkip || (onLinux ? false : "needs /proc") },
+    withDir(async (dir) => {
+      fs.writeFileSync(`${dir}/ok`, pattern(10_000, 1));
+      // One file per chunk: the first chunk is read into an arena before the
+      // second one fails.
+      const reader = await makeFfi({ poolBytes: 1 << 20, chunkFiles: 1 });
+      const before = openFds(dir);
+      await rejectsWith(
+        reader.leaseFiles([`${dir}/ok`, `${dir}/missing`], "loadBatch"),
+        NotFoundError,
+        "ENOENT",
+      );
+      await rejectsWith(
+        reader.leaseFiles([`${dir}/ok`, dir], "loadBatch"),
+        IsADirectoryError,
+        "EISDIR",
+      );
+      assert.equal(openFds(dir), before);
+      // Nothing was handed out, so the first chunk's arena went back to the pool.
+      assert.ok(reader.pooledBytes > 0 && reader.pooledBytes <= 1 << 20);
+    }),
+  );
+});
