@@ -555,6 +555,27 @@ export class DiskBackend extends AbstractStorageBackend {
     return this.reader.mapFiles(paths, "mapFiles");
   }
 
+  /**
+   * Raw bytes of many files in arenas recycled from earlier released leases
+   * (FFI readers): no fresh memory per batch. The handle's `get(i)` views are
+   * valid until `release()`, which detaches them; see {@linkcode MappedFiles}.
+   * With a reader that cannot lease (the pure one) it rejects with code
+   * `ERR_UNSUPPORTED`.
+   */
+  leaseFiles(paths: readonly string[]): Promise<MappedFiles> {
+    if (!Array.isArray(paths)) {
+      return Promise.reject(new TypeError("leaseFiles: paths must be an array"));
+    }
+    if (!this.reader.leaseFiles) {
+      const reason =
+        `leased arenas need the FFI reader (this backend reads with ${this.implementation})`;
+      return Promise.reject(
+        new StorageError("leaseFiles", paths[0] ?? "", reason, { code: "ERR_UNSUPPORTED" }),
+      );
+    }
+    return this.reader.leaseFiles(paths, "leaseFiles");
+  }
+
   // --------------------------------------------------------------- listings
 
   /**

@@ -209,7 +209,7 @@ describe("permission errors as an unprivileged user", () => {
   );
 });
 
-describe("disk backend zero-copy mode (mapFiles)", () => {
+describe("disk backend zero-copy mode (mapFiles) and leased arenas (leaseFiles)", () => {
   it("FFI reader: views equal loadBatch bytes, released views are detached", {
     skip: ffiSkip,
   }, async () => {
@@ -230,16 +230,25 @@ describe("disk backend zero-copy mode (mapFiles)", () => {
       mapped.release();
       assert.ok(views.every((v) => v.length === 0));
       assert.throws(() => mapped.get(0));
+      const lease = await disk.leaseFiles(paths);
+      const leased = paths.map((_, i) => lease.get(i));
+      leased.forEach((v, i) => assert.deepEqual(v, bytes[i]));
+      lease.release();
+      assert.ok(leased.every((v) => v.length === 0));
       await assert.rejects(disk.mapFiles([`${root}/missing`]), NotFoundError);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
   });
 
-  it("pure reader: mapFiles rejects with ERR_UNSUPPORTED", async () => {
+  it("pure reader: mapFiles and leaseFiles reject with ERR_UNSUPPORTED", async () => {
     const disk = new DiskBackend({ reader: new PureReader(), implementation: "pure" });
     await assert.rejects(
       disk.mapFiles(["/tmp/x"]),
+      (e: unknown) => e instanceof StorageError && e.code === "ERR_UNSUPPORTED",
+    );
+    await assert.rejects(
+      disk.leaseFiles(["/tmp/x"]),
       (e: unknown) => e instanceof StorageError && e.code === "ERR_UNSUPPORTED",
     );
   });
