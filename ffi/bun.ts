@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LIBC_SYMBOLS, type LibcTarget, type NativeType } from "./libc.ts";
+import { LIBC_SYMBOLS, type LibcTarget, type NativeType, openFirst } from "./libc.ts";
 import type { LibcCalls } from "./native.ts";
 
 const BUN_TYPES: Record<NativeType, string> = {
@@ -50,7 +50,7 @@ export async function openBunLibc(target: LibcTarget): Promise<LibcCalls> {
       returns: BUN_TYPES[spec.result],
     };
   }
-  const lib = ffi.dlopen(target.library, symbols);
+  const lib = openFirst(target, (name) => ffi.dlopen(name, symbols));
   const pick = (key: keyof typeof LIBC_SYMBOLS) => {
     const fn = lib.symbols[target.names[key] ?? key];
     if (typeof fn !== "function") throw new Error(`libc symbol ${key} not bound`);

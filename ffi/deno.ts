@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LIBC_SYMBOLS, type LibcTarget, type NativeType } from "./libc.ts";
+import { LIBC_SYMBOLS, type LibcTarget, type NativeType, openFirst } from "./libc.ts";
 import type { LibcCalls } from "./native.ts";
 
 type DenoFfiType = "i32" | "buffer" | "pointer" | "usize" | "i64" | "void";
@@ -68,7 +68,7 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     result: DENO_TYPES[LIBC_SYMBOLS.readv.result],
     nonblocking: true,
   };
-  const lib = D.dlopen(target.library, symbols);
+  const lib = openFirst(target, (name) => D.dlopen(name, symbols));
   const s = lib.symbols as {
     open(p: Uint8Array, flags: number): number;
     fstat(fd: number, buf: Uint8Array): number;

@@ -72,6 +72,8 @@ export interface StatLayout {
 export interface LibcTarget {
   /** Library to open (`libc.so.6`, `libSystem.B.dylib`, …). */
   readonly library: string;
+  /** Names tried when `library` does not open (musl-based Linux, …). */
+  readonly fallbacks: readonly string[];
   /** Real symbol names where they differ from the {@linkcode LIBC_SYMBOLS} keys. */
   readonly names: Readonly<Partial<Record<keyof typeof LIBC_SYMBOLS, string>>>;
   /** `O_RDONLY | O_CLOEXEC` for this OS. */
@@ -159,7 +161,8 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
   }
   if (os === "linux") {
     return {
-      library: "libc.so.6",
+      library: "libc.so.6", // glibc
+      fallbacks: [`libc.musl-${arch}.so.1`, "libc.so"], // musl (Alpine), others
       names: { errnoLocation: "__errno_location" },
       openFlags: 0o2000000, // O_RDONLY (0) | O_CLOEXEC
       protRead: 1,
@@ -176,6 +179,7 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
   if (os === "darwin") {
     return {
       library: "libSystem.B.dylib",
+      fallbacks: ["/usr/lib/libSystem.B.dylib"],
       // x86_64 macOS keeps the 32-bit-inode fstat under the plain name.
       names: arch === "x86_64"
         ? { errnoLocation: "__error", fstat: "fstat$INODE64" }
@@ -189,4 +193,25 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
     };
   }
   return `no libc bindings for ${os}`;
+}
+
+/**
+ * Opens the first library of `target` that opens, with `open` (a runtime's
+ * dlopen); the error names every name tried.
+ *
+ * @example
+ * ```ts ignore
+ * const lib = openFirst(target, (name) => Deno.dlopen(name, symbols));
+ * ```
+ */
+export function openFirst<T>(target: LibcTarget, open: (name: string) => T): T {
+  const failures: string[] = [];
+  for (const name of [target.library, ...target.fallbacks]) {
+    try {
+      return open(name);
+    } catch (err) {
+      failures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  throw new Error(`cannot open libc (${failures.join("; ")})`);
 }

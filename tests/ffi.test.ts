@@ -21,6 +21,7 @@ import {
 import type { BatchOptions } from "../ffi/batch.ts";
 import type { PureReaderOptions } from "../ffi/pure.ts";
 import { runtime } from "../registry/runtime.ts";
+import { type LibcTarget, libcTarget } from "../ffi/libc.ts";
 import {
   IsADirectoryError,
   NotFoundError,
@@ -422,6 +423,29 @@ describe("FFI reader selection", () => {
       assert.match(odd.reason ?? "", /plan9/);
     }
   });
+
+  it(
+    "libc names are tried in order (musl and others after glibc); failures name each",
+    { skip: ffiSkip },
+    async () => {
+      const base = libcTarget(rt.os, rt.arch);
+      assert.ok(typeof base !== "string");
+      const open = async (t: LibcTarget) =>
+        rt.name === "deno"
+          ? (await import("../ffi/deno.ts")).openDenoLibc(t)
+          : await (await import("../ffi/bun.ts")).openBunLibc(t);
+      const later = await open({
+        ...base,
+        library: "libhcs-does-not-exist.so.9",
+        fallbacks: [base.library],
+      });
+      assert.equal(later.close(-1), -1); // a real libc call: close(-1) fails with EBADF
+      await assert.rejects(
+        open({ ...base, library: "libhcs-nope-1.so", fallbacks: ["libhcs-nope-2.so"] }),
+        /cannot open libc \(libhcs-nope-1\.so: .*; libhcs-nope-2\.so: /,
+      );
+    },
+  );
 
   it("Deno: FFI exactly when --allow-ffi is granted; Bun: always FFI", () => {
     const denoPerm = (globalThis as {
