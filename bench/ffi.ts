@@ -14,7 +14,10 @@
  * - `C pread, reused buffer`: open/fstat/pread/close into one preallocated
  *   buffer — issue 4's baseline (the targets are ratios to it);
  * - `C pread, fresh arena`: the same into a newly mapped arena holding every
- *   file, as any loader that returns all the bytes must (page faults included).
+ *   file, as any loader that returns all the bytes must (page faults and the
+ *   unmap included) — the like-for-like limit of `loadBatch`;
+ * - `C pread, reused arena`: into one such arena kept across repetitions —
+ *   the like-for-like limit of `leaseFiles`.
  *
  * Columns: median wall time, its ratio to each C baseline, median process CPU
  * time (user + system, all threads) and its ratios — on a shared machine
@@ -88,15 +91,15 @@ interface Timing {
 }
 
 /** Runs the C loop (2 repetitions; the second one counts). */
-function runC(exe: string, list: string): { reused: Timing; fresh: Timing } {
+function runC(exe: string, list: string): { reused: Timing; fresh: Timing; arena: Timing } {
   const r = spawnSync(exe, [list, "2"], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`C baseline failed with status ${r.status}`);
   const out: Record<string, Timing> = {};
-  for (const line of r.stdout.trim().split("\n").slice(2)) {
+  for (const line of r.stdout.trim().split("\n").slice(3)) {
     const [kind, wall, cpu] = line.split(" ");
     out[kind!] = { wall: Number(wall), cpu: Number(cpu) };
   }
-  return { reused: out.reused!, fresh: out.fresh! };
+  return { reused: out.reused!, fresh: out.fresh!, arena: out.arena! };
 }
 
 type Method = { label: string; run: () => Promise<number> };
@@ -124,9 +127,10 @@ async function bench(
   };
   for (let r = 0; r < REPS; r++) {
     if (c) {
-      const { reused, fresh } = runC(c.exe, c.list);
+      const { reused, fresh, arena } = runC(c.exe, c.list);
       add(C_REUSED, reused);
       add(C_FRESH, fresh);
+      add(C_ARENA, arena);
     }
     for (const m of methods) {
       const c0 = process.cpuUsage();
@@ -147,6 +151,7 @@ async function bench(
 
 const C_REUSED = "C pread, reused buffer";
 const C_FRESH = "C pread, fresh arena";
+const C_ARENA = "C pread, reused arena";
 
 const sum = (xs: ArrayLike<{ byteLength: number }>) => {
   let n = 0;
