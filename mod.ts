@@ -58,3 +58,19 @@ export {
   storageRegistry,
 } from "./registry/registry.ts";
 export { runtime, type RuntimeInfo, type RuntimeName } from "./registry/runtime.ts";
+export {
+  type BackendResolver,
+  type CollectOptions,
+  DEFAULT_IMAGE_EXTENSIONS,
+  type DirsAndFiles,
+  FileManager,
+  type ListImageFilesOptions,
+  type MirrorOptions,
+  type PassThrough,
+} from "./file_manager.ts";
+export {
+  atomicUpdateJson,
+  type AtomicUpdateJsonOptions,
+  atomicWriteJson,
+  type AtomicWriteJsonOptions,
+} from "./json/lazy.ts";

@@ -24,6 +24,9 @@ for (const tool of ["deno", "bun"]) {
   }
 }
 
+// Every module whose public symbols carry runnable @example blocks.
+const docTargets = ["mod.ts", "errors.ts", "edge.ts", "file_manager.ts", "formats/", "registry/", "backends/", "cli/", "json/", "lock/", "ffi/"];
+
 // Deno without --allow-ffi still gets everything else the tests need.
 const noFfi = [
   "--allow-read",
@@ -45,6 +48,14 @@ const runs = [
     cmd: "deno",
     args: ["test", ...noFfi, "--no-check", `--junit-path=${out}/deno-noffi.xml`, ...files],
     xml: "deno-noffi.xml",
+  },
+  {
+    // The runnable @example blocks of every public module (only for full runs).
+    name: "deno (doc examples)",
+    cmd: "deno",
+    args: ["test", "-A", "--doc", `--junit-path=${out}/deno-doc.xml`, ...docTargets],
+    xml: "deno-doc.xml",
+    skip: targets.length > 0,
   },
   {
     name: "bun",
@@ -86,6 +97,7 @@ function count(xmlText, deno) {
 const total = { passed: 0, failed: 0, skipped: 0 };
 let bad = false;
 for (const run of runs) {
+  if (run.skip) continue;
   console.log(`\n=== ${run.name}: ${run.cmd} ${run.args.join(" ")}`);
   const r = spawnSync(run.cmd, run.args, { cwd: root, env, stdio: "inherit" });
   const xmlPath = join(out, run.xml);
