@@ -170,8 +170,11 @@ export class NativeOps implements FileOps {
     return this.arenaIn(new ArrayBuffer(n + PAGE), n);
   }
 
-  /** An arena of `n` bytes inside `buffer` (at least `n + 4096` bytes long). */
-  arenaIn(buffer: ArrayBuffer, n: number): Arena {
+  /**
+   * An arena of `n` bytes inside `buffer` (at least `n + 4096` bytes long);
+   * `fresh` buffers are prefaulted (recycled ones already are).
+   */
+  arenaIn(buffer: ArrayBuffer, n: number, fresh = true): Arena {
     const raw = new Uint8Array(buffer);
     if (raw.length < n + PAGE) throw new RangeError(`arena buffer too small for ${n} bytes`);
     const base = this.#libc.addressOf(raw);
@@ -180,7 +183,9 @@ export class NativeOps implements FileOps {
     // A fresh arena's pages fault in one by one on first write (page faults
     // cost more than the copy); one MADV_POPULATE_WRITE faults them in bulk.
     // Best effort: an old kernel says EINVAL and the reads fault as usual.
-    if (this.#prefault && n >= PREFAULT_MIN_BYTES) this.#libc.madvise(address, n, this.#prefault);
+    if (fresh && this.#prefault && n >= PREFAULT_MIN_BYTES) {
+      this.#libc.madvise(address, n, this.#prefault);
+    }
     return { bytes: raw.subarray(pad, pad + n), address };
   }
 
@@ -532,9 +537,10 @@ export class NativeReader implements BulkReader {
       close: (fd) => native.close(fd),
       alloc(bytes) {
         const n = Math.max(bytes, 0);
-        const buffer = pool.take(n + PAGE) ?? new ArrayBuffer(n + PAGE);
+        const pooled = pool.take(n + PAGE);
+        const buffer = pooled ?? new ArrayBuffer(n + PAGE);
         used.push(buffer);
-        return native.arenaIn(buffer, n);
+        return native.arenaIn(buffer, n, pooled === undefined);
       },
     };
     try {
