@@ -59,7 +59,7 @@ export interface BatchOptions {
    * Arena bytes per chunk before a new chunk starts (default 32 MiB; a file
    * larger than this gets an arena of its own). Views keep their whole
    * arena alive, so smaller chunks also bound what one kept view retains;
-   * bench/ffi.ts measured no speed difference from 2 MiB to 256 MiB.
+   * on bench/ffi.ts's file sets no speed difference showed from 2 to 256 MiB.
    */
   chunkBytes?: number;
   /** How many times a file that changes size is re-read before giving up (default 3). */
