@@ -189,7 +189,10 @@ async function main(): Promise<void> {
           ["FFI loadBatch, no prefault", { prefault: false }],
         ];
         if (rt.name === "deno") {
-          variants.push(["FFI loadBatch, parallel reads", { parallel: true }]);
+          variants.push(
+            ["FFI loadBatch, one thread", { prefaultOffThread: false }],
+            ["FFI loadBatch, + parallel reads", { parallel: true }],
+          );
         }
         for (const [label, options] of variants) {
           const variant = new DiskBackend({ reader: (await createBulkReader(rt, options)).reader });

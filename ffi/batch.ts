@@ -47,8 +47,11 @@ export interface FileOps {
   read(fd: number, arena: Arena, offset: number, length: number, path: string, op: string): number;
   /** Closes; never throws. */
   close(fd: number): void;
-  /** A zero-filled, page-aligned arena of at least `bytes` bytes. */
-  alloc(bytes: number): Arena;
+  /**
+   * A zero-filled, page-aligned arena of at least `bytes` bytes; `lazy`:
+   * leave its pages to fault in on use (someone else prefaults them).
+   */
+  alloc(bytes: number, lazy?: boolean): Arena;
 }
 
 /** Tuning and test hooks of a reader. */
@@ -298,20 +301,36 @@ export interface ParallelReads {
   concurrency: number;
 }
 
+/** Work another thread can do while this one reads (Deno `nonblocking` symbols). */
+export interface OffThread {
+  /** Large files read on other threads, a few at a time. */
+  parallel?: ParallelReads;
+  /**
+   * Faults in `arena.bytes[from…to]` on another thread. Arenas are then
+   * allocated lazily (`alloc(n, true)`), the first half of each is faulted
+   * in by this thread's reads while the other thread populates the rest.
+   */
+  prefault?: (arena: Arena, from: number, to: number) => Promise<void>;
+}
+
+/** Arenas smaller than this are not split between threads. */
+const SPLIT_MIN_BYTES = 2 << 20;
+
 /**
- * {@linkcode readBatch} with large files read on other threads, a few at a
- * time (the small ones, and every check, stay on this thread). Same results
- * and guarantees.
+ * {@linkcode readBatch} with help from other threads ({@linkcode OffThread}):
+ * same results and guarantees; the reads and every check stay on this thread
+ * except the large-file reads of `parallel`.
  */
-export async function readBatchParallel(
+export async function readBatchAsync(
   ops: FileOps,
   paths: readonly string[],
   operation: string,
   options: BatchOptions,
-  parallel: ParallelReads,
+  helpers: OffThread,
 ): Promise<Uint8Array[]> {
   for (const p of paths) assertPath(p, operation);
   const limits = limitsOf(options);
+  const { parallel, prefault } = helpers;
   const out: Uint8Array[] = new Array(paths.length);
   const fds: number[] = [];
   const sizes: number[] = [];
@@ -320,40 +339,56 @@ export async function readBatchParallel(
     fds.length = 0;
     sizes.length = 0;
     let end = start;
+    let populating: Promise<void> | undefined;
+    const inFlight: Promise<void>[] = [];
     try {
       const opened = openChunk(ops, paths, start, operation, limits, fds, sizes);
       end = opened.end;
       if (options.afterSize) {
         for (let i = start; i < end; i++) options.afterSize(paths[i]!, 0);
       }
-      const arena = ops.alloc(opened.total);
+      const split = prefault !== undefined && opened.total >= SPLIT_MIN_BYTES;
+      const arena = ops.alloc(opened.total, split);
       const offsets: number[] = [];
       const large: number[] = [];
       let offset = 0;
+      let half = sizes.length;
       for (let i = 0; i < sizes.length; i++) {
         offsets.push(offset);
         const size = sizes[i]!;
-        if (size >= parallel.minBytes) large.push(i);
+        if (half === sizes.length && offset >= opened.total / 2) half = i;
+        if (parallel && size >= parallel.minBytes) large.push(i);
         if (size >= 0) offset += slot(size);
       }
+      if (split) {
+        // Never rejects: a failed prefault only means the reads fault as usual.
+        populating = prefault(arena, offsets[half] ?? opened.total, opened.total).catch(() => {});
+        inFlight.push(populating);
+      }
       const first = new Map<number, number>();
-      let next = 0;
-      const worker = async () => {
-        while (next < large.length) {
-          const i = large[next++]!;
-          let got: number;
-          try {
-            got = await parallel.read(fds[i]!, arena, offsets[i]!, sizes[i]! + 1);
-          } catch {
-            got = -1; // never leave a read in flight on a descriptor about to close
+      if (parallel && large.length > 0) {
+        let next = 0;
+        const worker = async () => {
+          while (next < large.length) {
+            const i = large[next++]!;
+            let got: number;
+            try {
+              got = await parallel.read(fds[i]!, arena, offsets[i]!, sizes[i]! + 1);
+            } catch {
+              got = -1; // never leave a read in flight on a descriptor about to close
+            }
+            first.set(i, got);
           }
-          first.set(i, got);
+        };
+        const workers: Promise<void>[] = [];
+        for (let w = 0; w < Math.min(parallel.concurrency, large.length); w++) {
+          workers.push(worker());
         }
-      };
-      const workers: Promise<void>[] = [];
-      for (let w = 0; w < Math.min(parallel.concurrency, large.length); w++) workers.push(worker());
-      await Promise.all(workers);
+        inFlight.push(...workers);
+        await Promise.all(workers);
+      }
       for (let i = 0; i < fds.length; i++) {
+        if (i === half && populating) await populating;
         const path = paths[start + i]!;
         const size = sizes[i]!;
         const got = first.get(i);
@@ -374,6 +409,9 @@ export async function readBatchParallel(
         );
       }
     } finally {
+      // Nothing may still run on another thread over these descriptors or
+      // this arena once the chunk is left (the helpers never reject).
+      await Promise.all(inFlight);
       for (const fd of fds) ops.close(fd);
     }
     start = end;

@@ -68,6 +68,12 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     result: DENO_TYPES[LIBC_SYMBOLS.readv.result],
     nonblocking: true,
   };
+  symbols.madviseAsync = {
+    name: "madvise",
+    parameters: LIBC_SYMBOLS.madvise.parameters.map((t) => DENO_TYPES[t]),
+    result: DENO_TYPES[LIBC_SYMBOLS.madvise.result],
+    nonblocking: true,
+  };
   const lib = openFirst(target, (name) => D.dlopen(name, symbols));
   const s = lib.symbols as {
     open(p: Uint8Array, flags: number): number;
@@ -78,6 +84,7 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     mmap(a: unknown, len: bigint, prot: number, flags: number, fd: number, off: bigint): unknown;
     munmap(a: unknown, len: bigint): number;
     madvise(a: unknown, len: bigint, advice: number): number;
+    madviseAsync(a: unknown, len: bigint, advice: number): Promise<number>;
     errnoLocation(): unknown;
   };
   const P = D.UnsafePointer;
@@ -100,6 +107,8 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     munmap: (address, length) => s.munmap(P.create(BigInt(address)), BigInt(length)),
     madvise: (address, length, advice) =>
       s.madvise(P.create(BigInt(address)), BigInt(length), advice),
+    madviseAsync: (address, length, advice) =>
+      s.madviseAsync(P.create(BigInt(address)), BigInt(length), advice),
     arrayBufferAt: (address, length) =>
       D.UnsafePointerView.getArrayBuffer(P.create(BigInt(address)), length),
   };

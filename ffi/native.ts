@@ -16,9 +16,10 @@ import {
   type FileOps,
   KIND_DIRECTORY,
   KIND_OTHER,
+  type OffThread,
   type ParallelReads,
   readBatch,
-  readBatchParallel,
+  readBatchAsync,
 } from "./batch.ts";
 import { type LibcTarget, MAX_FILE_BYTES, S_IFDIR, S_IFMT, S_IFREG } from "./libc.ts";
 
@@ -44,6 +45,8 @@ export interface LibcCalls {
   munmap(address: number, length: number): number;
   /** `madvise(address, length, advice)` → 0 or -1. */
   madvise(address: number, length: number, advice: number): number;
+  /** `madvise` on another thread (Deno `nonblocking`), where the runtime has it. */
+  madviseAsync?(address: number, length: number, advice: number): Promise<number>;
   /** An `ArrayBuffer` over `length` bytes of native memory at `address` (no copy). */
   arrayBufferAt(address: number, length: number): ArrayBuffer;
 }
@@ -162,12 +165,27 @@ export class NativeOps implements FileOps {
     return await readvAsync(fd, iov, 1);
   }
 
-  alloc(bytes: number): Arena {
+  alloc(bytes: number, lazy = false): Arena {
     const n = Math.max(bytes, 0);
     // Over-allocate by a page and start at the first page boundary (a large
     // `new Uint8Array(n)` lands a few bytes past one, where copies are slow).
     // `PAGE` extra bytes also keep the buffer off the V8 heap, so it never moves.
-    return this.arenaIn(new ArrayBuffer(n + PAGE), n);
+    return this.arenaIn(new ArrayBuffer(n + PAGE), n, !lazy);
+  }
+
+  /** Whether arenas can be prefaulted on another thread. */
+  get canPrefaultAsync(): boolean {
+    return this.#prefault !== 0 && this.#libc.madviseAsync !== undefined;
+  }
+
+  /** Prefaults `arena.bytes[from…to]` (whole pages inside it) on another thread. */
+  async prefaultAsync(arena: Arena, from: number, to: number): Promise<void> {
+    const madviseAsync = this.#libc.madviseAsync;
+    if (!madviseAsync || this.#prefault === 0) return;
+    const start = Math.ceil((arena.address + from) / PAGE) * PAGE;
+    const end = arena.address + Math.min(to, arena.bytes.length);
+    if (end - start < PAGE) return;
+    await madviseAsync(start, end - start, this.#prefault);
   }
 
   /**
@@ -449,6 +467,12 @@ export interface NativeReaderOptions extends BatchOptions {
    * ~13–50 µs, and it only pays when a core is idle (see bench/ffi.ts).
    */
   parallel?: boolean | { minBytes?: number; concurrency?: number };
+  /**
+   * With `prefault`, populate the second half of each arena on another
+   * thread while this one reads into the first (Deno `nonblocking`; default
+   * true there): the kernel's page zeroing then runs on a second core.
+   */
+  prefaultOffThread?: boolean;
   /** Most bytes of released lease arenas kept for reuse (default 1 GiB). */
   poolBytes?: number;
   /**
@@ -465,7 +489,7 @@ export class NativeReader implements BulkReader {
   readonly implementation: string;
   #ops: NativeOps;
   #options: BatchOptions;
-  #parallel: ParallelReads | undefined;
+  #offThread: OffThread | undefined;
   #pool: ArenaPool;
 
   /**
@@ -487,15 +511,21 @@ export class NativeReader implements BulkReader {
     this.#options = options;
     this.#pool = new ArenaPool(options.poolBytes ?? 2 ** 30);
     const ops = this.#ops;
+    const helpers: OffThread = {};
     const parallel = options.parallel;
     if (parallel && ops.canReadParallel) {
       const tuning = parallel === true ? {} : parallel;
-      this.#parallel = {
+      const reads: ParallelReads = {
         read: (fd, arena, offset, length) => ops.readParallel(fd, arena, offset, length),
         minBytes: tuning.minBytes ?? 4 << 20,
         concurrency: Math.max(1, tuning.concurrency ?? 2),
       };
+      helpers.parallel = reads;
     }
+    if (options.prefaultOffThread !== false && ops.canPrefaultAsync) {
+      helpers.prefault = (arena, from, to) => ops.prefaultAsync(arena, from, to);
+    }
+    if (helpers.parallel || helpers.prefault) this.#offThread = helpers;
   }
 
   /**
@@ -503,9 +533,8 @@ export class NativeReader implements BulkReader {
    * arenas. Large files go to other threads where the runtime allows it.
    */
   readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]> {
-    const parallel = this.#parallel;
-    if (parallel && paths.length > 1) {
-      return readBatchParallel(this.#ops, paths, operation, this.#options, parallel);
+    if (this.#offThread) {
+      return readBatchAsync(this.#ops, paths, operation, this.#options, this.#offThread);
     }
     try {
       return Promise.resolve(readBatch(this.#ops, paths, operation, this.#options));
