@@ -290,10 +290,22 @@ function readerSuite(kind: string, make: Make, skip: string | false): void {
             if (path === zero) fs.writeFileSync(zero, "now 12 bytes");
           },
         });
-        const got = await reader.readFiles([grow, shrink, zero], "loadBatch");
+        // 1.5 MiB fillers make the arena big enough (≥ 2 MiB) to be split
+        // between threads where the reader does that (Deno FFI): changed
+        // files sit in both halves.
+        const fill1 = pattern(3 << 19, 5);
+        const fill2 = pattern(3 << 19, 6);
+        fs.writeFileSync(`${dir}/fill1`, fill1);
+        fs.writeFileSync(`${dir}/fill2`, fill2);
+        const got = await reader.readFiles(
+          [grow, `${dir}/fill1`, shrink, `${dir}/fill2`, zero],
+          "loadBatch",
+        );
         assert.deepEqual(got[0], grown);
-        assert.deepEqual(got[1], shrunk);
-        assert.equal(new TextDecoder().decode(got[2]), "now 12 bytes");
+        assert.deepEqual(got[1], fill1);
+        assert.deepEqual(got[2], shrunk);
+        assert.deepEqual(got[3], fill2);
+        assert.equal(new TextDecoder().decode(got[4]), "now 12 bytes");
       }),
     );
 
