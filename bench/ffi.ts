@@ -190,7 +190,7 @@ async function main(): Promise<void> {
         ];
         if (rt.name === "deno") {
           variants.push(
-            ["FFI loadBatch, one thread", { prefaultOffThread: false }],
+            ["FFI loadBatch, prefault off-thread", { prefaultOffThread: true }],
             ["FFI loadBatch, + parallel reads", { parallel: true }],
           );
         }

@@ -469,8 +469,10 @@ export interface NativeReaderOptions extends BatchOptions {
   parallel?: boolean | { minBytes?: number; concurrency?: number };
   /**
    * With `prefault`, populate the second half of each arena on another
-   * thread while this one reads into the first (Deno `nonblocking`; default
-   * true there): the kernel's page zeroing then runs on a second core.
+   * thread while this one reads into the first (Deno `nonblocking` only):
+   * the kernel's page zeroing then runs on a second core. Default off:
+   * bench/ffi.ts on 2 vCPUs measured 3–15% less wall time for 12–30% more
+   * CPU time.
    */
   prefaultOffThread?: boolean;
   /** Most bytes of released lease arenas kept for reuse (default 1 GiB). */
@@ -522,7 +524,7 @@ export class NativeReader implements BulkReader {
       };
       helpers.parallel = reads;
     }
-    if (options.prefaultOffThread !== false && ops.canPrefaultAsync) {
+    if (options.prefaultOffThread === true && ops.canPrefaultAsync) {
       helpers.prefault = (arena, from, to) => ops.prefaultAsync(arena, from, to);
     }
     if (helpers.parallel || helpers.prefault) this.#offThread = helpers;

@@ -389,10 +389,10 @@ readerSuite(
   rt.name === "deno" ? false : "the same as 'pure' off Deno",
 );
 readerSuite("ffi", makeFfi, ffiSkip);
-// Every file through the other-thread reads (Deno `nonblocking` symbols).
+// Every file through the other-thread reads and prefaults (Deno `nonblocking` symbols).
 readerSuite(
   "ffi, parallel reads",
-  (o = {}) => makeFfi({ ...o, parallel: { minBytes: 1, concurrency: 3 } }),
+  (o = {}) => makeFfi({ ...o, parallel: { minBytes: 1, concurrency: 3 }, prefaultOffThread: true }),
   ffiSkip || (rt.name === "deno" ? false : "parallel reads are Deno-only (Bun FFI is synchronous)"),
 );
 

@@ -107,7 +107,13 @@ describe("reader equivalence on random files", () => {
   }, async () => {
     const pure = new PureReader();
     await property(
-      async (o) => (await createBulkReader(runtime(), o)).reader,
+      // Mix in the off-thread helpers (Deno; ignored on Bun) by chunk count.
+      async (o) =>
+        (await createBulkReader(runtime(), {
+          ...o,
+          prefaultOffThread: o.chunkFiles % 2 === 0,
+          parallel: o.chunkFiles % 3 === 0 ? { minBytes: 1 << 20 } : false,
+        })).reader,
       (paths) => pure.readFiles(paths, "loadBatch"),
     );
   });
