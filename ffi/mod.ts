@@ -6,6 +6,18 @@
  * Nothing happens at import: the library is opened (and probed) inside
  * {@linkcode createBulkReader}.
  *
+ * Three ways to read a batch (see `batch.ts` for the shared guarantees):
+ * - `readFiles` (what `loadBatch` uses): views into fresh page-aligned arenas,
+ *   one per bounded chunk; ordinary garbage-collected memory.
+ * - `leaseFiles` (FFI readers): the same into arenas recycled from released
+ *   leases, behind a handle; `release()` detaches every view handed out and
+ *   keeps the arena, already faulted in, for the next lease.
+ * - `mapFiles` (FFI readers): zero-copy `mmap` views behind a handle;
+ *   `release()` detaches them, then unmaps.
+ * Handles follow the rules of {@linkcode MappedFiles}: views only through
+ * `get(i)`, valid until `release()` (or the end of a `using` block), which
+ * is safe to call twice.
+ *
  * @module
  */
 
