@@ -373,6 +373,13 @@ export class ArenaPool {
     return buf;
   }
 
+  /** Drops kept buffers (to the GC) until at most `maxBytes` remain. */
+  trim(maxBytes: number): void {
+    while (this.#bytes > maxBytes && this.#free.length > 0) {
+      this.#bytes -= this.#free.pop()!.byteLength;
+    }
+  }
+
   /** Keeps `buffer` for reuse if there is room. */
   give(buffer: ArrayBuffer): void {
     if (this.#bytes + buffer.byteLength > this.#max) return;
@@ -586,6 +593,11 @@ export class NativeReader implements BulkReader {
   /** Bytes of released lease arenas kept for reuse. */
   get pooledBytes(): number {
     return this.#pool.bytes;
+  }
+
+  /** Lets the garbage collector have kept lease arenas until at most `maxBytes` (default 0) remain. */
+  trimPool(maxBytes = 0): void {
+    this.#pool.trim(maxBytes);
   }
 
   /** Maps the files read-only (zero copy); see {@linkcode MappedFiles} for the rules. */

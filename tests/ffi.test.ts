@@ -564,6 +564,8 @@ describe("leased arenas (leaseFiles)", () => {
       });
       again.release();
       assert.equal(reader.pooledBytes, pooled);
+      reader.trimPool();
+      assert.equal(reader.pooledBytes, 0);
     }),
   );
 
