@@ -24,42 +24,7 @@
  * @module
  */
 
-export * from "./errors.ts";
-export type {
-  AnyBackend,
-  BackendBase,
-  DataSink,
-  DataSource,
-  FilesystemOps,
-  JsonValue,
-  ListOptions,
-  LoadOptions,
-  NdArray,
-  ReadOnlyBackend,
-  SaveOptions,
-  StatResult,
-  StorageBackend,
-  StorageValue,
-  SymlinkOptions,
-  TypedArray,
-  VirtualBackend,
-} from "./backends/base.ts";
-export { AbstractStorageBackend, isNdArray } from "./backends/base.ts";
-export {
-  type BackendDescription,
-  type BackendEntry,
-  type BackendProvider,
-  createRegistry,
-  describeBackends,
-  getBackend,
-  type ImplementationPlan,
-  type LoadContext,
-  registerBackend,
-  Registry,
-  resetMemoryBackend,
-  storageRegistry,
-} from "./registry/registry.ts";
-export { runtime, type RuntimeInfo, type RuntimeName } from "./registry/runtime.ts";
+export * from "./core.ts";
 export { MemoryBackend } from "./backends/memory.ts";
 export {
   HttpBackend,

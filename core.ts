@@ -1,0 +1,52 @@
+/**
+ * The runtime-neutral core shared by the main entry (`mod.ts`) and the edge
+ * entry (`edge.ts`): typed errors, the contract types and the registry. It
+ * imports no backend, no `node:*` and no `bun:*` module.
+ *
+ * @example
+ * ```ts
+ * import { createRegistry, NotFoundError } from "@hcs/store";
+ * const reg = createRegistry();
+ * const mem = await reg.getBackend("memory");
+ * await mem.load("/missing.txt").catch((e) => console.assert(e instanceof NotFoundError));
+ * ```
+ *
+ * @module
+ */
+
+export * from "./errors.ts";
+export type {
+  AnyBackend,
+  BackendBase,
+  DataSink,
+  DataSource,
+  FilesystemOps,
+  JsonValue,
+  ListOptions,
+  LoadOptions,
+  NdArray,
+  ReadOnlyBackend,
+  SaveOptions,
+  StatResult,
+  StorageBackend,
+  StorageValue,
+  SymlinkOptions,
+  TypedArray,
+  VirtualBackend,
+} from "./backends/base.ts";
+export { AbstractStorageBackend, isNdArray } from "./backends/base.ts";
+export {
+  type BackendDescription,
+  type BackendEntry,
+  type BackendProvider,
+  createRegistry,
+  describeBackends,
+  getBackend,
+  type ImplementationPlan,
+  type LoadContext,
+  registerBackend,
+  Registry,
+  resetMemoryBackend,
+  storageRegistry,
+} from "./registry/registry.ts";
+export { runtime, type RuntimeInfo, type RuntimeName } from "./registry/runtime.ts";
