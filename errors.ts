@@ -48,6 +48,8 @@ export class StorageError extends Error {
   readonly path: string;
   /** HTTP status, for failures that came from an HTTP response. */
   readonly status: number | undefined;
+  /** What went wrong, in words (the message without `<operation> '<path>': `). */
+  readonly reason: string;
 
   /**
    * Creates the error; its message reads `<operation> '<path>': <reason>`.
@@ -69,6 +71,7 @@ export class StorageError extends Error {
     this.operation = operation;
     this.path = path;
     this.status = options.status;
+    this.reason = reason;
   }
 }
 
@@ -488,4 +491,35 @@ export function toStorageError(err: unknown, operation: string, path: string): S
   }
   const message = err instanceof Error ? err.message : String(err);
   return new StorageError(operation, path, message, { cause: err });
+}
+
+/**
+ * The same failure told again for another operation, path or reason: a new
+ * error of the same class, with the same `code`, `status` and class-specific
+ * fields, and the original as `cause`. Used where a layer adds context (a
+ * retry count, the virtual path that needed a source, the file being decoded).
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError, restate } from "@hcs/store/errors";
+ * const inner = new NotFoundError("load", "/src/a.tif");
+ * const outer = restate(inner, "load", "/virtual/a.tif", `source: ${inner.reason}`);
+ * console.assert(outer instanceof NotFoundError && outer.cause === inner);
+ * console.assert(outer.message === "load '/virtual/a.tif': source: no such file or directory");
+ * ```
+ */
+export function restate(
+  err: StorageError,
+  operation: string,
+  path: string,
+  reason: string,
+): StorageError {
+  const options: StorageErrorOptions & { code: string } = { code: err.code, cause: err };
+  if (err.status !== undefined) options.status = err.status;
+  const out = new StorageError(operation, path, reason, options);
+  Object.setPrototypeOf(out, Object.getPrototypeOf(err));
+  out.name = err.name;
+  const own = out as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(err)) if (!(k in own)) own[k] = v;
+  return out;
 }

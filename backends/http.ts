@@ -57,6 +57,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  restate,
   StorageError,
 } from "../errors.ts";
 import type { ListOptions, LoadOptions, ReadOnlyBackend, StorageValue } from "./base.ts";
@@ -936,19 +937,7 @@ async function cancel(res: Response): Promise<void> {
 }
 
 function withAttempts(err: StorageError, attempts: number): StorageError {
-  const reason = err.message.replace(/^[^']*'[^']*': /, "");
-  const Cls = err.constructor as new (
-    op: string,
-    path: string,
-    reason: string,
-    options: { code?: string; cause?: unknown; status?: number },
-  ) => StorageError;
-  const options: { code?: string; cause?: unknown; status?: number } = {
-    code: err.code,
-    cause: err,
-  };
-  if (err.status !== undefined) options.status = err.status;
-  return new Cls(err.operation, err.path, `${reason} (after ${attempts} attempts)`, options);
+  return restate(err, err.operation, err.path, `${err.reason} (after ${attempts} attempts)`);
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, op: string, path: string): void {

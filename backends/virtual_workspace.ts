@@ -59,6 +59,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  restate,
   StorageError,
   StorageResolutionError,
 } from "../errors.ts";
@@ -520,24 +521,5 @@ function wrapSourceError(
   if (!(err instanceof StorageError)) return err;
   const i = mappings.findIndex((m) => m.path === err.path);
   if (i < 0) return err;
-  const Cls = err.constructor as new (
-    op: string,
-    path: string,
-    reason: string,
-    options: { code?: string; cause?: unknown; status?: number },
-  ) => StorageError;
-  const reason = `source ${mappings[i]!.backend}:'${err.path}': ${
-    err.message.replace(/^[^']*'[^']*': /, "")
-  }`;
-  const options: { code?: string; cause?: unknown; status?: number } = {
-    code: err.code,
-    cause: err,
-  };
-  if (err.status !== undefined) options.status = err.status;
-  try {
-    const e = new Cls(op, paths[i]!, reason, options);
-    return e.code === err.code ? e : new StorageError(op, paths[i]!, reason, options);
-  } catch {
-    return new StorageError(op, paths[i]!, reason, options);
-  }
+  return restate(err, op, paths[i]!, `source ${mappings[i]!.backend}:'${err.path}': ${err.reason}`);
 }

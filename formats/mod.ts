@@ -19,7 +19,7 @@
  * @module
  */
 
-import { StorageError, UnsupportedFormatError } from "../errors.ts";
+import { restate, StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { StorageValue } from "../backends/base.ts";
 import { extname } from "../backends/_paths.ts";
 import { csvFormat } from "./csv.ts";
@@ -160,16 +160,12 @@ export function decodeForPath(bytes: Uint8Array, path: string, operation: string
 function wrap(err: unknown, operation: string, path: string, reason: string): Error {
   if (err instanceof StorageError) {
     if (err.path === path && err.operation === operation) return err;
-    const Cls = err.constructor as new (
-      op: string,
-      path: string,
-      reason: string,
-      options: { cause: unknown },
-    ) => StorageError;
-    const inner = err.message.replace(/^[^']*'[^']*': /, "");
     return err instanceof UnsupportedFormatError
-      ? new Cls(operation, path, inner, { cause: err })
-      : new StorageError(operation, path, `${reason}: ${inner}`, { code: err.code, cause: err });
+      ? restate(err, operation, path, err.reason)
+      : new StorageError(operation, path, `${reason}: ${err.reason}`, {
+        code: err.code,
+        cause: err,
+      });
   }
   if (err instanceof TypeError || err instanceof RangeError) {
     return new StorageError(operation, path, `${reason}: ${err.message}`, {

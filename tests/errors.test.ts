@@ -13,6 +13,7 @@ import {
   NotADirectoryError,
   NotFoundError,
   PermissionDeniedError,
+  restate,
   StorageError,
   StorageResolutionError,
   toStorageError,
@@ -97,6 +98,25 @@ describe("errors", () => {
     const r = toStorageError(new Response("", { status: 404 }), "load", "u");
     assert.ok(r instanceof NotFoundError);
     assert.equal(r.status, 404);
+  });
+
+  it("restate keeps the class, code, status and class fields, with a new context", () => {
+    const http = httpStatusError({ status: 404 }, "load", "https://x/a");
+    const again = restate(http, "loadBatch", "/virtual/a", `${http.reason} (after 3 attempts)`);
+    assert.ok(again instanceof NotFoundError);
+    assert.equal(again.status, 404);
+    assert.equal(again.cause, http);
+    assert.equal(
+      again.message,
+      "loadBatch '/virtual/a': no such file (HTTP 404) (after 3 attempts)",
+    );
+    const lock = restate(new LockTimeoutError("op", "/a.json", 75), "update", "/b.json", "busy");
+    assert.ok(lock instanceof LockTimeoutError);
+    assert.equal((lock as LockTimeoutError).timeoutMs, 75);
+    assert.equal(lock.code, "ETIMEDOUT");
+    assert.equal(lock.name, "LockTimeoutError");
+    const listed = restate(new BackendNotFoundError("s3", ["disk"]), "fm", "s3", "gone");
+    assert.deepEqual((listed as BackendNotFoundError).available, ["disk"]);
   });
 
   it("storage errors pass through toStorageError unchanged", () => {
