@@ -20,7 +20,14 @@ const quick = args.includes("--quick");
 const only = args.filter((a) => !a.startsWith("--"));
 
 /** Benchmarks that also run under Bun. */
-const BUN_TOO = new Set(["memory_listing", "ffi", "disk_bytes"]);
+const BUN_TOO = new Set([
+  "memory_listing",
+  "ffi",
+  "disk_bytes",
+  "tiff",
+  "http_batch",
+  "atomic_json",
+]);
 
 const scripts = readdirSync(here)
   .filter((f) => f.endsWith(".ts") && f !== "run.ts" && !f.startsWith("_"))
@@ -34,6 +41,7 @@ function version(cmd: string, flag = "--version"): string {
 }
 
 const sections: string[] = [];
+const outputs = new Map<string, string>();
 for (const name of scripts) {
   const runners: [string, string[]][] = [[join(bin, "deno"), [
     "run",
@@ -51,6 +59,7 @@ for (const name of scripts) {
       env: { ...Deno.env.toObject(), NO_COLOR: "1" },
     });
     const out = (r.stdout ?? "").trimEnd();
+    outputs.set(`${name}:${rt}`, out);
     console.log(out);
     sections.push(
       `## ${name} (${rt})\n\n\`\`\`\n${out}\n\`\`\`\n${
@@ -59,6 +68,162 @@ for (const name of scripts) {
     );
   }
 }
+
+/** One headline figure: a ratio against a baseline from the same run. */
+interface Headline {
+  label: string;
+  value: number;
+  /** What the ratio is against, and which direction is better. */
+  baseline: string;
+  lowerIsBetter: boolean;
+  target?: string;
+}
+
+const num = (m: RegExpMatchArray | null, i = 1): number | undefined => m ? Number(m[i]) : undefined;
+
+/** Pulls the headline ratios out of each benchmark's printed table. */
+function headlines(): Headline[] {
+  const out: Headline[] = [];
+  const add = (h: Omit<Headline, "value">, value: number | undefined) => {
+    if (value !== undefined && Number.isFinite(value)) out.push({ ...h, value });
+  };
+  for (const rt of ["deno", "bun"]) {
+    const ffi = outputs.get(`ffi:${rt}`);
+    if (ffi) {
+      const [a = "", b = ""] = ffi.split(/\nB: /);
+      const xc = (text: string, row: string) =>
+        num(text.match(new RegExp(`^${row}\\s+[\\d.]+\\s+([\\d.]+)`, "m")));
+      const fresh = (text: string, row: string) =>
+        num(text.match(new RegExp(`^${row}\\s+[\\d.]+\\s+[\\d.]+\\s+([\\d.]+)`, "m")));
+      const cf = "C pread loop into a fresh arena, the like-for-like (lower is better)";
+      add(
+        { label: `${rt} A FFI loadBatch vs C fresh`, baseline: cf, lowerIsBetter: true },
+        fresh(a, "FFI loadBatch"),
+      );
+      add(
+        { label: `${rt} B FFI loadBatch vs C fresh`, baseline: cf, lowerIsBetter: true },
+        fresh(b, "FFI loadBatch"),
+      );
+      const c = "C pread loop, reused buffer (lower is better)";
+      add({
+        label: `${rt} A 2000×64KiB FFI loadBatch`,
+        baseline: c,
+        lowerIsBetter: true,
+        target: rt === "deno" ? "≤ 1.2" : "≤ 1.1",
+      }, xc(a, "FFI loadBatch"));
+      add(
+        { label: `${rt} A FFI leaseFiles`, baseline: c, lowerIsBetter: true },
+        xc(a, "FFI leaseFiles \\(recycled arena\\)"),
+      );
+      add(
+        { label: `${rt} A pure loadBatch`, baseline: c, lowerIsBetter: true, target: "≤ 2" },
+        xc(a, "pure loadBatch"),
+      );
+      add({
+        label: `${rt} B 64×8MiB FFI loadBatch`,
+        baseline: c,
+        lowerIsBetter: true,
+        target: "≤ 1.05",
+      }, xc(b, "FFI loadBatch"));
+      add({
+        label: `${rt} B FFI zero-copy (mmap)`,
+        baseline: c,
+        lowerIsBetter: true,
+        target: "≤ 0.5",
+      }, xc(b, "FFI zero-copy \\(mmap\\)"));
+    }
+    const listing = outputs.get(`memory_listing:${rt}`);
+    const m = listing?.match(/listFiles ([\d.]+), listDir ([\d.]+)/);
+    add({
+      label: `${rt} memory listFiles, 10^6 vs 10^3 entries`,
+      baseline: "same listing in a 10^3-entry store",
+      lowerIsBetter: true,
+      target: "≤ 1.5",
+    }, num(m ?? null, 1));
+    const tiff = outputs.get(`tiff:${rt}`);
+    if (tiff) {
+      const row = tiff.match(
+        /DiskBackend\.loadBatch decoded \[ffi[^\]]*\]\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)×\s+([\d.]+)×/,
+      );
+      add({
+        label: `${rt} TIFF batch vs tifffile (per file)`,
+        baseline: "tifffile.imread per file (higher is better)",
+        lowerIsBetter: false,
+      }, num(row, 1));
+      add({
+        label: `${rt} TIFF batch vs tifffile (all kept)`,
+        baseline: "tifffile.imread, arrays kept like a batch (higher is better)",
+        lowerIsBetter: false,
+      }, num(row, 2));
+    }
+    const bytes = outputs.get(`disk_bytes:${rt}`);
+    add({
+      label: `${rt} disk loadBatch bytes vs readFile+Promise.all`,
+      baseline: "runtime readFile + Promise.all",
+      lowerIsBetter: true,
+    }, num(bytes?.match(/registry disk .*ratio ([\d.]+)/) ?? null));
+  }
+  const zarr = outputs.get("zarr:deno");
+  const z = zarr?.match(/ours\/python \(v3\): write ([\d.]+), read ([\d.]+)/);
+  add({
+    label: "deno Zarr plate write vs Python zarr",
+    baseline: "Python zarr 2.13 (lower is better)",
+    lowerIsBetter: true,
+  }, num(z ?? null, 1));
+  add({
+    label: "deno Zarr plate read vs Python zarr",
+    baseline: "Python zarr 2.13 (lower is better)",
+    lowerIsBetter: true,
+  }, num(z ?? null, 2));
+  return out;
+}
+
+/** A horizontal bar chart of the headline ratios, with the 1.0 line marked. */
+function chart(rows: Headline[]): string {
+  const w = 900, barH = 18, gap = 6, left = 330, top = 40;
+  const max = Math.max(2, ...rows.map((r) => r.value)) * 1.1;
+  const x = (v: number) => left + (v / max) * (w - left - 70);
+  const h = top + rows.length * (barH + gap) + 30;
+  const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const bars = rows.map((r, i) => {
+    const y = top + i * (barH + gap);
+    const good = r.lowerIsBetter ? r.value <= 1 : r.value >= 1;
+    return `<text x="${left - 8}" y="${y + 13}" text-anchor="end" font-size="12">${
+      esc(r.label)
+    }</text>` +
+      `<rect x="${left}" y="${y}" width="${
+        (x(r.value) - left).toFixed(1)
+      }" height="${barH}" fill="${good ? "#2a9d8f" : "#e76f51"}"/>` +
+      `<text x="${(x(r.value) + 4).toFixed(1)}" y="${y + 13}" font-size="12">${
+        r.value.toFixed(2)
+      }×</text>`;
+  }).join("\n");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="22" font-size="15" font-weight="bold">hcs-store: ratios against a baseline in the same run (green: at least as good as the baseline)</text>
+${bars}
+<line x1="${x(1).toFixed(1)}" y1="${top - 6}" x2="${x(1).toFixed(1)}" y2="${
+    h - 24
+  }" stroke="#333" stroke-dasharray="4 3"/>
+<text x="${x(1).toFixed(1)}" y="${h - 8}" font-size="11" text-anchor="middle">1.0 = baseline</text>
+</svg>
+`;
+}
+
+const heads = headlines();
+const headTable = heads.length === 0 ? "" : [
+  "## Headline ratios",
+  "",
+  "![chart](report.svg)",
+  "",
+  "| figure | ratio | against | target |",
+  "| --- | --- | --- | --- |",
+  ...heads.map((h) =>
+    `| ${h.label} | ${h.value.toFixed(2)}× | ${h.baseline} | ${h.target ?? ""} |`
+  ),
+  "",
+].join("\n");
+if (heads.length > 0) writeFileSync(join(here, "report.svg"), chart(heads));
 
 const cpu = cpus();
 const header = [
@@ -74,5 +239,5 @@ const header = [
   "Every figure is a ratio against a baseline measured in the same run.",
   "",
 ].join("\n");
-writeFileSync(join(here, "report.md"), `${header}\n${sections.join("\n")}`);
-console.log(`\nwrote ${join(here, "report.md")}`);
+writeFileSync(join(here, "report.md"), `${header}\n${headTable}\n${sections.join("\n")}`);
+console.log(`\nwrote ${join(here, "report.md")}${heads.length ? " and report.svg" : ""}`);
