@@ -187,7 +187,10 @@ function chart(rows: Headline[]): string {
   const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const bars = rows.map((r, i) => {
     const y = top + i * (barH + gap);
-    const good = r.lowerIsBetter ? r.value <= 1 : r.value >= 1;
+    // With a target ("≤ 1.5"), green means the target is met; otherwise
+    // green means at least as good as the baseline.
+    const limit = r.target ? Number(r.target.replace(/[^\d.]/g, "")) : 1;
+    const good = r.lowerIsBetter ? r.value <= limit : r.value >= limit;
     return `<text x="${left - 8}" y="${y + 13}" text-anchor="end" font-size="12">${
       esc(r.label)
     }</text>` +
@@ -200,7 +203,7 @@ function chart(rows: Headline[]): string {
   }).join("\n");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="10" y="22" font-size="15" font-weight="bold">hcs-store: ratios against a baseline in the same run (green: at least as good as the baseline)</text>
+<text x="10" y="22" font-size="15" font-weight="bold">hcs-store: ratios against a baseline in the same run (green: target met, or at least as good as the baseline)</text>
 ${bars}
 <line x1="${x(1).toFixed(1)}" y1="${top - 6}" x2="${x(1).toFixed(1)}" y2="${
     h - 24
