@@ -91,5 +91,3 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
     plan: () => ({ implementation: "zarrita" }),
   },
 ];
-
-export { filesystem as _filesystemSupport };
