@@ -35,7 +35,15 @@ export interface BackendResolver {
 /** Options passed through to a backend; backends may accept more than the contract's. */
 export type PassThrough<T> = T & { [option: string]: unknown };
 
-/** The extensions {@linkcode FileManager.listImageFiles} keeps by default. */
+/**
+ * The extensions {@linkcode FileManager.listImageFiles} keeps by default.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_IMAGE_EXTENSIONS } from "@hcs/store";
+ * console.assert(DEFAULT_IMAGE_EXTENSIONS.includes(".tif"));
+ * ```
+ */
 export const DEFAULT_IMAGE_EXTENSIONS: readonly string[] = Object.freeze([
   ".tif",
   ".tiff",

@@ -237,7 +237,16 @@ export abstract class AbstractStorageBackend implements StorageBackend {
   }
 }
 
-/** True for an {@linkcode NdArray}-shaped value. */
+/**
+ * True for an {@linkcode NdArray}-shaped value (`data` typed array, `shape`, `stride`).
+ *
+ * @example
+ * ```ts
+ * import { isNdArray } from "@hcs/store";
+ * console.assert(isNdArray({ data: new Uint8Array(4), shape: [2, 2], stride: [2, 1] }));
+ * console.assert(!isNdArray(new Uint8Array(4)));
+ * ```
+ */
 export function isNdArray(value: unknown): value is NdArray {
   return typeof value === "object" && value !== null && ArrayBuffer.isView(
     (value as { data?: unknown }).data,

@@ -76,7 +76,15 @@ import {
 import { assertPath, dirname, join, normalize } from "./_paths.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "./_listing.ts";
 
-/** The default workspace metadata file name. */
+/**
+ * The default workspace metadata file name.
+ *
+ * @example
+ * ```ts
+ * import { VIRTUAL_WORKSPACE_FILE } from "@hcs/store/virtual_workspace";
+ * console.assert(VIRTUAL_WORKSPACE_FILE.endsWith(".json"));
+ * ```
+ */
 export const VIRTUAL_WORKSPACE_FILE = "virtual_workspace.json";
 
 /** What the backend needs from a registry (a `Registry` fits). */

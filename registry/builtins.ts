@@ -12,6 +12,13 @@ import { denoFfiPermission, type RuntimeInfo, safeEnv } from "./runtime.ts";
  * Which disk implementation this runtime gets, decided without importing
  * anything: FFI on Deno (with `--allow-ffi`) and Bun, pure TypeScript elsewhere
  * or when `HCS_STORE_FFI=0`.
+ *
+ * @example
+ * ```ts
+ * import { planDisk, runtime } from "@hcs/store/registry";
+ * const plan = planDisk(runtime());
+ * console.assert(plan.implementation === "pure" || plan.implementation.startsWith("ffi("));
+ * ```
  */
 export function planDisk(rt: RuntimeInfo): ImplementationPlan {
   if (safeEnv("HCS_STORE_FFI") === "0") {
