@@ -25,7 +25,20 @@ for (const tool of ["deno", "bun"]) {
 }
 
 // Every module whose public symbols carry runnable @example blocks.
-const docTargets = ["mod.ts", "core.ts", "errors.ts", "edge.ts", "file_manager.ts", "formats/", "registry/", "backends/", "cli/", "json/", "lock/", "ffi/"];
+const docTargets = [
+  "mod.ts",
+  "core.ts",
+  "errors.ts",
+  "edge.ts",
+  "file_manager.ts",
+  "formats/",
+  "registry/",
+  "backends/",
+  "cli/",
+  "json/",
+  "lock/",
+  "ffi/",
+];
 
 // Deno without --allow-ffi still gets everything else the tests need.
 const noFfi = [
