@@ -77,40 +77,33 @@ describe("disk backend specifics", () => {
           return;
         }
         // Running as root: chmod denies nothing here, so run the same
-        // operations in a child process as an unprivileged user (setpriv).
+        // operations in a child process that has dropped the DAC capabilities (setpriv).
         const getuid = (process as { getuid?: () => number }).getuid;
         if (getuid?.() !== 0 || spawnSync("setpriv", ["--version"]).status !== 0) {
           console.log("permission test skipped: chmod does not deny and setpriv is unavailable");
           return;
         }
         await fsp.chmod(dir, 0o755);
-        const home = await fsp.mkdtemp(nodePath.join(os.tmpdir(), "hcs-nobody-"));
-        await fsp.chmod(home, 0o777);
-        try {
-          const probe = nodePath.join(repo, "tests", "fixtures", "disk_permission_probe.ts");
-          const runtimeArgs = isDeno ? ["run", "-A", probe, locked] : [probe, locked];
-          const r = spawnSync("setpriv", [
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "env",
-            `HOME=${home}`,
-            `DENO_DIR=${home}/deno`,
-            process.execPath,
-            ...runtimeArgs,
-          ], { cwd: repo, encoding: "utf8", timeout: 30_000 });
-          assert.equal(r.status, 0, `probe failed: ${r.stderr}`);
-          const result = JSON.parse(r.stdout.trim().split("\n").pop()!);
-          assert.deepEqual(result, {
-            load: "PermissionDeniedError",
-            loadBatch: "PermissionDeniedError",
-            listDir: "PermissionDeniedError",
-            listFiles: "PermissionDeniedError",
-            save: "PermissionDeniedError",
-          });
-        } finally {
-          await fsp.rm(home, { recursive: true, force: true });
-        }
+        const probe = nodePath.join(repo, "tests", "fixtures", "disk_permission_probe.ts");
+        const runtimeArgs = isDeno ? ["run", "-A", probe, locked] : [probe, locked];
+        // Root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH is denied by
+        // mode bits like anyone else, yet can still reach the checkout and
+        // the runtime binary wherever they are (a 0700 temp dir included).
+        const r = spawnSync("setpriv", [
+          "--bounding-set=-dac_override,-dac_read_search",
+          "--inh-caps=-dac_override,-dac_read_search",
+          process.execPath,
+          ...runtimeArgs,
+        ], { cwd: repo, encoding: "utf8", timeout: 30_000 });
+        assert.equal(r.status, 0, `probe failed: ${r.stderr}`);
+        const result = JSON.parse(r.stdout.trim().split("\n").pop()!);
+        assert.deepEqual(result, {
+          load: "PermissionDeniedError",
+          loadBatch: "PermissionDeniedError",
+          listDir: "PermissionDeniedError",
+          listFiles: "PermissionDeniedError",
+          save: "PermissionDeniedError",
+        });
       } finally {
         await fsp.chmod(locked, 0o755);
       }
