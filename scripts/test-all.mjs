@@ -75,6 +75,7 @@ const runs = [
     cmd: "bun",
     args: [
       "test",
+      "--timeout=120000",
       "--reporter=junit",
       `--reporter-outfile=${out}/bun.xml`,
       ...files.map((f) => (f.startsWith(".") || f.startsWith("/") ? f : `./${f}`)),
