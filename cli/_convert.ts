@@ -12,6 +12,7 @@ import { AlreadyExistsError, NotADirectoryError, StorageError } from "../errors.
 import type { NdArray, StorageBackend, StorageValue, TypedArray } from "../backends/base.ts";
 import { isNdArray } from "../backends/base.ts";
 import { naturalCompare } from "../backends/_listing.ts";
+import { dtypeOf } from "../backends/zarr/codec.ts";
 import type { Registry } from "../registry/registry.ts";
 import { CliError, UsageError } from "./_shared.ts";
 
@@ -191,24 +192,9 @@ export function detectPreset(names: readonly string[]): Preset | undefined {
   return best;
 }
 
-const DTYPES: [new (n: number) => TypedArray, string][] = [
-  [Uint8Array, "uint8"],
-  [Uint8ClampedArray, "uint8"],
-  [Int8Array, "int8"],
-  [Uint16Array, "uint16"],
-  [Int16Array, "int16"],
-  [Uint32Array, "uint32"],
-  [Int32Array, "int32"],
-  [Float32Array, "float32"],
-  [Float64Array, "float64"],
-  [BigInt64Array, "int64"],
-  [BigUint64Array, "uint64"],
-];
-
 /** The dtype name of an array's elements. */
 export function dtypeName(data: TypedArray): string {
-  for (const [ctor, name] of DTYPES) if (data instanceof ctor) return name;
-  return data.constructor.name;
+  return dtypeOf(data)?.v3 ?? data.constructor.name;
 }
 
 /** A decoded file as a 2-D plane (a leading axis of length 1 is dropped). */
