@@ -22,8 +22,8 @@ import type {
   StorageValue,
   SymlinkOptions,
 } from "./backends/base.ts";
-import { joinListed, normalize } from "./backends/_paths.ts";
-import { naturalSort } from "./backends/_listing.ts";
+import { joinListed, normalize } from "./_internal/paths.ts";
+import { naturalSort } from "./_internal/listing.ts";
 import { NotFoundError, StorageError } from "./errors.ts";
 
 /** What a {@linkcode FileManager} needs from a registry: `getBackend(key)`. */

@@ -52,9 +52,9 @@ import {
   type StorageValue,
   type SymlinkOptions,
 } from "./base.ts";
-import { assertPath, joinListed } from "./_paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "./_listing.ts";
-import { assertStorable, checkBatch } from "./_values.ts";
+import { assertPath, joinListed } from "../_internal/paths.ts";
+import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
+import { assertStorable, checkBatch } from "../_internal/values.ts";
 import { decodeForPath, encodeForPath, formatFor } from "../formats/mod.ts";
 import type { BulkReader, MappedFiles } from "../ffi/types.ts";
 

@@ -61,8 +61,8 @@ import {
   StorageError,
 } from "../errors.ts";
 import type { ListOptions, LoadOptions, ReadOnlyBackend, StorageValue } from "./base.ts";
-import { assertPath, normalize } from "./_paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "./_listing.ts";
+import { assertPath, normalize } from "../_internal/paths.ts";
+import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { decodeForPath } from "../formats/mod.ts";
 
 /** Headers, or a function giving them per request (e.g. a refreshed token). */

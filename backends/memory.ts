@@ -34,9 +34,9 @@ import {
   type StorageValue,
   type SymlinkOptions,
 } from "./base.ts";
-import { assertPath, normalize } from "./_paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "./_listing.ts";
-import { assertStorable, checkBatch, valueToBytes } from "./_values.ts";
+import { assertPath, normalize } from "../_internal/paths.ts";
+import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
+import { assertStorable, checkBatch, valueToBytes } from "../_internal/values.ts";
 
 interface DirNode {
   kind: "dir";

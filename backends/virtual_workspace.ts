@@ -73,8 +73,8 @@ import {
   type StorageValue,
   type TypedArray,
 } from "./base.ts";
-import { assertPath, dirname, join, normalize } from "./_paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "./_listing.ts";
+import { assertPath, dirname, join, normalize } from "../_internal/paths.ts";
+import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 
 /**
  * The default workspace metadata file name.

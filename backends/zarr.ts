@@ -74,9 +74,9 @@ import {
   type SymlinkOptions,
   type TypedArray,
 } from "./base.ts";
-import { assertPath, basename, dirname, join, joinListed, normalize } from "./_paths.ts";
-import { breadthFirst, type ListEntry, nameFilter, naturalSort } from "./_listing.ts";
-import { checkBatch } from "./_values.ts";
+import { assertPath, basename, dirname, join, joinListed, normalize } from "../_internal/paths.ts";
+import { breadthFirst, type ListEntry, nameFilter, naturalSort } from "../_internal/listing.ts";
+import { checkBatch } from "../_internal/values.ts";
 import {
   type ByteStore,
   isMissing,

@@ -11,7 +11,7 @@ import { basename, dirname, join } from "node:path";
 import { AlreadyExistsError, NotADirectoryError, StorageError } from "../errors.ts";
 import type { NdArray, StorageBackend, StorageValue, TypedArray } from "../backends/base.ts";
 import { isNdArray } from "../backends/base.ts";
-import { naturalCompare } from "../backends/_listing.ts";
+import { naturalCompare } from "../_internal/listing.ts";
 import { dtypeOf } from "../backends/zarr/codec.ts";
 import type { Registry } from "../registry/registry.ts";
 import { CliError, UsageError } from "./_shared.ts";

@@ -21,7 +21,7 @@
  */
 
 import { StorageError, toStorageError } from "../errors.ts";
-import { assertPath } from "../backends/_paths.ts";
+import { assertPath } from "../_internal/paths.ts";
 import { MAX_FILE_BYTES } from "./libc.ts";
 
 /** A page-aligned buffer the reads land in. */

@@ -7,7 +7,7 @@
  */
 
 import { StorageError } from "../errors.ts";
-import { assertPath } from "../backends/_paths.ts";
+import { assertPath } from "../_internal/paths.ts";
 import type { BulkReader, MappedFiles } from "./types.ts";
 import {
   type Arena,

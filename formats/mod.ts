@@ -21,7 +21,7 @@
 
 import { restate, StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { StorageValue } from "../backends/base.ts";
-import { extname } from "../backends/_paths.ts";
+import { extname } from "../_internal/paths.ts";
 import { csvFormat } from "./csv.ts";
 import { npyFormat } from "./npy.ts";
 import { pngFormat } from "./png.ts";

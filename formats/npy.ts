@@ -38,7 +38,7 @@ import {
   requireArray,
   toContiguous,
   typedView,
-} from "./_ndarray.ts";
+} from "../_internal/ndarray.ts";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 

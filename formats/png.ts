@@ -26,7 +26,7 @@ import { convertIndexedToRgb, decode, encode } from "fast-png";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { FormatCodec } from "./mod.ts";
-import { cStrides, requireArray, toContiguous } from "./_ndarray.ts";
+import { cStrides, requireArray, toContiguous } from "../_internal/ndarray.ts";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Upper bound on the expansion ratio of a DEFLATE stream. */

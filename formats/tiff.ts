@@ -69,7 +69,7 @@ import {
   swapBytes,
   toContiguous,
   typedView,
-} from "./_ndarray.ts";
+} from "../_internal/ndarray.ts";
 
 /** Refuse arrays larger than this many bytes (before allocating). */
 const MAX_ARRAY_BYTES = 2 ** 32;

@@ -15,7 +15,7 @@ import {
   StorageError,
 } from "../errors.ts";
 import { createRegistry } from "../registry/registry.ts";
-import { naturalSort } from "../backends/_listing.ts";
+import { naturalSort } from "../_internal/listing.ts";
 
 const enc = new TextEncoder();
 const json = (v: unknown) => enc.encode(JSON.stringify(v));

@@ -8,7 +8,7 @@
 
 import { StorageError } from "../../errors.ts";
 import { isNdArray, type NdArray, type TypedArray } from "../base.ts";
-import { basename } from "../_paths.ts";
+import { basename } from "../../_internal/paths.ts";
 import { type DtypeInfo, dtypeOf } from "./codec.ts";
 
 /** NGFF metadata versions: 0.5 (Zarr v3) and 0.4 (Zarr v2, OpenHCS layout). */

@@ -12,7 +12,7 @@
 
 import { NotADirectoryError, NotFoundError, StorageError } from "../../errors.ts";
 import type { ReadOnlyBackend, StorageBackend } from "../base.ts";
-import { dirname, join } from "../_paths.ts";
+import { dirname, join } from "../../_internal/paths.ts";
 
 /** The byte store under a Zarr hierarchy: a full backend, or a read-only one (HTTP). */
 export type ByteStore = StorageBackend | ReadOnlyBackend;

@@ -5,7 +5,7 @@
  */
 
 import type { AnyBackend, StorageBackend, StorageValue } from "../../backends/base.ts";
-import { basename, dirname, join } from "../../backends/_paths.ts";
+import { basename, dirname, join } from "../../_internal/paths.ts";
 import { CONVERT_OPTIONS, convertCommand } from "./convert.ts";
 import {
   backendFor,

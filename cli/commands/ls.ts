@@ -5,8 +5,8 @@
  */
 
 import type { AnyBackend, StatResult, StorageBackend } from "../../backends/base.ts";
-import { join } from "../../backends/_paths.ts";
-import { naturalSort } from "../../backends/_listing.ts";
+import { join } from "../../_internal/paths.ts";
+import { naturalSort } from "../../_internal/listing.ts";
 import {
   backendFor,
   type Command,

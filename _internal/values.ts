@@ -6,7 +6,7 @@
  */
 
 import { AlreadyExistsError, StorageError } from "../errors.ts";
-import { isNdArray, type StorageValue } from "./base.ts";
+import { isNdArray, type StorageValue } from "../backends/base.ts";
 
 const encoder = new TextEncoder();
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ListOptions } from "./base.ts";
-import { joinListed } from "./_paths.ts";
+import type { ListOptions } from "../backends/base.ts";
+import { joinListed } from "./paths.ts";
 
 const collator = new Intl.Collator("en", { numeric: true, sensitivity: "variant" });
 
