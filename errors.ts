@@ -273,6 +273,95 @@ export class StorageResolutionError extends StorageError {
 }
 
 /**
+ * Stored bytes or metadata that cannot be decoded exactly: truncated or
+ * oversized chunks, malformed JSON, inconsistent headers.
+ *
+ * @example
+ * ```ts
+ * import { CorruptDataError } from "@hcs/store/errors";
+ * console.assert(new CorruptDataError("load", "/a.png").code === "ERR_CORRUPT_DATA");
+ * ```
+ */
+export class CorruptDataError extends StorageError {
+  /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason what is wrong with the data (default: "corrupt data")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "corrupt data",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_CORRUPT_DATA" });
+  }
+}
+
+/**
+ * The backend cannot perform this operation at all (a symlink on object
+ * storage, a write on a read-only store).
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedOperationError } from "@hcs/store/errors";
+ * const e = new UnsupportedOperationError("createSymlink", "/b/k");
+ * console.assert(e.code === "ERR_UNSUPPORTED_OPERATION");
+ * ```
+ */
+export class UnsupportedOperationError extends StorageError {
+  /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason why (default: "operation not supported by this backend")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "operation not supported by this backend",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_UNSUPPORTED_OPERATION" });
+  }
+}
+
+/**
+ * Decoding would need more memory than the configured `maxDecodedBytes`
+ * budget (or another documented limit) allows; nothing was allocated.
+ *
+ * @example
+ * ```ts
+ * import { LimitExceededError } from "@hcs/store/errors";
+ * const e = new LimitExceededError("load", "/big.zarr", "needs 1 TiB, budget 1 GiB");
+ * console.assert(e.code === "ERR_LIMIT_EXCEEDED");
+ * ```
+ */
+export class LimitExceededError extends StorageError {
+  /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
+   * @param operation the operation that failed
+   * @param path the path it failed on
+   * @param reason which limit and by how much (default: "limit exceeded")
+   * @param options `cause` and `status`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "limit exceeded",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_LIMIT_EXCEEDED" });
+  }
+}
+
+/**
  * The data or the file extension has no codec here.
  *
  * @example
@@ -383,6 +472,9 @@ const BY_CODE: Record<
   ENOTEMPTY: DirectoryNotEmptyError,
   EACCES: PermissionDeniedError,
   EPERM: PermissionDeniedError,
+  ERR_CORRUPT_DATA: CorruptDataError,
+  ERR_UNSUPPORTED_OPERATION: UnsupportedOperationError,
+  ERR_LIMIT_EXCEEDED: LimitExceededError,
 };
 
 /** Deno's error class names (`Deno.errors.*`) and the errno they stand for. */
