@@ -253,3 +253,72 @@ export function isNdArray(value: unknown): value is NdArray {
   ) && Array.isArray((value as { shape?: unknown }).shape) &&
     Array.isArray((value as { stride?: unknown }).stride);
 }
+
+/** Byte-range reads: `length` bytes at `offset`; never short unless the file ends. */
+export interface RangeReader {
+  /** Reads `[offset, offset + length)` of `path` (fewer bytes only at end of file). */
+  loadRange(
+    path: string,
+    offset: number,
+    length: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<Uint8Array>;
+}
+
+/** Bytes read together with an opaque version token (an ETag, an mtime+size+inode). */
+export interface VersionedBytes {
+  /** The object's bytes. */
+  bytes: Uint8Array;
+  /** Opaque token that changes whenever the bytes change. */
+  version: string;
+}
+
+/**
+ * Conditional writes: create-if-absent and compare-and-swap on one object.
+ * Object storage offers this without any lock (`If-None-Match: *`,
+ * `If-Match: <etag>`), which is what keeps plate metadata whole when many
+ * machines write wells at once.
+ */
+export interface ConditionalWriter {
+  /** Reads `path` with its version; `undefined` when absent. */
+  loadVersioned(path: string): Promise<VersionedBytes | undefined>;
+  /**
+   * Writes `bytes` only if the current version is `expected` (`null`: only if
+   * absent). Resolves to the new version, or `false` when another writer won.
+   */
+  saveIfVersion(bytes: Uint8Array, path: string, expected: string | null): Promise<string | false>;
+}
+
+/** A lock that excludes other processes (and, on one host, other machines' NFS writers where noted). */
+export interface CrossProcessLocker {
+  /** Runs `fn` holding an exclusive lock named after `path`. */
+  withLock<T>(path: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * What a byte store can do, declared by the backend rather than guessed
+ * (`"stat" in b`, `key === "disk"`). Checked once where a store is built; a
+ * flag that is true promises the matching interface above is implemented.
+ */
+export interface StoreCapabilities {
+  /** `load`/`loadBatch`/`exists`/`isFile`/`isDir`. */
+  readonly read: boolean;
+  /** `save`/`saveBatch`/`ensureDirectory`/`delete`. */
+  readonly write: boolean;
+  /** `listFiles`/`listDir` come from the store itself. */
+  readonly list: boolean;
+  /** {@linkcode RangeReader}. */
+  readonly rangeRead: boolean;
+  /** `save` without overwrite is an atomic create-if-absent. */
+  readonly atomicCreate: boolean;
+  /** {@linkcode ConditionalWriter}. */
+  readonly compareAndSwap: boolean;
+  /** {@linkcode CrossProcessLocker}. */
+  readonly crossProcessLock: boolean;
+}
+
+/** A backend that declares its capabilities. */
+export interface CapableBackend {
+  /** What this backend can do. */
+  readonly capabilities: StoreCapabilities;
+}
