@@ -40,11 +40,27 @@ export function inflateExactly(
   path: string,
   what: string,
 ): Uint8Array {
-  const out = new Uint8Array(expected);
+  return inflateAtMost(parts, expected, expected, zlib, path, what);
+}
+
+/**
+ * Like {@linkcode inflateExactly}, but the stream may produce between `need`
+ * and `cap` bytes; the first `need` are returned. Inflating stops (with a
+ * `CorruptDataError`) as soon as the output would pass `cap`.
+ */
+export function inflateAtMost(
+  parts: readonly Uint8Array[],
+  need: number,
+  cap: number,
+  zlib: boolean,
+  path: string,
+  what: string,
+): Uint8Array {
+  const out = new Uint8Array(need);
   let got = 0;
   const onData = (chunk: Uint8Array) => {
-    if (chunk.length > expected - got) throw new Overflow();
-    out.set(chunk, got);
+    if (chunk.length > cap - got) throw new Overflow();
+    if (got < need) out.set(chunk.length > need - got ? chunk.subarray(0, need - got) : chunk, got);
     got += chunk.length;
   };
   const stream = zlib ? new Unzlib(onData) : new Inflate(onData);
@@ -66,17 +82,17 @@ export function inflateExactly(
       throw new CorruptDataError(
         "decode",
         path,
-        `${what} inflates past the ${expected} bytes the image needs`,
+        `${what} inflates past the ${cap} bytes the image needs`,
       );
     }
     const msg = err instanceof Error ? err.message : String(err);
     throw new CorruptDataError("decode", path, `${what}: Deflate data is corrupt (${msg})`);
   }
-  if (got < expected) {
+  if (got < need) {
     throw new CorruptDataError(
       "decode",
       path,
-      `${what} inflates to ${got} bytes, the image needs ${expected}`,
+      `${what} inflates to ${got} bytes, the image needs ${need}`,
     );
   }
   return out;

@@ -29,7 +29,7 @@ import { pngFormat } from "./png.ts";
 import { tiffFormat } from "./tiff.ts";
 
 export type { JsonValue, NdArray, StorageValue, TypedArray } from "../backends/base.ts";
-export { DEFAULT_MAX_DECODED_BYTES, type DecodeLimits } from "../_internal/limits.ts";
+export { type DecodeLimits, DEFAULT_MAX_DECODED_BYTES } from "../_internal/limits.ts";
 export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
 export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
 export { decodePng, encodePng, pngFormat } from "./png.ts";

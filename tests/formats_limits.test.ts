@@ -1,0 +1,135 @@
+// Decode limits of the TIFF and NPY codecs, in process and small: Deflate
+// strips that inflate past their strip, strips sharing one data range, the
+// maxDecodedBytes budget passed through decodeForPath. (The full-size bombs
+// run in child processes in tests/bombs.test.ts.)
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { zlibSync } from "fflate";
+import { CorruptDataError, LimitExceededError } from "../errors.ts";
+import type { NdArray } from "../backends/base.ts";
+import { decodeForPath, encodeTiff } from "../formats/mod.ts";
+
+/**
+ * A little-endian classic TIFF of one uint8/uint16 page with the given strips:
+ * `blobs` are laid out after the header; each strip points at a blob by index.
+ */
+function stripTiff(
+  width: number,
+  height: number,
+  bits: 8 | 16,
+  compression: number,
+  rowsPerStrip: number,
+  blobs: Uint8Array[],
+  strips: number[],
+): Uint8Array {
+  const blobAt: number[] = [];
+  let at = 8;
+  for (const b of blobs) {
+    blobAt.push(at);
+    at += b.length + (b.length & 1);
+  }
+  const arraysAt = at;
+  at += strips.length * 8;
+  const ifdAt = at;
+  const tags: [number, number, number, number][] = [
+    [256, 4, 1, width],
+    [257, 4, 1, height],
+    [258, 3, 1, bits],
+    [259, 3, 1, compression],
+    [273, 4, strips.length, strips.length === 1 ? blobAt[strips[0]!]! : arraysAt],
+    [277, 3, 1, 1],
+    [278, 4, 1, rowsPerStrip],
+    [
+      279,
+      4,
+      strips.length,
+      strips.length === 1 ? blobs[strips[0]!]!.length : arraysAt + strips.length * 4,
+    ],
+  ];
+  const out = new Uint8Array(ifdAt + 2 + tags.length * 12 + 4);
+  const dv = new DataView(out.buffer);
+  out.set([0x49, 0x49]);
+  dv.setUint16(2, 42, true);
+  dv.setUint32(4, ifdAt, true);
+  blobs.forEach((b, k) => out.set(b, blobAt[k]!));
+  strips.forEach((blob, k) => {
+    dv.setUint32(arraysAt + 4 * k, blobAt[blob]!, true);
+    dv.setUint32(arraysAt + 4 * (strips.length + k), blobs[blob]!.length, true);
+  });
+  dv.setUint16(ifdAt, tags.length, true);
+  tags.forEach(([tag, type, count, value], k) => {
+    const e = ifdAt + 2 + 12 * k;
+    dv.setUint16(e, tag, true);
+    dv.setUint16(e + 2, type, true);
+    dv.setUint32(e + 4, count, true);
+    if (type === 3) dv.setUint16(e + 8, value, true);
+    else dv.setUint32(e + 8, value, true);
+  });
+  return out;
+}
+
+function random(n: number, seed: number): Uint8Array {
+  const a = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    a[i] = x >>> 24;
+  }
+  return a;
+}
+
+describe("tiff limits", () => {
+  it("a Deflate strip stops inflating at the size of a full strip (16 MiB stream, 2 KiB strip)", () => {
+    const strip = zlibSync(new Uint8Array(16 << 20), { level: 9 });
+    const tiff = stripTiff(32, 32, 16, 8, 32, [strip], [0]);
+    const t0 = performance.now();
+    assert.throws(() => decodeForPath(tiff, "/b.tif", "load"), (err: unknown) => {
+      assert.ok(err instanceof CorruptDataError, String(err));
+      assert.match(err.message, /^load '\/b\.tif': .*inflates past the 2048 bytes/);
+      return true;
+    });
+    assert.ok(performance.now() - t0 < 1000, `took ${performance.now() - t0} ms`);
+  });
+
+  it("accepts a last Deflate strip padded to full size, and reads only the image's rows", () => {
+    const pixels = random(8 * 10, 3);
+    const padded = new Uint8Array(8 * 12);
+    padded.set(pixels.subarray(64));
+    const tiff = stripTiff(8, 10, 8, 8, 4, [
+      zlibSync(pixels.subarray(0, 32)),
+      zlibSync(pixels.subarray(32, 64)),
+      zlibSync(padded.subarray(0, 32)), // 4 rows stored, 2 in the image
+    ], [0, 1, 2]);
+    const img = decodeForPath(tiff, "/p.tif", "load") as NdArray;
+    assert.deepEqual(img.shape, [10, 8]);
+    assert.deepEqual(Array.from(img.data as Uint8Array), Array.from(pixels));
+  });
+
+  it("refuses strips that share one data range once their counts pass the file size", () => {
+    const row = zlibSync(random(256, 7), { level: 0 }); // a strip of 1 row, ~270 bytes
+    const shared = stripTiff(256, 64, 8, 8, 1, [row], new Array(64).fill(0));
+    assert.ok(64 * row.length > shared.length);
+    assert.throws(() => decodeForPath(shared, "/s.tif", "load"), (err: unknown) => {
+      assert.ok(err instanceof CorruptDataError, String(err));
+      assert.match(err.message, /share or overlap/);
+      return true;
+    });
+    // The same rows stored once each decode (the rule does not refuse sound files).
+    const rows = Array.from({ length: 64 }, (_, k) => zlibSync(random(256, k), { level: 0 }));
+    const sound = stripTiff(256, 64, 8, 8, 1, rows, rows.map((_, k) => k));
+    const img = decodeForPath(sound, "/s.tif", "load") as NdArray;
+    assert.deepEqual(Array.from((img.data as Uint8Array).subarray(256 * 5, 256 * 6)), [
+      ...random(256, 5),
+    ]);
+  });
+
+  it("honours maxDecodedBytes for a page before allocating", () => {
+    const tiff = encodeTiff({ data: new Uint16Array(50 * 40), shape: [50, 40], stride: [40, 1] });
+    const ok = decodeForPath(tiff, "/m.tif", "load", { maxDecodedBytes: 4000 }) as NdArray;
+    assert.equal(ok.data.length, 2000);
+    assert.throws(
+      () => decodeForPath(tiff, "/m.tif", "load", { maxDecodedBytes: 3999 }),
+      (e: unknown) => e instanceof LimitExceededError && e.message.startsWith("load '/m.tif': "),
+    );
+  });
+});
