@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { zlibSync } from "fflate";
 import { CorruptDataError, LimitExceededError } from "../errors.ts";
 import type { NdArray } from "../backends/base.ts";
-import { decodeForPath, encodeTiff } from "../formats/mod.ts";
+import { decodeForPath, encodeNpy, encodePng, encodeTiff } from "../formats/mod.ts";
+import { DiskBackend } from "../backends/disk.ts";
+import { createBulkReader } from "../ffi/mod.ts";
+import { runtime } from "../registry/runtime.ts";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as nodePath from "node:path";
 
 /**
  * A little-endian classic TIFF of one uint8/uint16 page with the given strips:
@@ -132,4 +138,43 @@ describe("tiff limits", () => {
       (e: unknown) => e instanceof LimitExceededError && e.message.startsWith("load '/m.tif': "),
     );
   });
+});
+
+describe("disk backend passes maxDecodedBytes to the decoders", () => {
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-budget-"));
+  const img = { data: new Uint8Array(30 * 20), shape: [30, 20], stride: [20, 1] };
+  const files: [string, Uint8Array][] = [
+    ["a.tif", encodeTiff(img)],
+    ["a.png", encodePng(img)],
+    ["a.npy", encodeNpy(img)],
+  ];
+  for (const [name, bytes] of files) fs.writeFileSync(nodePath.join(dir, name), bytes);
+  const paths = files.map(([name]) => nodePath.join(dir, name));
+
+  for (const mode of ["default", "pure", "ffi"]) {
+    it(`load and loadBatch (${mode} reader)`, async () => {
+      let disk = new DiskBackend();
+      if (mode !== "default") {
+        const { reader } = await createBulkReader(runtime(), { pure: mode === "pure" });
+        disk = new DiskBackend({ reader });
+      }
+      for (const p of paths) {
+        assert.equal((await disk.load<NdArray>(p, { maxDecodedBytes: 600 })).data.length, 600);
+        await assert.rejects(disk.load(p, { maxDecodedBytes: 599 }), LimitExceededError);
+      }
+      assert.equal((await disk.loadBatch<NdArray>(paths, { maxDecodedBytes: 600 })).length, 3);
+      await assert.rejects(disk.loadBatch(paths, { maxDecodedBytes: 599 }), (e: unknown) => {
+        assert.ok(e instanceof LimitExceededError, String(e));
+        assert.ok(e.message.startsWith("loadBatch '"), e.message);
+        return true;
+      });
+      // bytes are bytes: no budget applies to raw reads
+      assert.equal(
+        (await disk.load<Uint8Array>(paths[0]!, { as: "bytes", maxDecodedBytes: 1 })).length,
+        files[0]![1].length,
+      );
+    });
+  }
+
+  it("cleanup", () => fs.rmSync(dir, { recursive: true, force: true }));
 });
