@@ -82,7 +82,7 @@ function kindName(type: number): string {
  * The refusal of anything that is not a regular file or a directory (FIFO,
  * socket, device): reading one could block forever or never end.
  */
-export function specialFileError(operation: string, path: string, what: string): StorageError {
+function specialFileError(operation: string, path: string, what: string): StorageError {
   const reason = what === "not a regular file" ? what : `${what}, not a regular file`;
   return new UnsupportedOperationError(operation, path, `${reason}; refusing to read it`);
 }
@@ -397,7 +397,11 @@ export class ArenaPool {
   #bytes = 0;
   #max: number;
 
-  /** @param maxBytes most bytes kept for reuse (more are left to the GC) */
+  /**
+   * An empty pool.
+   *
+   * @param maxBytes most bytes kept for reuse (more are left to the GC)
+   */
   constructor(maxBytes: number) {
     this.#max = maxBytes;
   }
