@@ -18,6 +18,8 @@ const PROBE = nodePath.join(ROOT, "tests/fixtures/bomb_probe.ts");
 const RUNTIMES: [string, string[]][] = [
   ["deno", [nodePath.join(ROOT, "node_modules/.bin/deno"), "run", "-A", PROBE]],
   ["bun", [nodePath.join(ROOT, "node_modules/.bin/bun"), PROBE]],
+  // Node ≥ 22.18 strips types itself: the pure (node:fs) read path.
+  ["node", [nodePath.join(ROOT, "node_modules/.bin/node"), PROBE]],
 ];
 const MAX_MS = 2000;
 const MAX_RSS_MB = 300;
