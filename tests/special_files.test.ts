@@ -68,7 +68,9 @@ describe("special files are refused before reading", { skip }, () => {
           return;
         }
         console.log(
-          `${name} ${out.implementation}: child ${wall.toFixed(0)} ms, ${out.ticks} ticks`,
+          `${name} ${mode} reader (${out.implementation}): child ${
+            wall.toFixed(0)
+          } ms, ${out.ticks} ticks`,
         );
         assert.equal(out.results.length, 9);
         for (const res of out.results) {
