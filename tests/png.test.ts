@@ -14,10 +14,33 @@ import { CorruptDataError, LimitExceededError } from "../errors.ts";
 import type { NdArray } from "../backends/base.ts";
 import { decodeForPath, decodePng } from "../formats/mod.ts";
 import { chunk, concat, ihdr, makePng, type PngSpec, randomSamples } from "./_png.ts";
-import { commandMissing, peerSkip } from "./_peers.ts";
+import { commandMissing, peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 
 const CONVERT = "/usr/local/bin/convert";
 const noConvert = peerSkip("ImageMagick", commandMissing(CONVERT, ["-version"]));
+const noPil = peerSkip("Python PIL", pythonMissing(["PIL", "numpy"]));
+
+/** Pillow's decoding of `png`, converted to `mode` (None: as decoded), as a flat list. */
+function pillow(png: Uint8Array, mode: string): number[] {
+  const dir = mkdtempSync(join(tmpdir(), "hcs-png-"));
+  try {
+    const file = join(dir, "in.png");
+    writeFileSync(file, png);
+    const code = [
+      "import sys, json, numpy as np",
+      "from PIL import Image",
+      "im = Image.open(sys.argv[1])",
+      "m = sys.argv[2]",
+      "a = np.asarray(im if m == 'None' else im.convert(m))",
+      "print(json.dumps(a.astype(np.int64).ravel().tolist()))",
+    ].join("\n");
+    const r = spawnSync(PYTHON, ["-c", code, file, mode], { encoding: "utf8", maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as number[];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** ImageMagick's decoding of `png` as raw samples (`map`: gray, rgb, rgba; MSB first at 16 bits). */
 function magick(png: Uint8Array, map: string, depth: 8 | 16): number[] {
@@ -133,6 +156,71 @@ describe("png: PngSuite-like files", () => {
       interlace: true,
     });
     assert.deepEqual(values(decodePng(pal, "/x.png")), magick(pal, "rgba", 8));
+  });
+
+  it("cross-checks with Pillow (an independent decoder)", { skip: noPil }, () => {
+    const palette = Array.from({ length: 256 }, (_, i) =>
+      [i, (i * 5) % 256, 255 - i] as [
+        number,
+        number,
+        number,
+      ]);
+    const cases: [PngSpec, string][] = [
+      [{
+        width: 17,
+        height: 9,
+        depth: 8,
+        colorType: 3,
+        samples: randomSamples(153, 8, 1),
+        palette,
+        trns: new Uint8Array([5, 6, 7]),
+        interlace: true,
+      }, "RGBA"],
+      [{
+        width: 17,
+        height: 9,
+        depth: 8,
+        colorType: 6,
+        samples: randomSamples(612, 8, 2),
+        palette,
+        interlace: true,
+      }, "RGBA"],
+      [
+        {
+          width: 17,
+          height: 9,
+          depth: 8,
+          colorType: 2,
+          samples: randomSamples(459, 8, 3),
+          palette,
+        },
+        "RGB",
+      ],
+      [{
+        width: 17,
+        height: 9,
+        depth: 16,
+        colorType: 0,
+        samples: randomSamples(153, 16, 4),
+        interlace: true,
+      }, "None"],
+      [{
+        width: 17,
+        height: 9,
+        depth: 8,
+        colorType: 4,
+        samples: randomSamples(306, 8, 5),
+        interlace: true,
+      }, "LA"],
+    ];
+    for (const [spec, mode] of cases) {
+      const png = makePng(spec);
+      assert.deepEqual(
+        values(decodePng(png, "/x.png")),
+        pillow(png, mode),
+        `colour type ${spec.colorType}`,
+      );
+    }
   });
 
   it("reads image data split over several IDAT chunks", () => {
