@@ -105,7 +105,10 @@ function readChunks(bytes: Uint8Array, path: string): Chunks {
   if (!DEPTHS[colorType]?.includes(header.depth)) {
     throw corrupt(path, `PNG header is invalid (color type ${colorType}, depth ${header.depth})`);
   }
-  if (header.width === 0 || header.height === 0 || header.width > 2 ** 31 - 1) {
+  if (
+    header.width === 0 || header.height === 0 || header.width > 2 ** 31 - 1 ||
+    header.height > 2 ** 31 - 1
+  ) {
     throw corrupt(path, `PNG size ${header.width}×${header.height} is invalid`);
   }
   if (bytes[26] !== 0 || bytes[27] !== 0) {

@@ -249,6 +249,18 @@ describe("png: limits", () => {
     assert.ok(performance.now() - t0 < 1000, "took too long");
   });
 
+  it("refuses sizes over the PNG maximum of 2^31 - 1 (valid CRC)", () => {
+    for (const [w, h] of [[1, 2 ** 31], [2 ** 31, 1], [0, 1]]) {
+      const bad = concat([
+        header,
+        chunk("IHDR", ihdr(w!, h!, 8, 0)),
+        chunk("IDAT", zlibSync(new Uint8Array(2))),
+        chunk("IEND", new Uint8Array(0)),
+      ]);
+      assert.throws(() => decodePng(bad, "/h.png"), /PNG size .* is invalid/);
+    }
+  });
+
   it("refuses short image data", () => {
     const short = concat([
       header,
