@@ -1,13 +1,13 @@
 /**
  * The PNG decoder (the encoder stays on `fast-png`).
  *
- * Written here because `fast-png` 8.0 returned wrong values or refused valid
- * files: Adam7 at 1/2/4 bits per sample (it treats each pixel as whole
- * bytes), truecolour images with a suggested `PLTE` (returned as palette
- * lookups), and it inflates the whole IDAT stream before any size check. Here
- * the declared size is checked against the `maxDecodedBytes` budget before
- * anything is allocated and inflating stops at exactly the bytes the image
- * needs (see `inflate.ts`).
+ * Written here (as issue 10 allows) because `fast-png` 8.0 cannot be fixed
+ * around: its Adam7 path treats each pixel as whole bytes (wrong at 1/2/4
+ * bits), it reports a truecolour image's suggested `PLTE` as its palette (the
+ * old wrapper then returned palette lookups), and it inflates the whole IDAT
+ * stream before anything can check its size. Here the declared size is
+ * checked against the `maxDecodedBytes` budget before anything is allocated
+ * and inflating stops at exactly the bytes the image needs (`inflate.ts`).
  *
  * Values: samples as stored (1/2/4-bit gray is one unscaled byte per pixel,
  * 16-bit is a `Uint16Array`); palette images expand to RGB, or RGBA when a
