@@ -68,6 +68,11 @@ export interface LoadOptions {
    * `"value"` (default) decodes by extension.
    */
   as?: "bytes" | "value";
+  /**
+   * Largest decoded value in bytes (TIFF, PNG, NPY, …); default 1 GiB
+   * (`DEFAULT_MAX_DECODED_BYTES`). Over it, a `LimitExceededError`.
+   */
+  maxDecodedBytes?: number;
 }
 
 /** Options of `listFiles`. */

@@ -42,6 +42,7 @@ import {
   NotFoundError,
   StorageError,
   toStorageError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
@@ -56,6 +57,7 @@ import { assertPath, joinListed } from "../_internal/paths.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { assertStorable, checkBatch } from "../_internal/values.ts";
 import { decodeForPath, encodeForPath, formatFor } from "../formats/mod.ts";
+import type { DecodeLimits } from "../_internal/limits.ts";
 import type { BulkReader, MappedFiles } from "../ffi/types.ts";
 
 export type * from "../ffi/types.ts";
@@ -176,7 +178,12 @@ async function writeDurable(tmp: string, bytes: Uint8Array, mode?: number): Prom
  * Decodes file bytes by the extension of `path`; when that extension has no
  * codec and `path` is a symlink (`link` → `a.txt`), by its target's extension.
  */
-async function decodeFile(bytes: Uint8Array, path: string, op: string): Promise<StorageValue> {
+async function decodeFile(
+  bytes: Uint8Array,
+  path: string,
+  op: string,
+  limits: DecodeLimits = {},
+): Promise<StorageValue> {
   if (formatFor(path) === undefined) {
     let real: string | undefined;
     try {
@@ -184,10 +191,53 @@ async function decodeFile(bytes: Uint8Array, path: string, op: string): Promise<
     } catch {
       real = undefined;
     }
-    if (real !== undefined && formatFor(real) !== undefined) return decodeForPath(bytes, real, op);
+    if (real !== undefined && formatFor(real) !== undefined) {
+      return decodeForPath(bytes, real, op, limits);
+    }
   }
-  return decodeForPath(bytes, path, op);
+  return decodeForPath(bytes, path, op, limits);
 }
+
+// ---- special files (formats engineer; issue 10 item 6) ---------------------
+/**
+ * Refuses FIFOs, sockets and devices before a reader that does not check
+ * them itself (`BulkReader.refusesSpecialFiles`) opens them: opening a FIFO
+ * without a writer blocks, `/dev/zero` never ends. One async `stat` per path
+ * (following symlinks, as the read does); missing paths and directories are
+ * left to the reader's own errors. A path swapped for a FIFO between this
+ * check and the open is not caught here (the FFI readers have no such window).
+ */
+async function refuseSpecialFiles(
+  reader: BulkReader,
+  paths: readonly string[],
+  operation: string,
+): Promise<void> {
+  if (reader.refusesSpecialFiles) return;
+  await Promise.all(paths.map(async (p) => {
+    let st: Awaited<ReturnType<typeof fsp.stat>>;
+    try {
+      st = await fsp.stat(p);
+    } catch {
+      return;
+    }
+    if (st.isFile() || st.isDirectory()) return;
+    const what = st.isFIFO()
+      ? "a FIFO"
+      : st.isSocket()
+      ? "a socket"
+      : st.isCharacterDevice()
+      ? "a character device"
+      : st.isBlockDevice()
+      ? "a block device"
+      : "a special file";
+    throw new UnsupportedOperationError(
+      operation,
+      p,
+      `${what}, not a regular file; refusing to read it`,
+    );
+  }));
+}
+// ---- end special files ------------------------------------------------------
 
 type ReadWhole = (path: string) => Promise<Uint8Array>;
 
@@ -509,9 +559,10 @@ export class DiskBackend extends AbstractStorageBackend {
    */
   async load<T = StorageValue>(path: string, options: LoadOptions = {}): Promise<T> {
     assertPath(path, "load");
+    await refuseSpecialFiles(this.reader, [path], "load");
     const [bytes] = await this.reader.readFiles([path], "load");
     if (bytes === undefined) throw new StorageError("load", path, "reader returned no data");
-    return (options.as === "bytes" ? bytes : await decodeFile(bytes, path, "load")) as T;
+    return (options.as === "bytes" ? bytes : await decodeFile(bytes, path, "load", options)) as T;
   }
 
   /** Loads many paths with one bulk read, results in request order. */
@@ -522,6 +573,7 @@ export class DiskBackend extends AbstractStorageBackend {
     if (!Array.isArray(paths)) throw new TypeError("loadBatch: paths must be an array");
     for (const p of paths) assertPath(p, "loadBatch");
     if (paths.length === 0) return [];
+    await refuseSpecialFiles(this.reader, paths, "loadBatch");
     const all = await this.reader.readFiles(paths, "loadBatch");
     if (all.length !== paths.length) {
       throw new StorageError(
@@ -531,7 +583,9 @@ export class DiskBackend extends AbstractStorageBackend {
       );
     }
     if (options.as === "bytes") return all as T[];
-    return await Promise.all(all.map((b, i) => decodeFile(b, paths[i]!, "loadBatch") as T));
+    return await Promise.all(
+      all.map((b, i) => decodeFile(b, paths[i]!, "loadBatch", options) as T),
+    );
   }
 
   /**

@@ -70,6 +70,7 @@ export async function openBunLibc(target: LibcTarget): Promise<LibcCalls> {
   ) => number | null;
   const munmap = pick("munmap") as (a: number, len: number) => number;
   const madvise = pick("madvise") as (a: number, len: number, advice: number) => number;
+  const getrlimit = pick("getrlimit") as (resource: number, buf: Uint8Array) => number;
   const errnoLocation = pick("errnoLocation") as () => number;
   const errnoAddress = errnoLocation();
   return {
@@ -77,6 +78,7 @@ export async function openBunLibc(target: LibcTarget): Promise<LibcCalls> {
     fstat,
     readv,
     close,
+    getrlimit,
     errno: () => ffi.read.i32(errnoAddress, 0),
     addressOf: (bytes) => ffi.ptr(bytes),
     mmap(length, prot, flags, fd) {

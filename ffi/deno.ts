@@ -85,6 +85,7 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     munmap(a: unknown, len: bigint): number;
     madvise(a: unknown, len: bigint, advice: number): number;
     madviseAsync(a: unknown, len: bigint, advice: number): Promise<number>;
+    getrlimit(resource: number, buf: Uint8Array): number;
     errnoLocation(): unknown;
   };
   const P = D.UnsafePointer;
@@ -96,6 +97,7 @@ export function openDenoLibc(target: LibcTarget): LibcCalls {
     readv: (fd, iov, n) => s.readv(fd, iov, n),
     readvAsync: (fd, iov, n) => s.readvAsync(fd, iov, n),
     close: (fd) => s.close(fd),
+    getrlimit: (resource, buf) => s.getrlimit(resource, buf),
     errno: () => errnoView.getInt32(0),
     addressOf: (bytes) => Number(P.value(P.of(bytes))),
     mmap(length, prot, flags, fd) {

@@ -52,6 +52,8 @@ export const LIBC_SYMBOLS = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   /** `int madvise(void *addr, size_t len, int advice)` (prefaulting a fresh arena) */
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  /** `int getrlimit(int resource, struct rlimit *rl)` (the descriptor limit) */
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   /** `int *__errno_location(void)` (glibc, musl) / `int *__error(void)` (macOS) */
   errnoLocation: { parameters: [], result: "pointer" },
 } as const satisfies Record<string, SymbolSpec>;
@@ -76,8 +78,14 @@ export interface LibcTarget {
   readonly fallbacks: readonly string[];
   /** Real symbol names where they differ from the {@linkcode LIBC_SYMBOLS} keys. */
   readonly names: Readonly<Partial<Record<keyof typeof LIBC_SYMBOLS, string>>>;
-  /** `O_RDONLY | O_CLOEXEC` for this OS. */
+  /**
+   * `O_RDONLY | O_CLOEXEC | O_NONBLOCK` for this OS. `O_NONBLOCK` makes
+   * opening a FIFO without a writer return at once (the following `fstat`
+   * then refuses it); it has no effect on regular files.
+   */
   readonly openFlags: number;
+  /** `RLIMIT_NOFILE`, the resource number of the descriptor limit. */
+  readonly rlimitNofile: number;
   /** `PROT_READ`. */
   readonly protRead: number;
   /** `MAP_PRIVATE`, plus `MAP_POPULATE` where the OS has it. */
@@ -164,7 +172,8 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
       library: "libc.so.6", // glibc
       fallbacks: [`libc.musl-${arch}.so.1`, "libc.so"], // musl (Alpine), others
       names: { errnoLocation: "__errno_location" },
-      openFlags: 0o2000000, // O_RDONLY (0) | O_CLOEXEC
+      openFlags: 0o2000000 | 0o4000, // O_RDONLY (0) | O_CLOEXEC | O_NONBLOCK
+      rlimitNofile: 7,
       protRead: 1,
       mapFlags: 0x02 | 0x8000, // MAP_PRIVATE | MAP_POPULATE
       populateWrite: 23, // MADV_POPULATE_WRITE
@@ -184,7 +193,8 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
       names: arch === "x86_64"
         ? { errnoLocation: "__error", fstat: "fstat$INODE64" }
         : { errnoLocation: "__error" },
-      openFlags: 0x1000000, // O_RDONLY | O_CLOEXEC
+      openFlags: 0x1000000 | 0x4, // O_RDONLY | O_CLOEXEC | O_NONBLOCK
+      rlimitNofile: 8,
       protRead: 1,
       mapFlags: 0x02, // MAP_PRIVATE
       // struct stat (64-bit inode): st_dev i32, st_mode u16 at 4, …, st_size at 96.

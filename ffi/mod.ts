@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { RuntimeInfo } from "../registry/runtime.ts";
+import type { RuntimeInfo, RuntimeName } from "../registry/runtime.ts";
 import { denoFfiPermission, safeEnv } from "../registry/runtime.ts";
 import type { BulkReader, MappedFiles } from "./types.ts";
 import type { BatchOptions } from "./batch.ts";
@@ -32,7 +32,8 @@ import { PureReader } from "./pure.ts";
 
 export type { BulkReader, MappedFiles };
 export { NativeReader, PureReader };
-export type { BatchOptions, NativeReaderOptions };
+export type { BatchOptions, NativeReaderOptions, RuntimeInfo, RuntimeName };
+export type { Arena, FileOps } from "./batch.ts";
 
 /** The reader chosen for a runtime, its name, and why (when it is not FFI). */
 export interface ReaderChoice {

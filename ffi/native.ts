@@ -6,7 +6,7 @@
  * @module
  */
 
-import { StorageError } from "../errors.ts";
+import { StorageError, UnsupportedOperationError } from "../errors.ts";
 import { assertPath } from "../_internal/paths.ts";
 import type { BulkReader, MappedFiles } from "./types.ts";
 import {
@@ -15,7 +15,6 @@ import {
   errnoError,
   type FileOps,
   KIND_DIRECTORY,
-  KIND_OTHER,
   type OffThread,
   type ParallelReads,
   readBatch,
@@ -35,6 +34,8 @@ export interface LibcCalls {
   readvAsync?(fd: number, iov: Uint8Array, count: number): Promise<number>;
   /** `close(fd)`. */
   close(fd: number): number;
+  /** `getrlimit(resource, buf)` → 0 or -1 (`buf`: two u64, soft then hard). */
+  getrlimit?(resource: number, buf: Uint8Array): number;
   /** The calling thread's `errno`. */
   errno(): number;
   /** Address of `bytes[0]` (the buffer must not move: an off-heap `ArrayBuffer`). */
@@ -56,6 +57,35 @@ const PAGE = 4096;
 const PREFAULT_MIN_BYTES = 1 << 20;
 const TWO32 = 4294967296;
 const EINTR = 4;
+const ENXIO = 6;
+/** Default most files open at once per chunk (`BatchOptions.chunkFiles`). */
+const DEFAULT_CHUNK_FILES = 512;
+/** Descriptors left to the rest of the process: a chunk opens at most a quarter of the limit. */
+const DESCRIPTOR_SHARE = 4;
+
+/** What a non-regular file is, from the `S_IFMT` bits of its mode. */
+function kindName(type: number): string {
+  switch (type) {
+    case 0o010000:
+      return "a FIFO";
+    case 0o020000:
+      return "a character device";
+    case 0o060000:
+      return "a block device";
+    case 0o140000:
+      return "a socket";
+  }
+  return "not a regular file";
+}
+
+/**
+ * The refusal of anything that is not a regular file or a directory (FIFO,
+ * socket, device): reading one could block forever or never end.
+ */
+function specialFileError(operation: string, path: string, what: string): StorageError {
+  const reason = what === "not a regular file" ? what : `${what}, not a regular file`;
+  return new UnsupportedOperationError(operation, path, `${reason}; refusing to read it`);
+}
 
 /** `FileOps` over libc: `open`/`fstat`/`readv`/`close`, errno mapped to typed errors. */
 export class NativeOps implements FileOps {
@@ -101,7 +131,14 @@ export class NativeOps implements FileOps {
 
   open(path: string, operation: string): number {
     const fd = this.#libc.open(this.#encode(path, operation), this.#target.openFlags);
-    if (fd < 0) this.#fail(operation, path);
+    if (fd < 0) {
+      // ENXIO (6 on Linux and macOS): `open` of a Unix socket, or of a device
+      // with no driver behind it.
+      if (this.#libc.errno() === ENXIO) {
+        throw specialFileError(operation, path, "a socket (or a device with no driver)");
+      }
+      this.#fail(operation, path);
+    }
     return fd;
   }
 
@@ -113,7 +150,9 @@ export class NativeOps implements FileOps {
       : this.#statView.getUint32(layout.mode, true);
     const type = mode & S_IFMT;
     if (type === S_IFDIR) return KIND_DIRECTORY;
-    if (type !== S_IFREG) return KIND_OTHER;
+    // Checked on the open descriptor (no check/open race); the open itself
+    // did not block, as it used O_NONBLOCK.
+    if (type !== S_IFREG) throw specialFileError(operation, path, kindName(type));
     const lo = this.#statView.getUint32(layout.stSize, true);
     const hi = this.#statView.getInt32(layout.stSize + 4, true);
     return hi * TWO32 + lo;
@@ -144,6 +183,19 @@ export class NativeOps implements FileOps {
 
   close(fd: number): void {
     this.#libc.close(fd);
+  }
+
+  /** The soft `RLIMIT_NOFILE` (open descriptors allowed), or undefined if unknown/unlimited. */
+  descriptorLimit(): number | undefined {
+    const getrlimit = this.#libc.getrlimit;
+    if (!getrlimit) return undefined;
+    const buf = new Uint8Array(new ArrayBuffer(16));
+    if (getrlimit(this.#target.rlimitNofile, buf) !== 0) return undefined;
+    const dv = new DataView(buf.buffer);
+    const hi = dv.getUint32(4, true);
+    const soft = hi * TWO32 + dv.getUint32(0, true);
+    // RLIM_INFINITY is all ones; anything this large is no limit for us.
+    return hi >= 0x7fffffff || soft <= 0 ? undefined : soft;
   }
 
   /** Whether reads can run on other threads. */
@@ -213,11 +265,6 @@ export class NativeOps implements FileOps {
     try {
       const size = this.stat(fd, path, operation);
       if (size === KIND_DIRECTORY) throw errnoError("EISDIR", operation, path);
-      if (size === KIND_OTHER) {
-        throw new StorageError(operation, path, "not a regular file; cannot be mapped", {
-          code: "EINVAL",
-        });
-      }
       if (size > MAX_FILE_BYTES) {
         throw new StorageError(
           operation,
@@ -350,7 +397,11 @@ export class ArenaPool {
   #bytes = 0;
   #max: number;
 
-  /** @param maxBytes most bytes kept for reuse (more are left to the GC) */
+  /**
+   * An empty pool.
+   *
+   * @param maxBytes most bytes kept for reuse (more are left to the GC)
+   */
   constructor(maxBytes: number) {
     this.#max = maxBytes;
   }
@@ -543,10 +594,10 @@ export class NativeReader implements BulkReader {
    */
   readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]> {
     if (this.#offThread) {
-      return readBatchAsync(this.#ops, paths, operation, this.#options, this.#offThread);
+      return readBatchAsync(this.#ops, paths, operation, this.#bounded(), this.#offThread);
     }
     try {
-      return Promise.resolve(readBatch(this.#ops, paths, operation, this.#options));
+      return Promise.resolve(readBatch(this.#ops, paths, operation, this.#bounded()));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -554,7 +605,26 @@ export class NativeReader implements BulkReader {
 
   /** The same as {@linkcode readFiles}, synchronously. */
   readFilesSync(paths: readonly string[], operation: string): Uint8Array[] {
-    return readBatch(this.#ops, paths, operation, this.#options);
+    return readBatch(this.#ops, paths, operation, this.#bounded());
+  }
+
+  /**
+   * The batch options with `chunkFiles` bounded by the descriptor limit
+   * (`getrlimit(RLIMIT_NOFILE)`, asked per batch: it can change): a chunk
+   * opens at most a quarter of it, leaving the rest to the process, so
+   * `ulimit -n 64` reads in chunks of 16 files instead of failing with EMFILE.
+   */
+  #bounded(): BatchOptions {
+    const limit = this.#ops.descriptorLimit();
+    const wanted = this.#options.chunkFiles ?? DEFAULT_CHUNK_FILES;
+    if (limit === undefined) return this.#options;
+    const cap = Math.max(1, Math.floor(limit / DESCRIPTOR_SHARE));
+    return wanted <= cap ? this.#options : { ...this.#options, chunkFiles: cap };
+  }
+
+  /** Whether special files (FIFOs, sockets, devices) are refused by the reader itself: yes, on the descriptor. */
+  get refusesSpecialFiles(): boolean {
+    return true;
   }
 
   /**
@@ -582,7 +652,7 @@ export class NativeReader implements BulkReader {
       },
     };
     try {
-      const views = readBatch(leasing, paths, operation, this.#options);
+      const views = readBatch(leasing, paths, operation, this.#bounded());
       return Promise.resolve(new LeasedFiles([...paths], views, used, pool, operation));
     } catch (err) {
       recycle(used, pool); // nothing was handed out; keep the memory

@@ -7,8 +7,15 @@
 
 /** Reads whole files in bulk. */
 export interface BulkReader {
-  /** Implementation name, e.g. `"ffi(deno, pread)"` or `"pure"`. */
+  /** Implementation name, e.g. `"ffi(deno, readv)"` or `"pure"`. */
   readonly implementation: string;
+  /**
+   * True when the reader itself refuses anything that is not a regular file
+   * or a directory (FIFO, socket, device) before reading, without blocking
+   * (the FFI readers: `O_NONBLOCK` open, then `fstat` on the descriptor).
+   * Callers check other readers' paths themselves first.
+   */
+  readonly refusesSpecialFiles?: boolean;
   /**
    * Reads every file whole, results in request order. Errors are typed
    * storage errors naming the path and `operation`.

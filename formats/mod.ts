@@ -19,15 +19,17 @@
  * @module
  */
 
-import { restate, StorageError, UnsupportedFormatError } from "../errors.ts";
+import { CorruptDataError, restate, StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { StorageValue } from "../backends/base.ts";
 import { extname } from "../_internal/paths.ts";
+import type { DecodeLimits } from "../_internal/limits.ts";
 import { csvFormat } from "./csv.ts";
 import { npyFormat } from "./npy.ts";
 import { pngFormat } from "./png.ts";
 import { tiffFormat } from "./tiff.ts";
 
 export type { JsonValue, NdArray, StorageValue, TypedArray } from "../backends/base.ts";
+export { type DecodeLimits, DEFAULT_MAX_DECODED_BYTES } from "../_internal/limits.ts";
 export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
 export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
 export { decodePng, encodePng, pngFormat } from "./png.ts";
@@ -43,8 +45,11 @@ export interface FormatCodec {
   readonly arrayFormat?: boolean;
   /** Encodes a value to file bytes; throws `UnsupportedFormatError` for values it cannot hold. */
   encode(value: StorageValue, path: string): Uint8Array;
-  /** Decodes file bytes; throws a `StorageError` for corrupt input. */
-  decode(bytes: Uint8Array, path: string): StorageValue;
+  /**
+   * Decodes file bytes; throws a `StorageError` for corrupt input and
+   * `LimitExceededError` for values over `options.maxDecodedBytes`.
+   */
+  decode(bytes: Uint8Array, path: string, options?: DecodeLimits): StorageValue;
 }
 
 const codecs = new Map<string, FormatCodec>();
@@ -139,7 +144,8 @@ export function encodeForPath(value: StorageValue, path: string, operation: stri
 }
 
 /**
- * Decodes the bytes of the file at `path` by its extension.
+ * Decodes the bytes of the file at `path` by its extension, within the
+ * decoded-size budget of `options.maxDecodedBytes` (default 1 GiB).
  *
  * @example
  * ```ts
@@ -147,11 +153,16 @@ export function encodeForPath(value: StorageValue, path: string, operation: stri
  * console.assert(decodeForPath(new TextEncoder().encode("x"), "/a.txt", "load") === "x");
  * ```
  */
-export function decodeForPath(bytes: Uint8Array, path: string, operation: string): StorageValue {
+export function decodeForPath(
+  bytes: Uint8Array,
+  path: string,
+  operation: string,
+  options?: DecodeLimits,
+): StorageValue {
   const codec = formatFor(path);
   if (!codec) throw unsupported(operation, path);
   try {
-    return codec.decode(bytes, path);
+    return codec.decode(bytes, path, options);
   } catch (err) {
     throw wrap(err, operation, path, `corrupt or unreadable ${codec.name} data`);
   }
@@ -160,24 +171,16 @@ export function decodeForPath(bytes: Uint8Array, path: string, operation: string
 function wrap(err: unknown, operation: string, path: string, reason: string): Error {
   if (err instanceof StorageError) {
     if (err.path === path && err.operation === operation) return err;
-    return err instanceof UnsupportedFormatError
-      ? restate(err, operation, path, err.reason)
-      : new StorageError(operation, path, `${reason}: ${err.reason}`, {
-        code: err.code,
-        cause: err,
-      });
-  }
-  if (err instanceof TypeError || err instanceof RangeError) {
-    return new StorageError(operation, path, `${reason}: ${err.message}`, {
-      code: "ERR_CORRUPT_DATA",
-      cause: err,
-    });
+    // Keep the class (CorruptDataError, LimitExceededError, …) and the code.
+    return restate(
+      err,
+      operation,
+      path,
+      err instanceof UnsupportedFormatError ? err.reason : `${reason}: ${err.reason}`,
+    );
   }
   const msg = err instanceof Error ? err.message : String(err);
-  return new StorageError(operation, path, `${reason}: ${msg}`, {
-    code: "ERR_CORRUPT_DATA",
-    cause: err,
-  });
+  return new CorruptDataError(operation, path, `${reason}: ${msg}`, { cause: err });
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: false });

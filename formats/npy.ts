@@ -26,8 +26,9 @@
  */
 
 import type { NdArray, TypedArray } from "../backends/base.ts";
-import { StorageError, UnsupportedFormatError } from "../errors.ts";
+import { CorruptDataError, type StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { FormatCodec } from "./mod.ts";
+import { checkDecodedSize, decodedBudget, type DecodeLimits } from "../_internal/limits.ts";
 import {
   arrayClass,
   bytesOf,
@@ -43,7 +44,7 @@ import {
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 
 function corrupt(path: string, reason: string): StorageError {
-  return new StorageError("decode", path, reason, { code: "ERR_CORRUPT_DATA" });
+  return new CorruptDataError("decode", path, reason);
 }
 
 /** The parsed header of an `.npy` file. */
@@ -277,8 +278,10 @@ function fortranToC(src: TypedArray, shape: readonly number[]): TypedArray {
 
 /**
  * Decodes `.npy` bytes into a C-ordered array. Throws `StorageError` for
- * corrupt or truncated input and `UnsupportedFormatError` for dtypes that
- * have no typed array here.
+ * corrupt or truncated input, `UnsupportedFormatError` for dtypes that
+ * have no typed array here, and `LimitExceededError` when the header declares
+ * more than `options.maxDecodedBytes` (default 1 GiB) of data. Bool arrays
+ * hold 0/1 (any nonzero byte reads as 1, as in NumPy).
  *
  * @example
  * ```ts
@@ -287,7 +290,8 @@ function fortranToC(src: TypedArray, shape: readonly number[]): TypedArray {
  * console.assert(a.shape.length === 0 && a.data[0] === -1n);
  * ```
  */
-export function decodeNpy(bytes: Uint8Array, path = "<npy>"): NdArray {
+export function decodeNpy(bytes: Uint8Array, path = "<npy>", options?: DecodeLimits): NdArray {
+  const budget = decodedBudget(options);
   const header = readNpyHeader(bytes, path);
   const dtype = parseDescr(header.descr, path);
   const { shape } = header;
@@ -312,9 +316,21 @@ export function decodeNpy(bytes: Uint8Array, path = "<npy>"): NdArray {
       }) of ${header.descr} needs ${nbytes} bytes, file has ${available}`,
     );
   }
+  checkDecodedSize(nbytes, budget, "decode", path, `npy shape (${shape.join(", ")})`);
   let data = typedView(bytes, header.dataOffset, count, dtype.type, dtype.littleEndian);
+  if (dtype.bool) data = boolsOf(data as Uint8Array);
   if (header.fortranOrder && shape.length > 1) data = fortranToC(data, shape);
   return { data, shape: [...shape], stride: cStrides(shape) };
+}
+
+/** NumPy reads any nonzero bool byte as True: normalise to 0/1 (a copy only when needed). */
+function boolsOf(raw: Uint8Array): Uint8Array {
+  let k = 0;
+  while (k < raw.length && raw[k]! <= 1) k++;
+  if (k === raw.length) return raw;
+  const out = raw.slice();
+  for (; k < out.length; k++) if (out[k]! > 1) out[k] = 1;
+  return out;
 }
 
 function descrOf(t: ElementType): string {
@@ -377,5 +393,5 @@ export const npyFormat: FormatCodec = {
   extensions: [".npy"],
   arrayFormat: true,
   encode: (value, path) => encodeNpy(requireArray(value, "npy", path)),
-  decode: (bytes, path) => decodeNpy(bytes, path),
+  decode: (bytes, path, options) => decodeNpy(bytes, path, options),
 };

@@ -21,27 +21,18 @@
  * - everything else (LZW, Deflate/zlib 8 and 32946, PackBits, tiles,
  *   predictors 2 and 3) is assembled here strip by strip / tile by tile.
  *
- * Why not the npm `tiff` package (image-js)? It is decode-only and, in 7.1,
- * has no uint32/int32 or signed 8/16-bit types, no PackBits, no
- * floating-point predictor, no predictor above 16 bits, no BigTIFF, no guard
- * against an IFD chain that loops (its decoder then never returns) or against
- * sizes that do not fit the file, and its LZW decoder takes ~2 s per
- * 2048×2048 uint16 plane on Deno. So the IFDs are parsed and validated here,
- * Deflate goes through `fflate` (the inflater `tiff` itself uses), and LZW and
- * PackBits — small, well-specified decoders — are written here (see `lzw`).
- *
- * Encoding: no maintained npm library writes 16/32-bit integer and float
- * grayscale multi-page TIFF (`tiff` only decodes; `utif` writes 8-bit RGBA;
- * `geotiff`'s writer is single-image and geo-oriented), so this module has a
- * small baseline encoder: uncompressed, one strip per page, host byte order
- * (little-endian on every common machine), SampleFormat for signed/float,
- * 2-D arrays → one page, 3-D arrays → pages, pixel data first and the IFDs
- * after it (so a stack reads back as one zero-copy view), and a tifffile-style
- * `{"shape": [...]}` description so NumPy/tifffile see the same shape.
+ * Why not the npm `tiff` package: in 7.1 it lacks uint32/int32 and signed
+ * 8/16-bit samples, PackBits, the float predictor and BigTIFF, has no guard
+ * against IFD loops or sizes the file cannot hold, and its LZW is ~100×
+ * slower. So IFDs are parsed here; the strip codecs are in `tiff_codecs.ts`,
+ * the encoder (and why it is ours) in `tiff_encode.ts`.
  *
  * Corrupt input (bad offsets, counts, loops, truncation, sizes the data cannot
- * hold) throws a `StorageError`; nothing is allocated for a size that the file
- * could not contain.
+ * hold) throws a `CorruptDataError`; nothing is allocated for a size that the
+ * file could not contain or that exceeds `maxDecodedBytes`. Strips and tiles
+ * may not reuse data: their byte counts together may not exceed the file size
+ * (shared or overlapping ranges are refused once they would), and a Deflate
+ * strip stops inflating at the size of a full strip.
  *
  * @example
  * ```ts
@@ -54,172 +45,35 @@
  * @module
  */
 
-import { inflateSync, unzlibSync } from "fflate";
 import type { NdArray, TypedArray } from "../backends/base.ts";
-import { StorageError, UnsupportedFormatError } from "../errors.ts";
+import { CorruptDataError, StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { FormatCodec } from "./mod.ts";
 import {
   arrayClass,
-  bytesOf,
   cStrides,
   dtypeName,
   type ElementType,
   HOST_LITTLE_ENDIAN,
   requireArray,
   swapBytes,
-  toContiguous,
   typedView,
 } from "../_internal/ndarray.ts";
+import { checkDecodedSize, decodedBudget, type DecodeLimits } from "../_internal/limits.ts";
+import { decompress, unpredictFloat, unpredictHorizontal } from "./tiff_codecs.ts";
+import { encodeTiff } from "./tiff_encode.ts";
+import { type Entry, Reader } from "./tiff_reader.ts";
 
-/** Refuse arrays larger than this many bytes (before allocating). */
-const MAX_ARRAY_BYTES = 2 ** 32;
+export { encodeTiff };
+
 /** Most bytes one compressed byte can expand to, per compression (+ slack). */
 const MAX_RATIO: Record<number, number> = { 5: 4096, 8: 1032, 32946: 1032, 32773: 64 };
 
-function corrupt(path: string, reason: string): StorageError {
-  return new StorageError("decode", path, reason, { code: "ERR_CORRUPT_DATA" });
+function corrupt(path: string, reason: string): CorruptDataError {
+  return new CorruptDataError("decode", path, reason);
 }
 
 function unsupported(path: string, reason: string): UnsupportedFormatError {
   return new UnsupportedFormatError("decode", path, reason);
-}
-
-const TYPE_SIZE: Record<number, number> = {
-  1: 1,
-  2: 1,
-  3: 2,
-  4: 4,
-  5: 8,
-  6: 1,
-  7: 1,
-  8: 2,
-  9: 4,
-  10: 8,
-  11: 4,
-  12: 8,
-  13: 4,
-  16: 8,
-  17: 8,
-  18: 8,
-};
-
-interface Entry {
-  type: number;
-  count: number;
-  /** File offset of the values (inline values point into the entry). */
-  at: number;
-}
-
-/** Reads integers and strings from the file with bounds checks. */
-class Reader {
-  readonly dv: DataView;
-  readonly le: boolean;
-  readonly big: boolean;
-  constructor(readonly bytes: Uint8Array, readonly path: string) {
-    if (bytes.length < 8) throw corrupt(path, "not a TIFF file (too short)");
-    const b0 = bytes[0];
-    const b1 = bytes[1];
-    if (b0 === 0x49 && b1 === 0x49) this.le = true;
-    else if (b0 === 0x4d && b1 === 0x4d) this.le = false;
-    else throw corrupt(path, "not a TIFF file (bad byte-order mark)");
-    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const magic = this.dv.getUint16(2, this.le);
-    if (magic === 42) this.big = false;
-    else if (magic === 43) {
-      this.big = true;
-      if (bytes.length < 16 || this.dv.getUint16(4, this.le) !== 8) {
-        throw corrupt(path, "invalid BigTIFF header");
-      }
-    } else throw corrupt(path, `not a TIFF file (magic ${magic})`);
-  }
-  check(at: number, len: number, what: string): void {
-    if (!Number.isSafeInteger(at) || at < 0 || len < 0 || at + len > this.bytes.length) {
-      throw corrupt(this.path, `${what} at offset ${at} (+${len}) lies outside the file`);
-    }
-  }
-  u16(at: number): number {
-    this.check(at, 2, "value");
-    return this.dv.getUint16(at, this.le);
-  }
-  u32(at: number): number {
-    this.check(at, 4, "value");
-    return this.dv.getUint32(at, this.le);
-  }
-  u64(at: number): number {
-    this.check(at, 8, "value");
-    const lo = this.dv.getUint32(at + (this.le ? 0 : 4), this.le);
-    const hi = this.dv.getUint32(at + (this.le ? 4 : 0), this.le);
-    const v = hi * 2 ** 32 + lo;
-    if (!Number.isSafeInteger(v)) throw corrupt(this.path, `64-bit value too large at ${at}`);
-    return v;
-  }
-  offset(at: number): number {
-    return this.big ? this.u64(at) : this.u32(at);
-  }
-  /** Parses the IFD at `at`: its entries and the offset of the next IFD. */
-  ifd(at: number, maxEntries: number): { entries: Map<number, Entry>; next: number; n: number } {
-    const countSize = this.big ? 8 : 2;
-    const entrySize = this.big ? 20 : 12;
-    const inline = this.big ? 8 : 4;
-    const n = this.big ? this.u64(at) : this.u16(at);
-    this.check(at, countSize + n * entrySize + inline, `IFD with ${n} entries`);
-    if (n > maxEntries) throw corrupt(this.path, `IFDs overlap (offset ${at})`);
-    const entries = new Map<number, Entry>();
-    for (let k = 0; k < n; k++) {
-      const e = at + countSize + k * entrySize;
-      const tag = this.dv.getUint16(e, this.le);
-      const type = this.dv.getUint16(e + 2, this.le);
-      const count = this.big ? this.u64(e + 4) : this.dv.getUint32(e + 4, this.le);
-      const size = TYPE_SIZE[type];
-      if (!size) continue; // unknown type: ignore the tag, as readers must
-      const valueField = e + (this.big ? 12 : 8);
-      const at2 = count * size <= inline ? valueField : this.offset(valueField);
-      entries.set(tag, { type, count, at: at2 });
-    }
-    return { entries, next: this.offset(at + countSize + n * entrySize), n };
-  }
-  /** All values of an integer tag. */
-  ints(entry: Entry, tag: number, max = Infinity, first = entry.count): number[] {
-    const size = TYPE_SIZE[entry.type]!;
-    if (![1, 3, 4, 8, 9, 13, 16, 17, 18].includes(entry.type)) {
-      throw corrupt(this.path, `tag ${tag} has non-integer type ${entry.type}`);
-    }
-    if (entry.count > max) throw corrupt(this.path, `tag ${tag} has ${entry.count} values`);
-    this.check(entry.at, entry.count * size, `tag ${tag} values`);
-    const n = Math.min(first, entry.count);
-    const out = new Array<number>(n);
-    for (let k = 0; k < n; k++) {
-      const p = entry.at + k * size;
-      switch (entry.type) {
-        case 1:
-          out[k] = this.bytes[p]!;
-          break;
-        case 3:
-          out[k] = this.dv.getUint16(p, this.le);
-          break;
-        case 8:
-          out[k] = this.dv.getInt16(p, this.le);
-          break;
-        case 9:
-          out[k] = this.dv.getInt32(p, this.le);
-          break;
-        case 4:
-        case 13:
-          out[k] = this.dv.getUint32(p, this.le);
-          break;
-        default:
-          out[k] = this.u64(p);
-      }
-    }
-    return out;
-  }
-  text(entry: Entry): string {
-    if (entry.type !== 2 && entry.type !== 7) return "";
-    this.check(entry.at, entry.count, "text");
-    let end = entry.at + entry.count;
-    while (end > entry.at && this.bytes[end - 1] === 0) end--;
-    return new TextDecoder("utf-8", { fatal: false }).decode(this.bytes.subarray(entry.at, end));
-  }
 }
 
 /** One strip or tile of a page, in elements (a chunky pixel counts `samples` elements). */
@@ -253,6 +107,8 @@ interface Page {
   type: ElementType;
   compression: number;
   predictor: number;
+  /** Rows per strip (or tile length): what a full chunk holds. */
+  chunkRows: number;
   chunks: Chunk[];
   description: string;
 }
@@ -340,9 +196,13 @@ function pageOf(
     throw corrupt(path, "floating-point predictor on integer data");
   }
   const elements = width * height * samples;
-  if (elements * type.size > MAX_ARRAY_BYTES) {
-    throw corrupt(path, `page ${index} of ${width}×${height}×${samples} is too large`);
-  }
+  checkDecodedSize(
+    elements * type.size,
+    r.budget,
+    "decode",
+    path,
+    `TIFF page ${index} of ${width}×${height}×${samples} ${dtypeName(type)}`,
+  );
   // Chunky pixels are handled as rows of width × samples elements.
   const spp = planar ? 1 : samples;
   const planes = planar ? samples : 1;
@@ -383,7 +243,7 @@ function pageOf(
     throw corrupt(path, `page ${index} announces more strips/tiles than the file can hold`);
   }
   const chunkBytes = cw * ch * spp * type.size;
-  if (chunkBytes > MAX_ARRAY_BYTES) throw corrupt(path, `chunk of ${cw}×${ch} is too large`);
+  checkDecodedSize(chunkBytes, r.budget, "decode", path, `TIFF strip/tile of ${cw}×${ch}`);
   const offsets = r.ints(offsetsEntry, tiled ? T.TILE_OFFSETS : T.STRIP_OFFSETS, Infinity, nChunks);
   let counts: number[];
   if (countsEntry) {
@@ -443,6 +303,7 @@ function pageOf(
     type,
     compression,
     predictor,
+    chunkRows: ch,
     chunks,
     description: d && index === 0 ? r.text(d) : "",
   };
@@ -456,6 +317,10 @@ function readPages(r: Reader): Page[] {
   if (at === 0) throw corrupt(r.path, "TIFF has no image (first IFD offset is 0)");
   let index = 0;
   let totalBytes = 0;
+  // Strip/tile data may not be counted twice: the byte counts of every
+  // strip and tile together may not exceed the file size (shared or
+  // overlapping ranges would let a small file decode to far more).
+  let dataBytes = 0;
   let chunkBudget = r.bytes.length;
   // Entries of distinct IFDs cannot share bytes in a sound file: bounding
   // their total by the file size keeps overlapping-IFD chains linear.
@@ -469,7 +334,14 @@ function readPages(r: Reader): Page[] {
     if (page) {
       chunkBudget -= page.chunks.length;
       totalBytes += page.elements * page.type.size;
-      if (totalBytes > MAX_ARRAY_BYTES) throw corrupt(r.path, "TIFF stack is too large");
+      checkDecodedSize(totalBytes, r.budget, "decode", r.path, `TIFF stack of ${index + 1} pages`);
+      for (const c of page.chunks) dataBytes += c.count;
+      if (dataBytes > r.bytes.length) {
+        throw corrupt(
+          r.path,
+          `TIFF strips/tiles share or overlap their data: their byte counts add up to more than the file's ${r.bytes.length} bytes`,
+        );
+      }
       pages.push(page);
     }
     index++;
@@ -479,194 +351,15 @@ function readPages(r: Reader): Page[] {
   return pages;
 }
 
-// ---- decompression -------------------------------------------------------
-
-function packBits(src: Uint8Array, expected: number, path: string): Uint8Array {
-  const out = new Uint8Array(expected);
-  let i = 0;
-  let o = 0;
-  while (o < expected && i < src.length) {
-    const n = src[i++]!;
-    if (n < 128) {
-      const len = Math.min(n + 1, expected - o);
-      if (i + len > src.length) {
-        throw corrupt(path, "PackBits literal run past the end of its strip");
-      }
-      out.set(src.subarray(i, i + len), o);
-      i += n + 1;
-      o += len;
-    } else if (n > 128) {
-      if (i >= src.length) throw corrupt(path, "PackBits repeat run past the end of its strip");
-      const len = Math.min(257 - n, expected - o);
-      out.fill(src[i++]!, o, o + len);
-      o += len;
-    } // 128: no-op
-  }
-  if (o < expected) throw corrupt(path, `PackBits strip decodes to ${o} bytes, needs ${expected}`);
-  return out;
-}
-
-function deflate(src: Uint8Array, expected: number, path: string): Uint8Array {
-  const out = new Uint8Array(expected);
-  let got: Uint8Array;
-  try {
-    const zlibHeader = src.length >= 2 && (src[0]! & 0x0f) === 8 &&
-      ((src[0]! << 8) | src[1]!) % 31 === 0;
-    got = zlibHeader ? unzlibSync(src, { out }) : inflateSync(src, { out });
-  } catch (err) {
-    throw corrupt(path, `Deflate data is corrupt (${(err as Error).message})`);
-  }
-  if (got.length < expected) {
-    throw corrupt(path, `Deflate strip decodes to ${got.length} bytes, needs ${expected}`);
-  }
-  return got.buffer === out.buffer ? out : got.subarray(0, expected);
-}
-
-const LZW_CLEAR = 256;
-const LZW_EOI = 257;
-const lzwPrefix = new Int16Array(4096);
-const lzwSuffix = new Uint8Array(4096);
-const lzwFirst = new Uint8Array(4096);
-const lzwLength = new Uint16Array(4096);
-for (let c = 0; c < 256; c++) {
-  lzwPrefix[c] = -1;
-  lzwSuffix[c] = c;
-  lzwFirst[c] = c;
-  lzwLength[c] = 1;
-}
-
-/**
- * TIFF LZW (MSB-first codes of 9..12 bits, "early change", as libtiff
- * writes), decoding into exactly `expected` bytes.
- *
- * Written here rather than taken from the `tiff` package: its decoder builds
- * a JavaScript array per code and takes ~2 s (Deno) / ~0.5 s (Bun) for one
- * 2048×2048 uint16 plane, against a few tens of ms for this table-based one;
- * it also keeps its table in module state that a corrupt strip can leave
- * inconsistent. The old-style (pre-TIFF 6) LSB-first variant is refused.
- */
-function lzw(src: Uint8Array, expected: number, path: string): Uint8Array {
-  if (src.length >= 2 && src[0] === 0 && (src[1]! & 1) === 1) {
-    throw unsupported(path, "old-style (LSB-first) TIFF LZW is not supported");
-  }
-  const out = new Uint8Array(expected);
-  const n = src.length;
-  const totalBits = n * 8;
-  let bit = 0;
-  let width = 9;
-  let free = 258;
-  let old = -1;
-  let o = 0;
-  while (o < expected && bit + width <= totalBits) {
-    const p = bit >>> 3;
-    const word = (src[p]! << 16) | ((src[p + 1] ?? 0) << 8) | (src[p + 2] ?? 0);
-    const code = (word >>> (24 - (bit & 7) - width)) & ((1 << width) - 1);
-    bit += width;
-    if (code === LZW_EOI) break;
-    if (code === LZW_CLEAR) {
-      width = 9;
-      free = 258;
-      old = -1;
-      continue;
-    }
-    if (old < 0) {
-      if (code > 255) throw corrupt(path, `LZW data is corrupt (code ${code} after a clear)`);
-      out[o++] = code;
-      old = code;
-      continue;
-    }
-    if (code > free || free >= 4096) {
-      throw corrupt(path, `LZW data is corrupt (code ${code}, table size ${free})`);
-    }
-    // New entry: the old string + first byte of the current one (or of the
-    // old one, for the code being defined right now: the KwKwK case).
-    lzwPrefix[free] = old;
-    lzwSuffix[free] = code === free ? lzwFirst[old]! : lzwFirst[code]!;
-    lzwFirst[free] = lzwFirst[old]!;
-    lzwLength[free] = lzwLength[old]! + 1;
-    free++;
-    // Emit the string of `code`, last byte first; clip at the output's end.
-    const len = lzwLength[code]!;
-    let c = code;
-    for (let k = o + len - 1; k >= o; k--) {
-      if (k < expected) out[k] = lzwSuffix[c]!;
-      c = lzwPrefix[c]!;
-    }
-    o += len;
-    old = code;
-    if (free === (1 << width) - 1 && width < 12) width++;
-  }
-  if (o < expected) throw corrupt(path, `LZW strip decodes to ${o} bytes, needs ${expected}`);
-  return out;
-}
-
-function decompress(page: Page, chunk: Chunk, src: Uint8Array, expected: number, path: string) {
-  switch (page.compression) {
-    case 1:
-      return src.slice(0, expected);
-    case 5:
-      return lzw(src, expected, path);
-    case 8:
-    case 32946:
-      return deflate(src, expected, path);
-    case 32773:
-      return packBits(src, expected, path);
-  }
-  throw unsupported(path, `TIFF compression ${page.compression} (chunk at ${chunk.offset})`);
-}
-
-/**
- * Undoes the floating-point predictor: bytes differenced with a distance of
- * `stride` (samples per pixel), then stored as byte planes, MSB first.
- */
-function unpredictFloat(
-  src: Uint8Array,
-  rows: number,
-  cols: number,
-  size: number,
-  stride: number,
-): Uint8Array {
-  const out = new Uint8Array(src.length);
-  const rowBytes = cols * size;
-  for (let y = 0; y < rows; y++) {
-    const base = y * rowBytes;
-    for (let k = base + stride; k < base + rowBytes; k++) {
-      src[k] = (src[k]! + src[k - stride]!) & 0xff;
-    }
-    for (let x = 0; x < cols; x++) {
-      for (let b = 0; b < size; b++) {
-        const msbFirst = src[base + b * cols + x]!;
-        out[base + x * size + (HOST_LITTLE_ENDIAN ? size - 1 - b : b)] = msbFirst;
-      }
-    }
-  }
-  return out;
-}
-
-/** Undoes horizontal differencing on native-order integers, row by row. */
-function unpredictHorizontal(
-  chunk: Uint8Array,
-  type: ElementType,
-  rows: number,
-  cols: number,
-  stride: number,
-) {
-  const Ctor = arrayClass(type)!;
-  const a = new Ctor(chunk.buffer, chunk.byteOffset, rows * cols) as { [i: number]: number };
-  for (let y = 0; y < rows; y++) {
-    const base = y * cols;
-    for (let x = stride; x < cols; x++) a[base + x] = a[base + x]! + a[base + x - stride]!;
-  }
-}
-
 /** Decodes a page into `out` (native byte order) at byte offset `at`. */
 function decodePageInto(r: Reader, page: Page, out: Uint8Array, at: number): void {
   const { type, pitch, stride } = page;
   const size = type.size;
   for (const chunk of page.chunks) {
     const expected = chunk.rows * chunk.cols * size;
+    const full = page.chunkRows * chunk.cols * size;
     const src = r.bytes.subarray(chunk.offset, chunk.offset + chunk.count);
-    let native: Uint8Array = decompress(page, chunk, src, expected, r.path);
+    let native = decompress(page.compression, src, expected, Math.max(full, expected), r.path);
     if (native.byteOffset % size !== 0 || native.length !== expected) {
       native = native.slice(0, expected);
     }
@@ -722,8 +415,10 @@ function shapeFromDescription(desc: string, n: number, page: number[]): number[]
 
 /**
  * Decodes TIFF bytes to `[h, w]` (one page) or `[pages, h, w]`. The result may
- * be a view over `bytes` (see the module notes). Throws `StorageError` for
- * corrupt input and `UnsupportedFormatError` for features not supported.
+ * be a view over `bytes` (see the module notes). Throws `CorruptDataError` for
+ * corrupt input, `UnsupportedFormatError` for features not supported and
+ * `LimitExceededError` for images over `options.maxDecodedBytes` (default
+ * 1 GiB, checked before allocating).
  *
  * @example
  * ```ts
@@ -733,8 +428,8 @@ function shapeFromDescription(desc: string, n: number, page: number[]): number[]
  * console.assert(img.data instanceof Float32Array && img.data.buffer === bytes.buffer); // zero-copy
  * ```
  */
-export function decodeTiff(bytes: Uint8Array, path = "<tiff>"): NdArray {
-  const r = new Reader(bytes, path);
+export function decodeTiff(bytes: Uint8Array, path = "<tiff>", options?: DecodeLimits): NdArray {
+  const r = new Reader(bytes, path, decodedBudget(options));
   const pages = readPages(r);
   const p0 = pages[0]!;
   const describe = (p: Page) => `${p.shape.join("×")} ${dtypeName(p.type)}`;
@@ -779,87 +474,6 @@ export function decodeTiff(bytes: Uint8Array, path = "<tiff>"): NdArray {
 }
 
 /**
- * Encodes a 2-D array as a one-page TIFF, or a 3-D (or higher) array as
- * pages of its last two axes (the leading axes flattened, the full shape kept
- * in a tifffile-style description). Uncompressed, one strip per page, host
- * byte order. Element types: uint8/16/32/64, int8/16/32/64, float32/64 (and
- * float16 where the runtime has `Float16Array`).
- *
- * @example
- * ```ts
- * import { encodeTiff } from "@hcs/store/formats";
- * const bytes = encodeTiff({ data: new Int16Array([-1, 1]), shape: [1, 2], stride: [2, 1] });
- * console.assert(bytes[0] === 0x49 && bytes[2] === 42); // "II", 42
- * ```
- */
-export function encodeTiff(value: NdArray, path = "<tiff>"): Uint8Array {
-  const { data, shape, type } = toContiguous(value);
-  if (shape.length < 2) {
-    throw new UnsupportedFormatError(
-      "encode",
-      path,
-      `TIFF holds 2-D planes or stacks of them, got shape [${shape.join(", ")}]`,
-    );
-  }
-  const h = shape[shape.length - 2]!;
-  const w = shape[shape.length - 1]!;
-  const n = shape.slice(0, -2).reduce((a, b) => a * b, 1);
-  if (h < 1 || w < 1 || n < 1) {
-    throw new UnsupportedFormatError("encode", path, "TIFF cannot hold an empty image");
-  }
-  const planeBytes = w * h * type.size;
-  const pixels = bytesOf(data);
-  const desc = new TextEncoder().encode(`{"shape": [${shape.join(", ")}]}\0`);
-  const nTags = 12;
-  const ifdBytes = 2 + nTags * 12 + 4;
-  let at = 8 + pixels.length;
-  at += at & 1;
-  const ifd0 = at;
-  const descAt = ifd0 + n * ifdBytes;
-  const total = descAt + desc.length;
-  if (total > 0xffffffff) {
-    throw new UnsupportedFormatError("encode", path, "array too large for a classic TIFF (4 GiB)");
-  }
-  const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
-  const le = HOST_LITTLE_ENDIAN;
-  out.set(le ? [0x49, 0x49] : [0x4d, 0x4d]);
-  dv.setUint16(2, 42, le);
-  dv.setUint32(4, ifd0, le);
-  out.set(pixels, 8);
-  out.set(desc, descAt);
-  const format = type.kind === "u" ? 1 : type.kind === "i" ? 2 : 3;
-  for (let p = 0; p < n; p++) {
-    const base = ifd0 + p * ifdBytes;
-    const tags: [number, number, number, number][] = [
-      [T.WIDTH, 4, 1, w],
-      [T.LENGTH, 4, 1, h],
-      [T.BITS, 3, 1, type.size * 8],
-      [T.COMPRESSION, 3, 1, 1],
-      [262, 3, 1, 1], // PhotometricInterpretation: BlackIsZero
-      [T.DESCRIPTION, 2, p === 0 ? desc.length : 1, p === 0 ? descAt : 0],
-      [T.STRIP_OFFSETS, 4, 1, 8 + p * planeBytes],
-      [T.SAMPLES, 3, 1, 1],
-      [T.ROWS_PER_STRIP, 4, 1, h],
-      [T.STRIP_COUNTS, 4, 1, planeBytes],
-      [T.PLANAR, 3, 1, 1],
-      [T.SAMPLE_FORMAT, 3, 1, format],
-    ];
-    dv.setUint16(base, nTags, le);
-    tags.forEach(([tag, t, count, v], k) => {
-      const e = base + 2 + k * 12;
-      dv.setUint16(e, tag, le);
-      dv.setUint16(e + 2, t, le);
-      dv.setUint32(e + 4, count, le);
-      if (t === 3) dv.setUint16(e + 8, v, le);
-      else dv.setUint32(e + 8, v, le);
-    });
-    dv.setUint32(base + 2 + nTags * 12, p + 1 < n ? base + ifdBytes : 0, le);
-  }
-  return out;
-}
-
-/**
  * The TIFF codec as registered in `formats/mod.ts` (`.tif`, `.tiff`).
  *
  * @example
@@ -873,5 +487,5 @@ export const tiffFormat: FormatCodec = {
   extensions: [".tif", ".tiff"],
   arrayFormat: true,
   encode: (value, path) => encodeTiff(requireArray(value, "tiff", path), path),
-  decode: (bytes, path) => decodeTiff(bytes, path),
+  decode: (bytes, path, options) => decodeTiff(bytes, path, options),
 };

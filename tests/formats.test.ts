@@ -4,7 +4,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { encode as encodePngLib } from "fast-png";
 import { decode as decodeWithTiffPackage } from "tiff";
-import { StorageError, UnsupportedFormatError } from "../errors.ts";
+import { LimitExceededError, StorageError, UnsupportedFormatError } from "../errors.ts";
+import { crc32 } from "./_png.ts";
 import type { NdArray, StorageValue, TypedArray } from "../backends/base.ts";
 import {
   decodeForPath,
@@ -217,6 +218,31 @@ describe("npy", () => {
       const a = decodeForPath(npyBytes(dict, new Uint8Array([1, 0, 0, 1]), v), "/b.npy", "load");
       assertSameArray(a, nd(new Uint8Array([1, 0, 0, 1]), [2, 2]));
     }
+  });
+
+  it("reads bool bytes other than 0/1 as 1, as NumPy does (Fortran order too)", () => {
+    for (const order of ["False", "True"]) {
+      const dict = `{'descr': '|b1', 'fortran_order': ${order}, 'shape': (2, 3), }`;
+      const raw = new Uint8Array([0, 2, 255, 1, 0, 0x80]);
+      const a = decodeForPath(npyBytes(dict, raw), "/b.npy", "load") as NdArray;
+      const want = order === "False" ? [0, 1, 1, 1, 0, 1] : [0, 1, 0, 1, 1, 1];
+      assert.deepEqual(Array.from(a.data as Uint8Array), want, order);
+      assert.deepEqual(Array.from(raw), [0, 2, 255, 1, 0, 0x80], "input left alone");
+    }
+  });
+
+  it("honours maxDecodedBytes (LimitExceededError before any copy)", () => {
+    const dict = "{'descr': '<u2', 'fortran_order': True, 'shape': (10, 100), }";
+    const bytes = npyBytes(dict, new Uint8Array(2000));
+    assert.equal(
+      (decodeForPath(bytes, "/l.npy", "load", { maxDecodedBytes: 2000 }) as NdArray)
+        .data.length,
+      1000,
+    );
+    assert.throws(
+      () => decodeForPath(bytes, "/l.npy", "load", { maxDecodedBytes: 1999 }),
+      (e: unknown) => e instanceof LimitExceededError && e.message.startsWith("load '/l.npy': "),
+    );
   });
 
   it("refuses complex, object, string and structured dtypes with UnsupportedFormatError", () => {
@@ -465,7 +491,8 @@ describe("tiff", () => {
     const huge = buildTiff([spec]);
     patchTag(huge, 256, 65535);
     patchTag(huge, 257, 65535);
-    assertStorageError(() => decodeForPath(huge, "/x.tif", "load"), "/x.tif", /too large/);
+    const e = assertStorageError(() => decodeForPath(huge, "/x.tif", "load"), "/x.tif", /budget/);
+    assert.ok(e instanceof LimitExceededError, String(e));
     const compressed = buildTiff([{ ...spec, compression: 8 }]);
     for (const tag of [256, 257, 278]) patchTag(compressed, tag, 20000);
     assertStorageError(
@@ -635,6 +662,7 @@ describe("png", () => {
     );
     const huge = good.slice();
     new DataView(huge.buffer).setUint32(16, 1 << 30);
+    new DataView(huge.buffer).setUint32(29, crc32(huge.subarray(12, 29))); // a valid IHDR
     assertStorageError(() => decodeForPath(huge, "/g.png", "load"), "/g.png", /more than/);
   });
 });
