@@ -11,6 +11,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import * as nodePath from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { HttpBackend } from "../backends/http.ts";
 import {
   LimitExceededError,
@@ -20,6 +21,7 @@ import {
 } from "../errors.ts";
 
 const enc = new TextEncoder();
+const GZ_BOMB = gzipSync(new Uint8Array(10 * 2 ** 20));
 
 interface Seen {
   url: string;
@@ -70,6 +72,11 @@ const other = new Recorder((_req, res) => reply(res, 200, "OTHER ORIGIN"));
 const main = new Recorder((req, res) => {
   const url = req.url ?? "/";
   if (url === "/data/hello.txt") return reply(res, 200, "hello");
+  if (url === "/data/gzip-bomb.bin") {
+    // ~10 KiB on the wire, 10 MiB once the runtime's fetch inflates it
+    res.writeHead(200, { "content-encoding": "gzip", "content-length": String(GZ_BOMB.length) });
+    return void res.end(GZ_BOMB);
+  }
   if (url === "/secret" || url === "/data-secret") return reply(res, 200, "SECRET");
   const m = /^\/data\/redir\/(\d{3})\/(\d+)\.txt$/.exec(url);
   if (m) {
@@ -399,6 +406,14 @@ describe("http security: bodies", () => {
     const ev = rawEvents.find((e) => e.startsWith("chunked-endless"));
     assert.ok(ev, "the server saw the connection close");
     assert.ok(Number(ev.split(" ").pop()) < 5000, ev);
+  });
+
+  it("a compressed body is bounded by its inflated size, not its Content-Length", async () => {
+    const h = new HttpBackend({ baseUrl: `${main.base}/data/`, maxDecodedBytes: 2 ** 20, ...fast });
+    await rejectsWith(h.load("/gzip-bomb.bin", { as: "bytes" }), LimitExceededError);
+    const roomy = new HttpBackend({ baseUrl: `${main.base}/data/`, ...fast });
+    const all = await roomy.load<Uint8Array>("/gzip-bomb.bin", { as: "bytes" });
+    assert.equal(all.length, 10 * 2 ** 20);
   });
 
   it("budgets per call (load, loadBatch, loadRange) and validation", async () => {
