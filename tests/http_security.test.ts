@@ -470,6 +470,21 @@ describe("http security: bodies", () => {
   });
 });
 
+describe("http security: headers", () => {
+  it("a failing headers callback is a typed error, and no request is sent", async () => {
+    const h = new HttpBackend({
+      baseUrl: `${main.base}/data/`,
+      headers: () => Promise.reject(new Error("token refresh failed")),
+      ...fast,
+    });
+    const n0 = main.seen.length;
+    await rejectsWith(h.load("/hello.txt"), StorageError, (e) => {
+      assert.match(e.message, /token refresh failed/);
+    });
+    assert.equal(main.seen.length, n0);
+  });
+});
+
 describe("http security: timeouts and signals on every request", () => {
   it("a body that stalls times out; a stalled server times out", async () => {
     const h = new HttpBackend({ baseUrl: rawBase, retries: 0, timeoutMs: 300 });

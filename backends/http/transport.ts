@@ -145,7 +145,15 @@ export class HttpTransport {
       return new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: outer?.reason });
     };
     try {
-      const headers = new Headers(await this.#resolveHeaders());
+      let headers: Headers;
+      try {
+        headers = new Headers(await this.#resolveHeaders());
+      } catch (err) {
+        throw new StorageError(op, path, `headers option failed: ${message(err)}`, {
+          code: "EINVAL",
+          cause: err,
+        });
+      }
       if (req.range) {
         headers.set("range", `bytes=${req.range[0]}-${req.range[0] + req.range[1] - 1}`);
       }
