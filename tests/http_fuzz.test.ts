@@ -152,6 +152,25 @@ interface Spec {
   terminated: boolean;
   /** Delay between 16-byte pieces, ms. */
   delayMs: number;
+  /** For 3xx: where the Location header points. */
+  location: "honest" | "other" | "missing" | "junk";
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** An honest server's answer at /fz/honest.bin: 206 to a range, 200 otherwise. */
+function honestSpec(ranged: boolean): Spec {
+  return {
+    status: ranged ? 206 : 200,
+    partial: true,
+    framing: "length",
+    lengthDelta: 0,
+    range: "exact",
+    cut: 1000,
+    terminated: true,
+    delayMs: 0,
+    location: "missing",
+  };
 }
 
 const specs = new Map<string, Spec>();
@@ -166,6 +185,14 @@ function serve(sock: Socket, spec: Spec, rangeHeader: string | undefined): void 
   const honest = spec.partial && m ? FILE.subarray(start, end + 1) : FILE;
   const body = honest.subarray(0, Math.min(spec.cut, honest.length));
   const headers = ["Connection: close"];
+  if (REDIRECTS.has(spec.status) && spec.location !== "missing") {
+    const to = {
+      honest: "/fz/honest.bin",
+      other: "http://127.0.0.1:9/fz/x.bin",
+      junk: "http://[::1",
+    };
+    headers.push(`Location: ${to[spec.location]}`);
+  }
   if (spec.framing === "length") {
     const cl = spec.lengthDelta === "junk" ? "12abc" : String(honest.length + spec.lengthDelta);
     headers.push(`Content-Length: ${cl}`);
@@ -218,7 +245,7 @@ describe("http fuzz: random responses from a real server", () => {
         if (!buf.includes("\r\n\r\n")) return;
         const path = buf.split(" ")[1] ?? "/";
         const range = /\r\nrange: *([^\r]*)/i.exec(buf)?.[1];
-        const spec = specs.get(path);
+        const spec = path === "/fz/honest.bin" ? honestSpec(range !== undefined) : specs.get(path);
         if (!spec) sock.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
         else serve(sock, spec, range);
       });
@@ -235,7 +262,25 @@ describe("http fuzz: random responses from a real server", () => {
     { timeout: 60_000 },
     async () => {
       const spec: fc.Arbitrary<Spec> = fc.record({
-        status: fc.constantFrom(200, 200, 206, 206, 204, 299, 301, 304, 404, 416, 500, 0, 99, 600),
+        status: fc.constantFrom(
+          200,
+          200,
+          206,
+          206,
+          204,
+          299,
+          301,
+          302,
+          307,
+          304,
+          404,
+          416,
+          500,
+          0,
+          99,
+          600,
+        ),
+        location: fc.constantFrom("honest", "honest", "other", "missing", "junk"),
         partial: fc.boolean(),
         framing: fc.constantFrom("length", "chunked", "close"),
         lengthDelta: fc.oneof(
@@ -289,6 +334,14 @@ describe("http fuzz: random responses from a real server", () => {
           const ms = Date.now() - t0;
           assert.ok(ms < timeoutMs + 1500, `${ms} ms for ${JSON.stringify(s)}`);
           if (got === undefined) return;
+          if (REDIRECTS.has(s.status)) {
+            // only the same-origin redirect may succeed, with the honest target's bytes
+            assert.equal(s.location, "honest", JSON.stringify(s));
+            const want = r.kind === "range" ? FILE.slice(r.offset, r.offset + r.length) : FILE;
+            assert.deepEqual(got, want, JSON.stringify(s));
+            outcomes.set("redirected", (outcomes.get("redirected") ?? 0) + 1);
+            return;
+          }
           outcomes.set("ok", (outcomes.get("ok") ?? 0) + 1);
           if (r.kind === "range") {
             // a range read returns exactly the file's bytes there, whatever was sent
@@ -317,6 +370,8 @@ describe("http fuzz: random responses from a real server", () => {
       // the generator reaches both outcomes
       assert.ok((outcomes.get("ok") ?? 0) > 10, JSON.stringify([...outcomes]));
       assert.ok(outcomes.size > 3, JSON.stringify([...outcomes]));
+      assert.ok((outcomes.get("redirected") ?? 0) > 0, JSON.stringify([...outcomes]));
+      console.log(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
     },
   );
 });
