@@ -323,7 +323,15 @@ describe("http security: redirects", () => {
       assert.equal(await h.load(rel(status, "/data/hello.txt")), "hello");
     }
     assert.equal(await h.load(rel(302, "../../hello.txt")), "hello"); // relative Location
+    const n0 = main.seen.length;
     assert.equal(await h.load("/chain/5.txt"), "hello"); // 5 hops: the default cap
+    // same origin: every hop carries the configured headers
+    const hops = main.seen.slice(n0);
+    assert.equal(hops.length, 6);
+    for (const hop of hops) {
+      assert.equal(hop.headers.authorization, "Bearer top-secret");
+      assert.equal(hop.headers["x-api-key"], "k-123");
+    }
   });
 
   it("a redirect to another origin is refused; headers never go there", async () => {
