@@ -24,7 +24,7 @@ import type {
 } from "./backends/base.ts";
 import { joinListed, normalize } from "./_internal/paths.ts";
 import { naturalSort } from "./_internal/listing.ts";
-import { NotFoundError, StorageError } from "./errors.ts";
+import { NotFoundError, PermissionDeniedError, StorageError } from "./errors.ts";
 
 /** What a {@linkcode FileManager} needs from a registry: `getBackend(key)`. */
 export interface BackendResolver {
@@ -133,6 +133,19 @@ function relativeToListed(dir: string, listed: string): string {
   if (dir === "" || dir === ".") return listed;
   const prefix = dir.endsWith("/") ? dir : `${dir}/`;
   return listed.startsWith(prefix) ? listed.slice(prefix.length) : listed;
+}
+
+/**
+ * `listed` relative to `dir`, refused unless it lies below `dir` in plain
+ * names: a backend's listing must not walk a mirror out of its tree.
+ */
+function confinedRel(dir: string, listed: string, op: string): string {
+  const rel = relativeToListed(dir, listed);
+  const outside = dir !== "" && dir !== "." && rel === listed;
+  if (outside || rel.split("/").some((s) => s === "" || s === "." || s === "..")) {
+    throw new PermissionDeniedError(op, listed, `listed entry is not below '${dir}'`);
+  }
+  return rel;
 }
 
 /**
@@ -605,6 +618,9 @@ export class FileManager {
           (await listDir.fn.call(listDir.target, d) as string[]).filter((n) => !n.startsWith("._")),
         );
         for (const name of names) {
+          if (name === "" || name === "." || name === ".." || name.includes("/")) {
+            throw new PermissionDeniedError("listDir", d, `entry '${name}' is not a plain name`);
+          }
           const child = joinListed(d, name);
           let directory: boolean;
           if (stat) {
@@ -681,11 +697,11 @@ export class FileManager {
 
     await ensure.fn.call(ensure.target, dst);
     for (const d of dirs) {
-      await ensure.fn.call(ensure.target, joinListed(dst, relativeToListed(src, d)));
+      await ensure.fn.call(ensure.target, joinListed(dst, confinedRel(src, d, op)));
     }
     let created = 0;
     for (const file of files) {
-      const rel = relativeToListed(src, file);
+      const rel = confinedRel(src, file, op);
       const linkPath = joinListed(dst, rel);
       const parent = linkPath.includes("/") ? linkPath.slice(0, linkPath.lastIndexOf("/")) : ".";
       const present = (await stat.fn.call(stat.target, linkPath)) as StatResult;

@@ -4,17 +4,31 @@
  * timeouts and `AbortSignal`s. It imports nothing runtime-specific, so it runs
  * on Deno, Bun, Node and edge runtimes (Deno Deploy, Cloudflare workerd).
  *
- * Paths are absolute URLs (`https://host/plate/a.tif`) or paths relative to
- * `baseUrl` (a leading `/` is taken from `baseUrl`, not from the host root:
- * with `baseUrl: "https://host/data/"`, `/plate/a.tif` is
- * `https://host/data/plate/a.tif`).
+ * Paths are absolute http(s) URLs (`https://host/plate/a.tif`) or paths
+ * relative to `baseUrl` (a leading `/` is taken from `baseUrl`, not from the
+ * host root: with `baseUrl: "https://host/data/"`, `/plate/a.tif` is
+ * `https://host/data/plate/a.tif`). Paths are decoded names, each sent as one
+ * percent-encoded segment.
+ *
+ * Trust boundary (see `http/url.ts`, `http/transport.ts`): with a `baseUrl`,
+ * every request, redirect hops included, stays on its origin and under its
+ * path; `..` above it, backslashes, control characters and absolute URLs
+ * elsewhere are `PermissionDeniedError` before any request. Redirects are
+ * followed by hand: `redirects: "same-origin"` (default; same origin and
+ * under `baseUrl`, at most `maxRedirects`, default 5) or `"none"`; any other
+ * redirect is an error, so `headers` never reach another origin. Bodies are
+ * streamed against `maxDecodedBytes` (backend option or per call; default
+ * 1 GiB): a larger declared `Content-Length` fails before reading, a chunked
+ * or compressed body as soon as it passes the budget (`LimitExceededError`).
  *
  * Errors: 404/410 → `NotFoundError`, 401/403 → `PermissionDeniedError`, other
  * statuses → `StorageError` with `status` set. 5xx, 408, 429, network errors,
  * timeouts and truncated bodies are retried (`retries` times, delays
  * `retryDelayMs · 2^attempt` with jitter); everything else fails at once. A
- * body shorter than its `Content-Length` (or than the requested range) is an
- * error, never short data. An abort (backend-wide or per call) throws a
+ * body shorter or longer than its `Content-Length` (or than the requested
+ * range), or a `206` whose `Content-Range` is not the range asked for, is an
+ * error, never short data. `timeoutMs` bounds each attempt, body included;
+ * an abort (backend-wide or per call, on every method) throws a
  * `StorageError` with code `ABORT_ERR` and is never retried.
  *
  * Listings (`listDir`, `listFiles`, `isDir`, …) come from:
@@ -53,15 +67,17 @@
  */
 
 import {
-  httpStatusError,
   IsADirectoryError,
+  LimitExceededError,
   NotADirectoryError,
   NotFoundError,
-  restate,
   StorageError,
 } from "../errors.ts";
 import type { ListOptions, LoadOptions, ReadOnlyBackend, StorageValue } from "./base.ts";
-import { assertPath, normalize } from "../_internal/paths.ts";
+import { normalize } from "../_internal/paths.ts";
+import { decodedBudget } from "../_internal/limits.ts";
+import { encodeSegment, parseBaseUrl, resolveUrl } from "./http/url.ts";
+import { anySignal, type Attempt, HttpTransport, type Req } from "./http/transport.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { decodeForPath } from "../formats/mod.ts";
 
@@ -90,12 +106,24 @@ export interface HttpBackendOptions {
   signal?: AbortSignal;
   /** Manifest file name looked up in directories (default `"index.json"`). */
   manifest?: string;
+  /**
+   * Redirect policy: `"same-origin"` (default) follows 301/302/303/307/308
+   * only to the same origin and under `baseUrl`; `"none"` follows none. Any
+   * other redirect is an error; headers never leave the origin.
+   */
+  redirects?: "same-origin" | "none";
+  /** Most redirect hops per request (default 5). */
+  maxRedirects?: number;
+  /** Largest response body kept, in bytes (default 1 GiB, `DEFAULT_MAX_DECODED_BYTES`). */
+  maxDecodedBytes?: number;
 }
 
 /** Per-call options of the HTTP backend's reads. */
 export interface HttpLoadOptions extends LoadOptions {
   /** Aborts this call (in addition to the backend-wide signal). */
   signal?: AbortSignal;
+  /** Body budget of this call, in bytes (default: the backend's). */
+  maxDecodedBytes?: number;
 }
 
 /** Per-call options of the HTTP backend's listings. */
@@ -119,15 +147,6 @@ interface ZarrNode {
   /** For consolidated v2 metadata: relative paths of metadata files below. */
   descendantFiles: string[];
 }
-
-interface Attempt {
-  response: Response;
-  bytes: Uint8Array | undefined;
-}
-
-const ABSOLUTE = /^[a-z][a-z0-9+.-]*:\/\//i;
-const COLLAPSED = /^(https?):\/+/i;
-const RETRY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 /**
  * Read-only backend over HTTP(S) `fetch`. See the module documentation for
@@ -153,15 +172,10 @@ export class HttpBackend implements ReadOnlyBackend {
   readonly implementation: string = "fetch";
 
   readonly #base: URL | undefined;
-  readonly #fetch: typeof fetch;
-  readonly #headers: HttpHeaders | undefined;
-  readonly #retries: number;
-  readonly #delay: number;
-  readonly #maxDelay: number;
-  readonly #timeout: number;
+  readonly #transport: HttpTransport;
   readonly #concurrency: number;
-  readonly #signal: AbortSignal | undefined;
   readonly #manifest: string;
+  readonly #budget: number;
   #manifests = new Map<string, Promise<Tree | null>>();
   #zarr = new Map<string, Promise<ZarrNode | null>>();
 
@@ -171,28 +185,34 @@ export class HttpBackend implements ReadOnlyBackend {
    * @param options base URL, fetch, headers, retries, timeouts, concurrency, signal, manifest name
    */
   constructor(options: HttpBackendOptions = {}) {
-    if (options.baseUrl !== undefined) {
-      const b = options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`;
-      try {
-        this.#base = new URL(b);
-      } catch (err) {
-        throw new TypeError(`HttpBackend: invalid baseUrl '${options.baseUrl}'`, { cause: err });
-      }
-    }
+    this.#base = options.baseUrl === undefined ? undefined : parseBaseUrl(options.baseUrl);
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== "function") throw new TypeError("HttpBackend: no fetch available");
-    this.#fetch = options.fetch ? f : (input, init) => globalThis.fetch(input, init);
-    this.#headers = options.headers;
-    this.#retries = nonNegative(options.retries ?? 3, "retries");
-    this.#delay = nonNegative(options.retryDelayMs ?? 100, "retryDelayMs");
-    this.#maxDelay = nonNegative(options.maxRetryDelayMs ?? 5000, "maxRetryDelayMs");
-    this.#timeout = nonNegative(options.timeoutMs ?? 30_000, "timeoutMs");
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 8));
-    this.#signal = options.signal;
     this.#manifest = options.manifest ?? "index.json";
     if (this.#manifest === "" || this.#manifest.includes("/")) {
       throw new TypeError("HttpBackend: manifest must be a plain file name");
     }
+    const redirects = options.redirects ?? "same-origin";
+    if (redirects !== "same-origin" && redirects !== "none") {
+      throw new TypeError(`HttpBackend: redirects must be "same-origin" or "none"`);
+    }
+    this.#budget = decodedBudget(options);
+    this.#transport = new HttpTransport({
+      base: this.#base,
+      fetch: options.fetch
+        ? f
+        : (input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init),
+      headers: options.headers,
+      retries: nonNegative(options.retries ?? 3, "retries"),
+      retryDelayMs: nonNegative(options.retryDelayMs ?? 100, "retryDelayMs"),
+      maxRetryDelayMs: nonNegative(options.maxRetryDelayMs ?? 5000, "maxRetryDelayMs"),
+      timeoutMs: nonNegative(options.timeoutMs ?? 30_000, "timeoutMs"),
+      signal: options.signal,
+      redirects,
+      maxRedirects: Math.floor(nonNegative(options.maxRedirects ?? 5, "maxRedirects")),
+      budget: this.#budget,
+    });
   }
 
   /** Drops cached manifests and Zarr metadata. */
@@ -212,20 +232,7 @@ export class HttpBackend implements ReadOnlyBackend {
    * ```
    */
   url(path: string, operation = "url"): string {
-    assertPath(path, operation);
-    let p = path;
-    if (COLLAPSED.test(p) && !ABSOLUTE.test(p)) p = p.replace(COLLAPSED, "$1://");
-    if (ABSOLUTE.test(p)) return new URL(p).href;
-    if (!this.#base) {
-      throw new StorageError(operation, path, "not an absolute URL and no baseUrl is set", {
-        code: "EINVAL",
-      });
-    }
-    const rel = normalize(p.startsWith("/") ? p : `/${p}`).slice(1);
-    if (rel.startsWith("..")) {
-      throw new StorageError(operation, path, "path escapes baseUrl", { code: "EINVAL" });
-    }
-    return new URL(rel.split("/").map(encodeSegment).join("/"), this.#base).href;
+    return resolveUrl(path, this.#base, operation);
   }
 
   // ---------------------------------------------------------------- reads
@@ -233,7 +240,8 @@ export class HttpBackend implements ReadOnlyBackend {
   /** Loads a file, decoded by extension, or raw with `{ as: "bytes" }`. */
   async load<T = StorageValue>(path: string, options: HttpLoadOptions = {}): Promise<T> {
     const url = this.url(path, "load");
-    const bytes = await this.#get("load", path, url, options.signal);
+    const budget = this.#callBudget(options);
+    const bytes = await this.#get("load", path, url, options.signal, budget);
     if (options.as === "bytes") return bytes as T;
     return decodeForPath(bytes, urlPathname(url), "load") as T;
   }
@@ -248,6 +256,7 @@ export class HttpBackend implements ReadOnlyBackend {
   ): Promise<T[]> {
     if (!Array.isArray(paths)) throw new TypeError("loadBatch: paths must be an array");
     const urls = paths.map((p) => this.url(p, "loadBatch"));
+    const budget = this.#callBudget(options);
     const inner = new AbortController();
     const joined = options.signal ? anySignal([options.signal, inner.signal]) : undefined;
     const signal = joined?.signal ?? inner.signal;
@@ -258,7 +267,7 @@ export class HttpBackend implements ReadOnlyBackend {
       while (failure === undefined && next < paths.length) {
         const i = next++;
         try {
-          const bytes = await this.#get("load", paths[i]!, urls[i]!, signal);
+          const bytes = await this.#get("load", paths[i]!, urls[i]!, signal, budget);
           out[i] = (options.as === "bytes"
             ? bytes
             : decodeForPath(bytes, urlPathname(urls[i]!), "load")) as T;
@@ -298,7 +307,7 @@ export class HttpBackend implements ReadOnlyBackend {
     path: string,
     offset: number,
     length: number,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; maxDecodedBytes?: number } = {},
   ): Promise<Uint8Array> {
     const url = this.url(path, "loadRange");
     if (!Number.isSafeInteger(offset) || offset < 0) {
@@ -307,50 +316,48 @@ export class HttpBackend implements ReadOnlyBackend {
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new RangeError(`loadRange '${path}': length must be a non-negative integer`);
     }
+    if (!Number.isSafeInteger(offset + length)) {
+      throw new RangeError(`loadRange '${path}': offset + length is too large`);
+    }
+    const budget = this.#callBudget(options);
+    if (length > budget) {
+      throw new LimitExceededError(
+        "loadRange",
+        path,
+        `range of ${length} bytes is over the maxDecodedBytes budget of ${budget}`,
+      );
+    }
     if (length === 0) return new Uint8Array(0);
-    const end = offset + length - 1;
-    const { response, bytes } = await this.#request(
-      "loadRange",
+    const { response, bytes } = await this.#request({
+      op: "loadRange",
       path,
       url,
-      "GET",
-      options.signal,
-      { range: `bytes=${offset}-${end}` },
-      (res, body) => {
-        if (res.status === 206) {
-          const cr = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(
-            res.headers.get("content-range") ?? "",
-          );
-          if (
-            cr && (Number(cr[1]) !== offset || Number(cr[2]) - Number(cr[1]) + 1 !== body.length)
-          ) {
-            return `server sent range ${cr[1]}-${cr[2]} for ${offset}-${end}`;
-          }
-          if (body.length !== length) {
-            return `range read returned ${body.length} of ${length} bytes`;
-          }
-        } else if (body.length < offset + length) {
-          return `file has ${body.length} bytes, range ends at ${offset + length}`;
-        }
-        return undefined;
-      },
-    );
+      method: "GET",
+      signal: options.signal,
+      range: [offset, length],
+    });
     if (response.status === 416) {
-      throw new StorageError("loadRange", path, `range ${offset}-${end} not satisfiable`, {
-        code: "ERANGE",
-        status: 416,
-      });
+      throw new StorageError(
+        "loadRange",
+        path,
+        `range ${offset}-${offset + length - 1} not satisfiable`,
+        { code: "ERANGE", status: 416 },
+      );
     }
-    const b = bytes!;
-    return response.status === 206 ? b : b.slice(offset, offset + length);
+    return bytes!;
+  }
+
+  /** The body budget of one call: its `maxDecodedBytes`, else the backend's. */
+  #callBudget(options: { maxDecodedBytes?: number }): number {
+    return options.maxDecodedBytes === undefined ? this.#budget : decodedBudget(options);
   }
 
   // ------------------------------------------------------------ existence
 
   /** True if `path` is a file or a directory; false if missing. */
-  async exists(path: string): Promise<boolean> {
+  async exists(path: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     try {
-      await this.#classify(path, "exists");
+      await this.#classify(path, "exists", options.signal);
       return true;
     } catch (err) {
       if (err instanceof NotFoundError) return false;
@@ -359,15 +366,15 @@ export class HttpBackend implements ReadOnlyBackend {
   }
 
   /** True for a file; `IsADirectoryError` for a directory; `NotFoundError` if missing. */
-  async isFile(path: string): Promise<boolean> {
-    const kind = await this.#classify(path, "isFile");
+  async isFile(path: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const kind = await this.#classify(path, "isFile", options.signal);
     if (kind === "dir") throw new IsADirectoryError("isFile", path);
     return true;
   }
 
   /** True for a directory; `NotADirectoryError` for a file; `NotFoundError` if missing. */
-  async isDir(path: string): Promise<boolean> {
-    const kind = await this.#classify(path, "isDir");
+  async isDir(path: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const kind = await this.#classify(path, "isDir", options.signal);
     if (kind === "file") throw new NotADirectoryError("isDir", path);
     return true;
   }
@@ -578,19 +585,23 @@ export class HttpBackend implements ReadOnlyBackend {
   }
 
   /** `"file"` or `"dir"`; `NotFoundError` if missing. */
-  async #classify(path: string, op: string): Promise<"file" | "dir"> {
+  async #classify(
+    path: string,
+    op: string,
+    signal: AbortSignal | undefined,
+  ): Promise<"file" | "dir"> {
     const url = this.url(path, op);
     const asDir = dirUrl(url);
-    const found = await this.#findManifest(asDir, op, path, undefined, false);
+    const found = await this.#findManifest(asDir, op, path, signal, false);
     if (found) {
       const { tree, rel } = found;
       if (rel === "" || tree.dirs.has(rel)) return "dir";
       if (fileInTree(tree, rel)) return "file";
       throw new NotFoundError(op, path);
     }
-    if (!url.endsWith("/") && await this.#head(op, path, url, undefined)) return "file";
-    if (await this.#loadManifest(asDir, op, path, undefined)) return "dir";
-    if (await this.#zarrNode(asDir, op, path, undefined)) return "dir";
+    if (!url.endsWith("/") && await this.#head(op, path, url, signal)) return "file";
+    if (await this.#loadManifest(asDir, op, path, signal)) return "dir";
+    if (await this.#zarrNode(asDir, op, path, signal)) return "dir";
     throw new NotFoundError(op, path);
   }
 
@@ -623,12 +634,16 @@ export class HttpBackend implements ReadOnlyBackend {
   /** HEAD (GET of one byte where HEAD is refused): true for 2xx, false for 404/410. */
   async #head(op: string, path: string, url: string, signal: AbortSignal | undefined) {
     try {
-      const { response } = await this.#request(op, path, url, "HEAD", signal, {}, undefined, [
-        405,
-        501,
-      ]);
+      const { response } = await this.#request({
+        op,
+        path,
+        url,
+        method: "HEAD",
+        signal,
+        pass: [405, 501],
+      });
       if (response.status !== 405 && response.status !== 501) return true;
-      await this.#request(op, path, url, "GET", signal, { range: "bytes=0-0" });
+      await this.#request({ op, path, url, method: "GET", signal, range: [0, 1] });
       return true;
     } catch (err) {
       if (err instanceof NotFoundError) return false;
@@ -636,147 +651,19 @@ export class HttpBackend implements ReadOnlyBackend {
     }
   }
 
-  async #get(op: string, path: string, url: string, signal: AbortSignal | undefined) {
-    const { bytes } = await this.#request(op, path, url, "GET", signal, {});
+  #request(req: Req): Promise<Attempt> {
+    return this.#transport.request(req);
+  }
+
+  async #get(
+    op: string,
+    path: string,
+    url: string,
+    signal: AbortSignal | undefined,
+    budget: number = this.#budget,
+  ) {
+    const { bytes } = await this.#request({ op, path, url, method: "GET", signal, budget });
     return bytes!;
-  }
-
-  /**
-   * One idempotent request with retries. Resolves with a 2xx response (body
-   * read and length-checked for GET) or a status listed in `pass`; throws a
-   * typed error otherwise. `check` may reject a body (returns a reason),
-   * which counts as a retryable failure.
-   */
-  async #request(
-    op: string,
-    path: string,
-    url: string,
-    method: "GET" | "HEAD",
-    callSignal: AbortSignal | undefined,
-    extra: Record<string, string>,
-    check?: (res: Response, body: Uint8Array) => string | undefined,
-    pass: number[] = [],
-  ): Promise<Attempt> {
-    const signals = [this.#signal, callSignal].filter((s): s is AbortSignal => s !== undefined);
-    const outer = signals.length ? anySignal(signals) : undefined;
-    try {
-      for (let attempt = 0;; attempt++) {
-        throwIfAborted(outer?.signal, op, path);
-        const r = await this.#attempt(op, path, url, method, outer?.signal, extra, check, pass);
-        if (!(r instanceof StorageError)) return r;
-        const failure = r;
-        if (attempt >= this.#retries) {
-          if (this.#retries === 0) throw failure;
-          throw withAttempts(failure, attempt + 1);
-        }
-        const base = Math.min(this.#maxDelay, this.#delay * 2 ** attempt);
-        await sleep(base * (0.75 + Math.random() * 0.25), outer?.signal, op, path);
-      }
-    } finally {
-      outer?.dispose();
-    }
-  }
-
-  /** One attempt; returns a retryable failure as a value, throws final ones. */
-  async #attempt(
-    op: string,
-    path: string,
-    url: string,
-    method: "GET" | "HEAD",
-    outer: AbortSignal | undefined,
-    extra: Record<string, string>,
-    check: ((res: Response, body: Uint8Array) => string | undefined) | undefined,
-    pass: number[],
-  ): Promise<Attempt | StorageError> {
-    const ctl = new AbortController();
-    let timedOut = false;
-    const onOuter = () => ctl.abort(outer?.reason);
-    if (outer) {
-      if (outer.aborted) onOuter();
-      else outer.addEventListener("abort", onOuter, { once: true });
-    }
-    const timer = this.#timeout > 0
-      ? setTimeout(() => {
-        timedOut = true;
-        ctl.abort(new Error(`timed out after ${this.#timeout} ms`));
-      }, this.#timeout)
-      : undefined;
-    const abortError = (err: unknown): StorageError => {
-      if (timedOut) {
-        return new StorageError(op, path, `timed out after ${this.#timeout} ms (${url})`, {
-          code: "ETIMEDOUT",
-          cause: err,
-        });
-      }
-      return new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: outer?.reason });
-    };
-    try {
-      const headers = new Headers(await this.#resolveHeaders());
-      for (const [k, v] of Object.entries(extra)) headers.set(k, v);
-      let response: Response;
-      try {
-        response = await this.#fetch(url, { method, headers, signal: ctl.signal });
-      } catch (err) {
-        if (ctl.signal.aborted) {
-          const e = abortError(err);
-          if (timedOut) return e;
-          throw e;
-        }
-        return new StorageError(op, path, `network error: ${message(err)} (${url})`, {
-          code: "ECONNRESET",
-          cause: err,
-        });
-      }
-      const status = response.status;
-      if (pass.includes(status) || (status === 416 && extra.range !== undefined)) {
-        await cancel(response);
-        return { response, bytes: new Uint8Array(0) };
-      }
-      if (status < 200 || status > 299) {
-        await cancel(response);
-        const e = httpStatusError(response, op, path);
-        if (RETRY_STATUS.has(status)) return e;
-        throw e;
-      }
-      if (method === "HEAD") return { response, bytes: undefined };
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(await response.arrayBuffer());
-      } catch (err) {
-        if (ctl.signal.aborted) {
-          const e = abortError(err);
-          if (timedOut) return e;
-          throw e;
-        }
-        return new StorageError(op, path, `body read failed: ${message(err)} (${url})`, {
-          code: "ECONNRESET",
-          cause: err,
-          status,
-        });
-      }
-      const declared = declaredLength(response);
-      if (declared !== undefined && bytes.length !== declared) {
-        return new StorageError(
-          op,
-          path,
-          `truncated body: ${bytes.length} of ${declared} bytes (${url})`,
-          { code: "ERR_TRUNCATED", status },
-        );
-      }
-      const bad = check?.(response, bytes);
-      if (bad !== undefined) {
-        return new StorageError(op, path, `${bad} (${url})`, { code: "ERR_TRUNCATED", status });
-      }
-      return { response, bytes };
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      outer?.removeEventListener("abort", onOuter);
-    }
-  }
-
-  async #resolveHeaders(): Promise<HeadersInit | undefined> {
-    const h = this.#headers;
-    return typeof h === "function" ? await h() : h;
   }
 }
 
@@ -787,18 +674,6 @@ function nonNegative(n: number, name: string): number {
     throw new TypeError(`HttpBackend: ${name} must be a non-negative number`);
   }
   return n;
-}
-
-function message(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
-    return `${err.message}${cause}`;
-  }
-  return String(err);
-}
-
-function encodeSegment(s: string): string {
-  return encodeURIComponent(s).replace(/%40/g, "@").replace(/%3A/gi, ":");
 }
 
 function urlPathname(url: string): string {
@@ -918,69 +793,4 @@ function addWithParents(set: Set<string>, rel: string): void {
   if (n === "" || n.startsWith("..")) return;
   const parts = n.split("/");
   for (let i = 1; i <= parts.length; i++) set.add(parts.slice(0, i).join("/"));
-}
-
-function declaredLength(res: Response): number | undefined {
-  const enc = res.headers.get("content-encoding");
-  if (enc && enc.toLowerCase() !== "identity") return undefined;
-  const cl = res.headers.get("content-length");
-  if (cl === null || !/^\d+$/.test(cl.trim())) return undefined;
-  return Number(cl);
-}
-
-async function cancel(res: Response): Promise<void> {
-  try {
-    await res.body?.cancel();
-  } catch {
-    // the body may already be closed; nothing to free
-  }
-}
-
-function withAttempts(err: StorageError, attempts: number): StorageError {
-  return restate(err, err.operation, err.path, `${err.reason} (after ${attempts} attempts)`);
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, op: string, path: string): void {
-  if (signal?.aborted) {
-    throw new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal.reason });
-  }
-}
-
-function sleep(
-  ms: number,
-  signal: AbortSignal | undefined,
-  op: string,
-  path: string,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal.reason }));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal?.reason }));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** A signal that aborts when any input does (AbortSignal.any is not everywhere). */
-function anySignal(signals: AbortSignal[]): { signal: AbortSignal; dispose(): void } {
-  const ctl = new AbortController();
-  const cleanups: (() => void)[] = [];
-  for (const s of signals) {
-    if (s.aborted) {
-      ctl.abort(s.reason);
-      break;
-    }
-    const on = () => ctl.abort(s.reason);
-    s.addEventListener("abort", on, { once: true });
-    cleanups.push(() => s.removeEventListener("abort", on));
-  }
-  return { signal: ctl.signal, dispose: () => cleanups.forEach((c) => c()) };
 }
