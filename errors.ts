@@ -461,6 +461,36 @@ export class LockTimeoutError extends StorageError {
   }
 }
 
+/**
+ * A held lock was taken over by another process (the holder stopped for
+ * longer than `staleMs`); the holder's write was not published. Code
+ * `ERR_LOCK_LOST`.
+ *
+ * @example
+ * ```ts
+ * import { LockLostError } from "@hcs/store/errors";
+ * console.assert(new LockLostError("atomicUpdateJson", "/a.json").code === "ERR_LOCK_LOST");
+ * ```
+ */
+export class LockLostError extends StorageError {
+  /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
+   * @param operation the operation that held the lock
+   * @param path the file whose lock was lost
+   * @param reason what happened (default: taken over, nothing written)
+   * @param options `cause`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "the lock was taken over by another process while held; nothing was written",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_LOCK_LOST" });
+  }
+}
+
 const BY_CODE: Record<
   string,
   new (op: string, path: string, reason?: string, options?: StorageErrorOptions) => StorageError
@@ -475,6 +505,7 @@ const BY_CODE: Record<
   ERR_CORRUPT_DATA: CorruptDataError,
   ERR_UNSUPPORTED_OPERATION: UnsupportedOperationError,
   ERR_LIMIT_EXCEEDED: LimitExceededError,
+  ERR_LOCK_LOST: LockLostError,
 };
 
 /** Deno's error class names (`Deno.errors.*`) and the errno they stand for. */
