@@ -24,7 +24,7 @@ import type {
 } from "./backends/base.ts";
 import { joinListed, normalize } from "./_internal/paths.ts";
 import { naturalSort } from "./_internal/listing.ts";
-import { NotFoundError, StorageError } from "./errors.ts";
+import { AlreadyExistsError, NotFoundError, StorageError } from "./errors.ts";
 
 /** What a {@linkcode FileManager} needs from a registry: `getBackend(key)`. */
 export interface BackendResolver {
@@ -83,9 +83,11 @@ export interface MirrorOptions {
   /** Mirror subdirectories too (default true). */
   recursive?: boolean;
   /**
-   * Replace symlinks that already exist at a link path (default false: any
-   * existing entry is left alone). Regular files and directories are never
-   * replaced either way.
+   * Replace symlinks that already exist at a link path, and leave regular
+   * files and directories there alone (the reference's
+   * `overwrite_symlinks_only`). Default false: any existing entry at a link
+   * path is an {@linkcode AlreadyExistsError} before anything is created.
+   * Regular files and directories are never replaced either way.
    */
   overwriteSymlinksOnly?: boolean;
 }
@@ -565,8 +567,8 @@ export class FileManager {
   /**
    * Directories and files under `dir` on `backend`: `files` is what a
    * `listFiles` reports (files, symlinks to files, broken symlinks), `dirs`
-   * every directory below `dir` (not `dir` itself), breadth-first in natural
-   * order, empty ones included. Symlinks to directories are in neither list
+   * `dir` itself first (as the reference does), then every directory below
+   * it, breadth-first in natural order, empty ones included. Symlinks to directories are in neither list
    * and are not descended into. `recursive` defaults to true.
    *
    * @example
@@ -577,7 +579,7 @@ export class FileManager {
    * await fm.ensureDirectory("/c/x/y", "memory");
    * await fm.save("1", "/c/x/f.txt", "memory");
    * const { dirs, files } = await fm.collectDirsAndFiles("/c", "memory");
-   * console.assert(dirs.join() === "/c/x,/c/x/y" && files.join() === "/c/x/f.txt");
+   * console.assert(dirs.join() === "/c,/c/x,/c/x/y" && files.join() === "/c/x/f.txt");
    * ```
    */
   async collectDirsAndFiles(
@@ -588,7 +590,7 @@ export class FileManager {
     const recursive = options.recursive ?? true;
     const files = await this.#call<string[]>(backend, "listFiles", dir, [dir, { recursive }]);
     const dirs = await this.#walkDirs(dir, backend, recursive);
-    return { dirs, files };
+    return { dirs: [dir, ...dirs], files };
   }
 
   /** Real directories below `dir`, breadth-first, natural order within a depth. */
@@ -632,9 +634,11 @@ export class FileManager {
    *
    * - `dst` and its subdirectories are created as needed (`ensureDirectory`);
    *   empty source directories are mirrored too.
-   * - An entry that already exists at a link path is left alone and not
-   *   counted — except a symlink when `overwriteSymlinksOnly` is true, which
-   *   is replaced. A regular file or directory is never replaced.
+   * - An entry that already exists at a link path throws
+   *   {@linkcode AlreadyExistsError} (checked for every link before anything
+   *   is created) — unless `overwriteSymlinksOnly` is true: then existing
+   *   symlinks are replaced, and regular files and directories are left
+   *   alone and not counted. A regular file or directory is never replaced.
    * - Broken symlinks in `src` are skipped.
    * - Link targets: with an absolute `src`, the source file's path as listed;
    *   with a relative `src` (and `dst`), the path relative to the link's
@@ -651,7 +655,10 @@ export class FileManager {
    * await fm.saveBatch(["a", "b"], ["/src/a.tif", "/src/w1/b.tif"], "memory");
    * const n = await fm.mirrorDirectoryWithSymlinks("/src", "/dst", "memory");
    * console.assert(n === 2 && (await fm.load("/dst/w1/b.tif", "memory")) === "b");
-   * console.assert((await fm.mirrorDirectoryWithSymlinks("/src", "/dst", "memory")) === 0);
+   * const again = await fm.mirrorDirectoryWithSymlinks("/src", "/dst", "memory", {
+   *   overwriteSymlinksOnly: true,
+   * });
+   * console.assert(again === 2);
    * ```
    */
   async mirrorDirectoryWithSymlinks(
@@ -679,21 +686,30 @@ export class FileManager {
     const link = await this.#route(backend, "createSymlink", dst);
     const exists = await this.#route(backend, "exists", dst);
 
+    // Every conflict is found before anything is created.
+    const plan: { file: string; linkPath: string; overwrite: boolean }[] = [];
+    for (const file of files) {
+      const linkPath = joinListed(dst, relativeToListed(src, file));
+      const present = (await stat.fn.call(stat.target, linkPath)) as StatResult;
+      if (present.type === "missing") {
+        plan.push({ file, linkPath, overwrite: false });
+      } else if (!replaceLinks) {
+        throw new AlreadyExistsError(
+          op,
+          linkPath,
+          `already exists (a ${present.type}); pass { overwriteSymlinksOnly: true } to replace existing symlinks`,
+        );
+      } else if (present.type === "symlink") {
+        plan.push({ file, linkPath, overwrite: true });
+      }
+    }
     await ensure.fn.call(ensure.target, dst);
     for (const d of dirs) {
       await ensure.fn.call(ensure.target, joinListed(dst, relativeToListed(src, d)));
     }
     let created = 0;
-    for (const file of files) {
-      const rel = relativeToListed(src, file);
-      const linkPath = joinListed(dst, rel);
+    for (const { file, linkPath, overwrite } of plan) {
       const parent = linkPath.includes("/") ? linkPath.slice(0, linkPath.lastIndexOf("/")) : ".";
-      const present = (await stat.fn.call(stat.target, linkPath)) as StatResult;
-      let overwrite = false;
-      if (present.type !== "missing") {
-        if (present.type !== "symlink" || !replaceLinks) continue;
-        overwrite = true;
-      }
       const target = absolute ? file : relativePath(parent, file, op);
       try {
         await link.fn.call(link.target, target, linkPath, { overwrite });

@@ -190,7 +190,7 @@ for (const [label, setup] of setups) {
     );
 
     it(
-      "collectDirsAndFiles returns every directory (empty ones too) and every file, breadth-first",
+      "collectDirsAndFiles returns the base directory first, then every directory (empty ones too) and every file, breadth-first",
       run(async ({ fm, name, root }) => {
         const c = `${root}/c`;
         for (const d of ["x10/z", "x2", "empty"]) await fm.ensureDirectory(`${c}/${d}`, name);
@@ -202,7 +202,7 @@ for (const [label, setup] of setups) {
         await fm.createSymlink(`${c}/x2`, `${c}/dirlink`, name);
         await fm.createSymlink(`${c}/top.txt`, `${c}/filelink`, name);
         const all = await fm.collectDirsAndFiles(c, name);
-        assert.deepEqual(all.dirs, [`${c}/empty`, `${c}/x2`, `${c}/x10`, `${c}/x10/z`]);
+        assert.deepEqual(all.dirs, [c, `${c}/empty`, `${c}/x2`, `${c}/x10`, `${c}/x10/z`]);
         assert.deepEqual(all.files, [
           `${c}/filelink`,
           `${c}/top.txt`,
@@ -210,7 +210,9 @@ for (const [label, setup] of setups) {
           `${c}/x10/z/g.txt`,
         ]);
         const flat = await fm.collectDirsAndFiles(c, name, { recursive: false });
-        assert.deepEqual(flat.dirs, [`${c}/empty`, `${c}/x2`, `${c}/x10`]);
+        assert.deepEqual(flat.dirs, [c, `${c}/empty`, `${c}/x2`, `${c}/x10`]);
+        // An empty base is still listed.
+        assert.deepEqual((await fm.collectDirsAndFiles(`${c}/empty`, name)).dirs, [`${c}/empty`]);
         assert.deepEqual(flat.files, [`${c}/filelink`, `${c}/top.txt`]);
         await assert.rejects(fm.collectDirsAndFiles(`${c}/top.txt`, name), NotADirectoryError);
       }),
@@ -238,8 +240,19 @@ for (const [label, setup] of setups) {
           assert.equal(await fm.load(`${dst}/${rel}`, name), v);
         }
         assert.equal(await fm.isDir(`${dst}/empty`, name), true);
-        // Running again creates nothing.
-        assert.equal(await fm.mirrorDirectoryWithSymlinks(src, dst, name), 0);
+        // Running again onto the links fails and changes nothing ...
+        await fm.ensureDirectory(`${src}/late`, name);
+        await assert.rejects(
+          fm.mirrorDirectoryWithSymlinks(src, dst, name),
+          (e) => e instanceof AlreadyExistsError && e.path === `${dst}/a.txt`,
+        );
+        assert.equal(await fm.exists(`${dst}/late`, name), false);
+        // ... unless existing symlinks may be replaced.
+        assert.equal(
+          await fm.mirrorDirectoryWithSymlinks(src, dst, name, { overwriteSymlinksOnly: true }),
+          3,
+        );
+        assert.equal(await fm.isDir(`${dst}/late`, name), true);
         // Non-recursive mirrors only the top level.
         assert.equal(
           await fm.mirrorDirectoryWithSymlinks(src, `${root}/flat`, name, { recursive: false }),
@@ -250,7 +263,7 @@ for (const [label, setup] of setups) {
     );
 
     it(
-      "mirrorDirectoryWithSymlinks never replaces a regular file; overwriteSymlinksOnly replaces links only",
+      "mirrorDirectoryWithSymlinks: existing entries are AlreadyExistsError; overwriteSymlinksOnly replaces links only",
       run(async ({ fm, name, root }) => {
         const src = `${root}/src`;
         const dst = `${root}/dst`;
@@ -260,17 +273,27 @@ for (const [label, setup] of setups) {
         await fm.save("mine", `${dst}/a.txt`, name); // a regular file in the way
         await fm.save("elsewhere", `${root}/other.txt`, name);
         await fm.createSymlink(`${root}/other.txt`, `${dst}/b.txt`, name); // a foreign link
-        // Default: every existing entry is left alone.
-        assert.equal(await fm.mirrorDirectoryWithSymlinks(src, dst, name), 1);
-        assert.equal(await fm.load(`${dst}/a.txt`, name), "mine");
-        assert.equal(await fm.isSymlink(`${dst}/a.txt`, name), false);
+        // Default: an existing entry fails the call before anything is created.
+        await assert.rejects(
+          fm.mirrorDirectoryWithSymlinks(src, dst, name),
+          (e) => e instanceof AlreadyExistsError && e.path === `${dst}/a.txt`,
+        );
+        await fm.delete(`${dst}/a.txt`, name);
+        await assert.rejects(
+          fm.mirrorDirectoryWithSymlinks(src, dst, name),
+          (e) => e instanceof AlreadyExistsError && e.path === `${dst}/b.txt`,
+        );
+        assert.equal(await fm.exists(`${dst}/a.txt`, name), false);
+        assert.equal(await fm.exists(`${dst}/c.txt`, name), false);
         assert.equal((await fm.stat(`${dst}/b.txt`, name)).target, `${root}/other.txt`);
-        assert.equal(await fm.load(`${dst}/c.txt`, name), "C");
-        // overwriteSymlinksOnly: links (b, c) are replaced, the regular file (a) is not.
+        await fm.save("mine", `${dst}/a.txt`, name);
+        // overwriteSymlinksOnly: the link (b) is replaced, c is created, the regular file (a) is left.
         assert.equal(
           await fm.mirrorDirectoryWithSymlinks(src, dst, name, { overwriteSymlinksOnly: true }),
           2,
         );
+        assert.equal(await fm.isSymlink(`${dst}/a.txt`, name), false);
+        assert.equal(await fm.load(`${dst}/c.txt`, name), "C");
         assert.equal(await fm.load(`${dst}/a.txt`, name), "mine");
         assert.equal((await fm.stat(`${dst}/b.txt`, name)).target, `${src}/b.txt`);
         assert.equal(await fm.load(`${dst}/b.txt`, name), "B");
