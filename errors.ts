@@ -21,6 +21,87 @@
  * @module
  */
 
+/**
+ * Every `code` a {@linkcode StorageError} can carry, as a runtime list (the
+ * README's error table documents each). Runtime errno codes outside the list
+ * become `EIO` (the original stays in `cause`).
+ *
+ * @example
+ * ```ts
+ * import { STORAGE_ERROR_CODES } from "@hcs/store/errors";
+ * console.assert(STORAGE_ERROR_CODES.includes("ENOENT"));
+ * ```
+ */
+export const STORAGE_ERROR_CODES = [
+  // errno family (runtime errors keep their code)
+  "ENOENT",
+  "EEXIST",
+  "EISDIR",
+  "ENOTDIR",
+  "ENOTEMPTY",
+  "EACCES",
+  "EPERM",
+  "EINVAL",
+  "EIO",
+  "EBUSY",
+  "EROFS",
+  "ERANGE",
+  "EFBIG",
+  "ELOOP",
+  "ENAMETOOLONG",
+  "ENOSPC",
+  "EDQUOT",
+  "EXDEV",
+  "EMFILE",
+  "ENFILE",
+  "EAGAIN",
+  "ENOMEM",
+  "ENXIO",
+  "ENODEV",
+  "EPIPE",
+  "ESPIPE",
+  "ETXTBSY",
+  "EOVERFLOW",
+  "ENOSYS",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "ABORT_ERR",
+  // library codes
+  "ERR_CORRUPT_DATA",
+  "ERR_UNSUPPORTED_FORMAT",
+  "ERR_UNSUPPORTED_OPERATION",
+  "ERR_LIMIT_EXCEEDED",
+  "ERR_LOCK_LOST",
+  "ERR_STORAGE_RESOLUTION",
+  "ERR_BACKEND_NOT_FOUND",
+  "ERR_BACKEND_FACTORY",
+  "ERR_TRUNCATED",
+  "ERR_SIZE_CHANGED",
+  "ERR_RELEASED",
+  "ERR_TIFF_PAGES_DIFFER",
+] as const;
+
+/**
+ * The code of a {@linkcode StorageError}: one of {@linkcode STORAGE_ERROR_CODES},
+ * or `HTTP_<status>` for an HTTP status with no class of its own.
+ */
+export type StorageErrorCode = typeof STORAGE_ERROR_CODES[number] | `HTTP_${number}`;
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(STORAGE_ERROR_CODES);
+
+/**
+ * Whether `code` is a {@linkcode StorageErrorCode}.
+ *
+ * @example
+ * ```ts
+ * import { isStorageErrorCode } from "@hcs/store/errors";
+ * console.assert(isStorageErrorCode("HTTP_503") && !isStorageErrorCode("ERR_NOPE"));
+ * ```
+ */
+export function isStorageErrorCode(code: string): code is StorageErrorCode {
+  return KNOWN_CODES.has(code) || /^HTTP_[1-5]\d\d$/.test(code);
+}
+
 /** Options shared by every storage error constructor. */
 export interface StorageErrorOptions {
   /** The underlying error (runtime error, HTTP response, …). */
@@ -30,7 +111,10 @@ export interface StorageErrorOptions {
 }
 
 /**
- * Base class of every storage failure.
+ * Base class of every storage failure. Constructed directly with a code that
+ * has a class of its own (see {@linkcode toStorageError}), it is an instance of
+ * that class (`ENOENT` → {@linkcode NotFoundError}, `ERR_CORRUPT_DATA` →
+ * {@linkcode CorruptDataError}, …).
  *
  * @example
  * ```ts
@@ -40,8 +124,8 @@ export interface StorageErrorOptions {
  * ```
  */
 export class StorageError extends Error {
-  /** Node-errno-style code (`ENOENT`, `EEXIST`, …) or an `ERR_*` code. */
-  readonly code: string;
+  /** Node-errno-style code (`ENOENT`, `EEXIST`, …) or an `ERR_*` code (see the README's error table). */
+  readonly code: StorageErrorCode;
   /** The operation that failed (`load`, `save`, `move`, …). */
   readonly operation: string;
   /** The path the operation was applied to. */
@@ -63,11 +147,15 @@ export class StorageError extends Error {
     operation: string,
     path: string,
     reason: string,
-    options: StorageErrorOptions & { code?: string } = {},
+    options: StorageErrorOptions & { code?: StorageErrorCode } = {},
   ) {
     super(`${operation} '${path}': ${reason}`, { cause: options.cause });
-    this.name = new.target.name;
     this.code = options.code ?? "EIO";
+    // The code decides the class: `new StorageError(…, { code: "ENOENT" })`
+    // is a NotFoundError, so callers can branch with instanceof everywhere.
+    const Cls = new.target === StorageError ? BY_CODE[this.code] : undefined;
+    if (Cls) Object.setPrototypeOf(this, Cls.prototype);
+    this.name = Cls ? Cls.name : new.target.name;
     this.operation = operation;
     this.path = path;
     this.status = options.status;
@@ -504,6 +592,8 @@ const BY_CODE: Record<
   EPERM: PermissionDeniedError,
   ERR_CORRUPT_DATA: CorruptDataError,
   ERR_UNSUPPORTED_OPERATION: UnsupportedOperationError,
+  ENOTSUP: UnsupportedOperationError,
+  EOPNOTSUPP: UnsupportedOperationError,
   ERR_LIMIT_EXCEEDED: LimitExceededError,
   ERR_LOCK_LOST: LockLostError,
 };
@@ -575,7 +665,7 @@ export function httpStatusError(
     });
   }
   return new StorageError(operation, path, text, {
-    code: `HTTP_${status}`,
+    code: `HTTP_${status}` as const,
     status,
     cause: response,
   });
@@ -606,7 +696,10 @@ export function toStorageError(err: unknown, operation: string, path: string): S
       const Cls = BY_CODE[code];
       const reason = REASONS[code] ?? (err instanceof Error ? err.message : code);
       if (Cls) return new Cls(operation, path, reason, { cause: err });
-      return new StorageError(operation, path, reason, { code, cause: err });
+      return new StorageError(operation, path, reason, {
+        code: isStorageErrorCode(code) ? code : "EIO",
+        cause: err,
+      });
     }
     if (typeof rec.status === "number" && !(err instanceof Error)) {
       return httpStatusError(err as HttpStatusLike, operation, path);
@@ -637,7 +730,7 @@ export function restate(
   path: string,
   reason: string,
 ): StorageError {
-  const options: StorageErrorOptions & { code: string } = { code: err.code, cause: err };
+  const options: StorageErrorOptions & { code: StorageErrorCode } = { code: err.code, cause: err };
   if (err.status !== undefined) options.status = err.status;
   const out = new StorageError(operation, path, reason, options);
   Object.setPrototypeOf(out, Object.getPrototypeOf(err));

@@ -24,7 +24,7 @@ import type {
 } from "./backends/base.ts";
 import { joinListed, normalize } from "./_internal/paths.ts";
 import { naturalSort } from "./_internal/listing.ts";
-import { AlreadyExistsError, NotFoundError, StorageError } from "./errors.ts";
+import { AlreadyExistsError, NotFoundError, UnsupportedOperationError } from "./errors.ts";
 
 /** What a {@linkcode FileManager} needs from a registry: `getBackend(key)`. */
 export interface BackendResolver {
@@ -144,7 +144,8 @@ function relativeToListed(dir: string, listed: string): string {
  * missing or non-string name is a `TypeError`, an unknown one a
  * `BackendNotFoundError` listing the available backends (from the registry).
  * An operation the named backend does not implement (e.g. `save` on the
- * read-only `http` backend) throws a `StorageError` with code `ENOTSUP`.
+ * read-only `http` backend) throws an `UnsupportedOperationError`
+ * (`ERR_UNSUPPORTED_OPERATION`).
  *
  * @example
  * ```ts
@@ -193,11 +194,10 @@ export class FileManager {
     const target = await this.#registry.getBackend(backend);
     const fn = (target as unknown as Record<string, unknown>)[method];
     if (typeof fn !== "function") {
-      throw new StorageError(
+      throw new UnsupportedOperationError(
         method,
         path,
         `backend '${backend}' does not support ${method}`,
-        { code: "ENOTSUP" },
       );
     }
     return { fn: fn as Fn, target };

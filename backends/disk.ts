@@ -42,6 +42,7 @@ import {
   NotFoundError,
   StorageError,
   toStorageError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
@@ -538,8 +539,8 @@ export class DiskBackend extends AbstractStorageBackend {
    * Opt-in zero-copy mode: maps the files read-only (FFI readers) and returns
    * a handle whose `get(i)` views are valid until `release()` (or the end of
    * a `using` block), which detaches them; see {@linkcode MappedFiles}. With
-   * a reader that cannot map (the pure one) it rejects with code
-   * `ERR_UNSUPPORTED`.
+   * a reader that cannot map (the pure one) it rejects with
+   * {@linkcode UnsupportedOperationError}.
    */
   mapFiles(paths: readonly string[]): Promise<MappedFiles> {
     if (!Array.isArray(paths)) {
@@ -549,7 +550,7 @@ export class DiskBackend extends AbstractStorageBackend {
       const reason =
         `zero-copy mapping needs the FFI reader (this backend reads with ${this.implementation})`;
       return Promise.reject(
-        new StorageError("mapFiles", paths[0] ?? "", reason, { code: "ERR_UNSUPPORTED" }),
+        new UnsupportedOperationError("mapFiles", paths[0] ?? "", reason),
       );
     }
     return this.reader.mapFiles(paths, "mapFiles");
@@ -559,8 +560,8 @@ export class DiskBackend extends AbstractStorageBackend {
    * Raw bytes of many files in arenas recycled from earlier released leases
    * (FFI readers): no fresh memory per batch. The handle's `get(i)` views are
    * valid until `release()`, which detaches them; see {@linkcode MappedFiles}.
-   * With a reader that cannot lease (the pure one) it rejects with code
-   * `ERR_UNSUPPORTED`.
+   * With a reader that cannot lease (the pure one) it rejects with
+   * {@linkcode UnsupportedOperationError}.
    */
   leaseFiles(paths: readonly string[]): Promise<MappedFiles> {
     if (!Array.isArray(paths)) {
@@ -570,7 +571,7 @@ export class DiskBackend extends AbstractStorageBackend {
       const reason =
         `leased arenas need the FFI reader (this backend reads with ${this.implementation})`;
       return Promise.reject(
-        new StorageError("leaseFiles", paths[0] ?? "", reason, { code: "ERR_UNSUPPORTED" }),
+        new UnsupportedOperationError("leaseFiles", paths[0] ?? "", reason),
       );
     }
     return this.reader.leaseFiles(paths, "leaseFiles");

@@ -59,6 +59,7 @@ import {
   NotFoundError,
   StorageError,
   UnsupportedFormatError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
@@ -1106,11 +1107,10 @@ export class ZarrBackend extends AbstractStorageBackend {
   }
 
   #noVirtual(op: string, path: string): never {
-    throw new StorageError(
+    throw new UnsupportedOperationError(
       op,
       path,
       "a plate plane is not a separate file; operate on the plate store directory",
-      { code: "ENOTSUP" },
     );
   }
 

@@ -18,6 +18,7 @@ import {
   NotADirectoryError,
   NotFoundError,
   StorageError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 
 interface Env {
@@ -433,7 +434,7 @@ describe("FileManager routing", () => {
     assert.equal(await fm.load("/out/rdst/w/a.txt", "memory"), "deep");
   });
 
-  it("an operation the named backend lacks throws StorageError ENOTSUP", async () => {
+  it("an operation the named backend lacks throws UnsupportedOperationError", async () => {
     const reg = createRegistry();
     const readOnly = {
       key: "ro",
@@ -445,8 +446,8 @@ describe("FileManager routing", () => {
     const fm = new FileManager(reg);
     assert.equal(await fm.load("/x", "ro"), "only reads");
     await assert.rejects(fm.save("x", "/x", "ro"), (err: unknown) => {
-      assert.ok(err instanceof StorageError);
-      assert.equal(err.code, "ENOTSUP");
+      assert.ok(err instanceof UnsupportedOperationError);
+      assert.equal(err.code, "ERR_UNSUPPORTED_OPERATION");
       assert.equal(err.message, "save '/x': backend 'ro' does not support save");
       return true;
     });

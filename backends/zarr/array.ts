@@ -7,7 +7,7 @@
  */
 
 import * as zarr from "zarrita";
-import { StorageError, UnsupportedFormatError } from "../../errors.ts";
+import { CorruptDataError, StorageError, UnsupportedFormatError } from "../../errors.ts";
 import type { NdArray, TypedArray } from "../base.ts";
 import { type ChunkEncoder, type DtypeInfo, rawBytes } from "./codec.ts";
 import type { ZarrStoreAdapter } from "./store.ts";
@@ -20,7 +20,7 @@ export function jsonBytes(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value, null, 2));
 }
 
-/** Parses a metadata file; a corrupt one is a `StorageError` (code `ERR_ZARR_METADATA`). */
+/** Parses a metadata file; a corrupt one is a `CorruptDataError` (code `ERR_CORRUPT_DATA`). */
 export function parseJson(bytes: Uint8Array, path: string, operation: string): unknown {
   try {
     return JSON.parse(decoder.decode(bytes));
@@ -31,10 +31,7 @@ export function parseJson(bytes: Uint8Array, path: string, operation: string): u
 
 /** The typed error for corrupt Zarr metadata. */
 export function corrupt(op: string, path: string, reason: string, cause?: unknown): StorageError {
-  return new StorageError(op, path, `corrupt Zarr metadata: ${reason}`, {
-    code: "ERR_ZARR_METADATA",
-    cause,
-  });
+  return new CorruptDataError(op, path, `corrupt Zarr metadata: ${reason}`, { cause });
 }
 
 /** What the backend needs to know about an array. */
