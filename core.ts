@@ -18,6 +18,13 @@ export * from "./errors.ts";
 export type {
   AnyBackend,
   BackendBase,
+  BackendResolver,
+  CapableBackend,
+  ConditionalWriter,
+  CrossProcessLocker,
+  RangeReader,
+  StoreCapabilities,
+  VersionedBytes,
   DataSink,
   DataSource,
   FilesystemOps,

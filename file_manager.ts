@@ -15,6 +15,7 @@
 
 import type {
   AnyBackend,
+  BackendResolver,
   ListOptions,
   LoadOptions,
   SaveOptions,
@@ -26,11 +27,7 @@ import { joinListed, normalize } from "./_internal/paths.ts";
 import { naturalSort } from "./_internal/listing.ts";
 import { AlreadyExistsError, NotFoundError, UnsupportedOperationError } from "./errors.ts";
 
-/** What a {@linkcode FileManager} needs from a registry: `getBackend(key)`. */
-export interface BackendResolver {
-  /** Resolves a backend by key; throws `BackendNotFoundError` for unknown keys. */
-  getBackend<T extends AnyBackend = AnyBackend>(key: string): Promise<T>;
-}
+export type { BackendResolver };
 
 /** Options passed through to a backend; backends may accept more than the contract's. */
 export type PassThrough<T> = T & { [option: string]: unknown };

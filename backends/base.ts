@@ -183,6 +183,15 @@ export interface VirtualBackend extends BackendBase, DataSink {
 export type AnyBackend = StorageBackend | ReadOnlyBackend | VirtualBackend;
 
 /**
+ * What resolves backends by registry key — a `Registry` fits. The one
+ * interface `FileManager`, the virtual workspace and the Zarr backend take.
+ */
+export interface BackendResolver {
+  /** Resolves a backend by key; throws `BackendNotFoundError` for unknown keys. */
+  getBackend<T extends AnyBackend = AnyBackend>(key: string): Promise<T>;
+}
+
+/**
  * Base class for full backends. It derives `exists()` from `isFile`/`isDir`
  * (as the reference does) and `loadBatch` from `load`; subclasses implement
  * the rest.

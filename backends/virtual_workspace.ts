@@ -65,6 +65,7 @@ import {
 } from "../errors.ts";
 import {
   type AnyBackend,
+  type BackendResolver,
   isNdArray,
   type ListOptions,
   type LoadOptions,
@@ -87,11 +88,7 @@ import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.
  */
 export const VIRTUAL_WORKSPACE_FILE = "virtual_workspace.json";
 
-/** What the backend needs from a registry (a `Registry` fits). */
-export interface BackendResolver {
-  /** Resolves a backend by registry key. */
-  getBackend<T extends AnyBackend = AnyBackend>(key: string): Promise<T>;
-}
+export type { BackendResolver };
 
 /** Options of {@linkcode VirtualWorkspaceBackend}. */
 export interface VirtualWorkspaceOptions {

@@ -63,7 +63,7 @@ import {
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
-  type AnyBackend,
+  type BackendResolver,
   isNdArray,
   type ListOptions,
   type LoadOptions,
@@ -129,11 +129,7 @@ export type { Compression } from "./zarr/codec.ts";
 export type { ByteStore } from "./zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "./zarr/layout.ts";
 
-/** Something that resolves backends by key (a `Registry`). */
-export interface BackendResolver {
-  /** Resolves a backend by registry key. */
-  getBackend(key: string): Promise<AnyBackend>;
-}
+export type { BackendResolver };
 
 /** Options of the {@linkcode ZarrBackend} constructor. */
 export interface ZarrBackendOptions {
