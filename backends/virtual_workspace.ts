@@ -56,6 +56,7 @@
  */
 
 import {
+  CorruptDataError,
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
@@ -66,16 +67,19 @@ import {
 import {
   type AnyBackend,
   type BackendResolver,
+  type CapableBackend,
   isNdArray,
   type ListOptions,
   type LoadOptions,
   type NdArray,
   type ReadOnlyBackend,
   type StorageValue,
+  type StoreCapabilities,
   type TypedArray,
 } from "./base.ts";
 import { assertPath, dirname, join, normalize } from "../_internal/paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
+import { breadthFirst } from "../_internal/listing.ts";
+import { VirtualTree } from "../_internal/vtree.ts";
 
 /**
  * The default workspace metadata file name.
@@ -113,8 +117,8 @@ export interface VirtualMapping {
 interface Workspace {
   /** Virtual path (relative to the plate) → mapping, `path` resolved. */
   mappings: Map<string, VirtualMapping>;
-  /** Virtual directories: relative path (`""` = plate) → entries. */
-  dirs: Map<string, { files: Set<string>; dirs: Set<string> }>;
+  /** The virtual names as a tree (`""` = plate). */
+  tree: VirtualTree;
 }
 
 interface Located {
@@ -137,9 +141,22 @@ interface Located {
  * console.assert(vw.key === "virtual_workspace" && vw.requiresFilesystemValidation === false);
  * ```
  */
-export class VirtualWorkspaceBackend implements ReadOnlyBackend {
+export class VirtualWorkspaceBackend implements ReadOnlyBackend, CapableBackend {
   /** Registry key. */
   readonly key: string = "virtual_workspace";
+  /**
+   * Reads and lists its virtual names; nothing else (no writes, ranges,
+   * conditional writes or locks: those belong to the sources).
+   */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    read: true,
+    write: false,
+    list: true,
+    rangeRead: false,
+    atomicCreate: false,
+    compareAndSwap: false,
+    crossProcessLock: false,
+  });
   /** Read-only backends do not validate paths as a filesystem. */
   readonly requiresFilesystemValidation: false = false;
   /** Which implementation this is. */
@@ -215,43 +232,40 @@ export class VirtualWorkspaceBackend implements ReadOnlyBackend {
   /** Entry names of a virtual directory, natural order. */
   async listDir(path: string): Promise<string[]> {
     const { rel, ws } = await this.#locate(path, "listDir", true);
-    const d = ws.dirs.get(rel);
-    if (!d) {
+    const names = ws.tree.names(rel);
+    if (!names) {
       if (ws.mappings.has(rel)) throw new NotADirectoryError("listDir", path);
       throw new NotFoundError("listDir", path);
     }
-    return naturalSort([...d.files, ...d.dirs]);
+    return names;
   }
 
   /** Virtual file names under `dir`, breadth-first, natural order within a depth. */
   async listFiles(dir: string, options: ListOptions = {}): Promise<string[]> {
     const { rel, ws } = await this.#locate(dir, "listFiles", true);
-    if (!ws.dirs.has(rel)) {
+    if (ws.tree.kind(rel) !== "dir") {
       if (ws.mappings.has(rel)) throw new NotADirectoryError("listFiles", dir);
       throw new NotFoundError("listFiles", dir);
     }
     const listed = dir.length > 1 && dir.endsWith("/") ? dir.slice(0, -1) : dir;
-    return await breadthFirst(listed, (sub) => {
-      const d = ws.dirs.get(sub === "" ? rel : rel === "" ? sub : `${rel}/${sub}`);
-      if (!d) return [];
-      return [
-        ...[...d.files].map((name): ListEntry => ({ name, kind: "file" })),
-        ...[...d.dirs].map((name): ListEntry => ({ name, kind: "dir" })),
-      ];
-    }, options);
+    return await breadthFirst(
+      listed,
+      (sub) => ws.tree.entries(sub === "" ? rel : rel === "" ? sub : `${rel}/${sub}`),
+      options,
+    );
   }
 
   // ---------------------------------------------------------------- internals
 
   async #kind(path: string, op: string): Promise<"file" | "dir"> {
     const { rel, ws } = await this.#locate(path, op, true);
-    if (ws.dirs.has(rel)) return "dir";
-    if (ws.mappings.has(rel)) return "file";
-    throw new NotFoundError(op, path);
+    const kind = ws.tree.kind(rel);
+    if (kind === undefined) throw new NotFoundError(op, path);
+    return kind;
   }
 
   #missing(op: string, path: string, rel: string, ws: Workspace): StorageError {
-    if (ws.dirs.has(rel)) return new IsADirectoryError(op, path);
+    if (ws.tree.kind(rel) === "dir") return new IsADirectoryError(op, path);
     return new NotFoundError(op, path, "no such virtual file (not mapped in the workspace)");
   }
 
@@ -390,10 +404,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function parseWorkspace(plate: string, file: string, bytes: Uint8Array): Workspace {
   const bad = (why: string, cause?: unknown) =>
-    new StorageError("load", file, `invalid virtual workspace metadata: ${why}`, {
-      code: "ERR_CORRUPT_DATA",
-      cause,
-    });
+    new CorruptDataError("load", file, `invalid virtual workspace metadata: ${why}`, { cause });
   let doc: unknown;
   try {
     doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -408,10 +419,7 @@ function parseWorkspace(plate: string, file: string, bytes: Uint8Array): Workspa
   if (typeof mappings !== "object" || mappings === null || Array.isArray(mappings)) {
     throw bad('"mappings" must be an object');
   }
-  const ws: Workspace = {
-    mappings: new Map(),
-    dirs: new Map([["", { files: new Set(), dirs: new Set() }]]),
-  };
+  const ws: Workspace = { mappings: new Map(), tree: new VirtualTree() };
   for (const [key, raw] of Object.entries(mappings as Record<string, unknown>)) {
     const rel = normalize(`/${key}`).slice(1);
     if (rel === "" || key.split("/").includes("..") || key.includes("\0")) {
@@ -440,19 +448,9 @@ function parseWorkspace(plate: string, file: string, bytes: Uint8Array): Workspa
       : join(plate, m.path);
     const mapping: VirtualMapping = { backend: m.backend, path: source };
     if (index) mapping.index = index;
-    const parts = rel.split("/");
-    for (let i = 1; i < parts.length; i++) {
-      const d = parts.slice(0, i).join("/");
-      if (ws.mappings.has(d)) throw bad(`'${d}' is both a file and a directory`);
-      if (!ws.dirs.has(d)) {
-        ws.dirs.set(d, { files: new Set(), dirs: new Set() });
-        ws.dirs.get(parts.slice(0, i - 1).join("/"))!.dirs.add(parts[i - 1]!);
-      }
-    }
-    if (ws.dirs.has(rel)) throw bad(`'${rel}' is both a file and a directory`);
-    if (ws.mappings.has(rel)) throw bad(`'${rel}' is mapped twice`);
+    const conflict = ws.tree.addFile(rel);
+    if (conflict) throw bad(conflict.replace("is listed twice", "is mapped twice"));
     ws.mappings.set(rel, mapping);
-    ws.dirs.get(parts.slice(0, -1).join("/"))!.files.add(parts[parts.length - 1]!);
   }
   return ws;
 }

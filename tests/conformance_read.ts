@@ -12,7 +12,13 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { IsADirectoryError, NotADirectoryError, NotFoundError, StorageError } from "../errors.ts";
-import type { ListOptions, LoadOptions, NdArray, StorageValue } from "../backends/base.ts";
+import type {
+  ListOptions,
+  LoadOptions,
+  NdArray,
+  StorageValue,
+  StoreCapabilities,
+} from "../backends/base.ts";
 
 /** The read operations the read half uses (every backend has them). */
 export interface Readable {
@@ -87,6 +93,34 @@ export async function seedReadTree(
   await b.saveBatch(READ_TREE.map(([, v]) => v), READ_TREE.map(([rel]) => `${root}/${rel}`));
 }
 
+/**
+ * A backend that declares `capabilities` (frozen booleans) has the
+ * interface behind every flag it sets; one that declares none passes.
+ */
+export function assertCapabilitiesHonest(b: object): void {
+  const caps = (b as { capabilities?: StoreCapabilities }).capabilities;
+  if (caps === undefined) return;
+  assert.ok(Object.isFrozen(caps));
+  for (const k of Object.keys(caps)) {
+    assert.equal(typeof caps[k as keyof StoreCapabilities], "boolean", k);
+  }
+  const rec = b as Record<string, unknown>;
+  const need: Array<[keyof StoreCapabilities, string[]]> = [
+    ["read", ["load", "loadBatch", "exists", "isFile", "isDir"]],
+    ["write", ["save", "saveBatch", "ensureDirectory", "delete"]],
+    ["list", ["listFiles", "listDir"]],
+    ["rangeRead", ["loadRange"]],
+    ["compareAndSwap", ["loadVersioned", "saveIfVersion"]],
+    ["crossProcessLock", ["withLock"]],
+  ];
+  for (const [flag, methods] of need) {
+    for (const m of methods) {
+      if (caps[flag]) assert.equal(typeof rec[m], "function", `${flag} needs ${m}`);
+    }
+  }
+  if (!caps.write) assert.equal(typeof rec.save, "undefined", "write: false but save exists");
+}
+
 async function rejects(
   p: Promise<unknown>,
   cls: abstract new (...a: never[]) => Error,
@@ -124,6 +158,16 @@ export function readConformance(
     after(async () => {
       if (fixture) await (await fixture).teardown?.();
     });
+
+    it(
+      "declared capabilities are honest (read and list, if declared, are true)",
+      run((b) => {
+        assertCapabilitiesHonest(b);
+        const caps = (b as { capabilities?: StoreCapabilities }).capabilities;
+        if (caps) assert.ok(caps.read && caps.list);
+        return Promise.resolve();
+      }),
+    );
 
     it(
       "loads bytes, text, JSON and arrays",
