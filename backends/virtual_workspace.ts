@@ -75,11 +75,11 @@ import {
   type ReadOnlyBackend,
   type StorageValue,
   type StoreCapabilities,
-  type TypedArray,
 } from "./base.ts";
 import { assertPath, dirname, join, normalize } from "../_internal/paths.ts";
 import { breadthFirst } from "../_internal/listing.ts";
 import { VirtualTree } from "../_internal/vtree.ts";
+import { cStrides, gatherC } from "../_internal/ndarray.ts";
 
 /**
  * The default workspace metadata file name.
@@ -485,33 +485,7 @@ function sliceLeading(value: StorageValue, index: number[], op: string, path: st
   }
   const rest = shape.slice(index.length);
   const restStride = stride.slice(index.length);
-  const size = rest.reduce((a, b) => a * b, 1);
-  const c = cStrides(rest);
-  if (rest.every((n, i) => n <= 1 || restStride[i] === c[i])) {
-    return { data: data.subarray(offset, offset + size) as TypedArray, shape: rest, stride: c };
-  }
-  const out = new (data.constructor as new (n: number) => TypedArray)(size);
-  let k = 0;
-  const walk = (axis: number, base: number) => {
-    if (axis === rest.length) {
-      (out as unknown as ArrayLike<unknown> & Record<number, unknown>)[k++] =
-        (data as unknown as ArrayLike<unknown>)[base];
-      return;
-    }
-    for (let j = 0; j < rest[axis]!; j++) walk(axis + 1, base + j * restStride[axis]!);
-  };
-  walk(0, offset);
-  return { data: out, shape: rest, stride: c };
-}
-
-function cStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
+  return { data: gatherC(data, rest, restStride, offset), shape: rest, stride: cStrides(rest) };
 }
 
 /** Source errors name the virtual path that needed the source. */

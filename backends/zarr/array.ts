@@ -6,6 +6,7 @@
  * @module
  */
 
+import { cStrides, gatherC } from "../../_internal/ndarray.ts";
 import * as zarr from "zarrita";
 import { CorruptDataError, StorageError, UnsupportedFormatError } from "../../errors.ts";
 import type { NdArray, TypedArray } from "../base.ts";
@@ -186,16 +187,7 @@ export function toTypedArray(data: unknown, op: string, path: string): TypedArra
   throw new UnsupportedFormatError(op, path, "only numeric Zarr arrays are supported");
 }
 
-/** C-order strides (elements) of a shape. */
-export function cStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
+export { cStrides };
 
 /** Reads a whole array: every chunk fetched with one batched read, then decoded by zarrita. */
 export async function readWholeArray(
@@ -219,27 +211,9 @@ export async function readWholeArray(
   return { data, shape: out.shape, stride: out.stride ?? cStrides(out.shape) };
 }
 
-/** A C-contiguous version of an n-d array. */
+/** A C-contiguous version of an n-d array (the kernel's gather). */
 function cOrder(a: NdArray): TypedArray {
-  const want = cStrides(a.shape);
-  const n = a.shape.reduce((x, y) => x * y, 1);
-  if (a.stride.every((s, i) => s === want[i] || a.shape[i] === 1) && a.data.length >= n) {
-    return a.data.length === n ? a.data : (a.data.subarray(0, n) as TypedArray);
-  }
-  const out = new (a.data.constructor as new (n: number) => TypedArray)(n);
-  const src = a.data as unknown as ArrayLike<number | bigint>;
-  const dst = out as unknown as { [i: number]: number | bigint };
-  const idx = a.shape.map(() => 0);
-  for (let i = 0; i < n; i++) {
-    let off = 0;
-    for (let d = 0; d < idx.length; d++) off += idx[d]! * a.stride[d]!;
-    dst[i] = src[off]!;
-    for (let d = idx.length - 1; d >= 0; d--) {
-      if (++idx[d]! < a.shape[d]!) break;
-      idx[d] = 0;
-    }
-  }
-  return out;
+  return gatherC(a.data, a.shape, a.stride);
 }
 
 /**
