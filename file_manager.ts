@@ -6,7 +6,10 @@
  * `mirrorDirectoryWithSymlinks`).
  *
  * Each method takes its path arguments, then the backend name, then an
- * options object: `save(data, path, "disk", { overwrite: true })`.
+ * options object: `save(data, path, "disk", { overwrite: true })`. The
+ * directory helpers validate their base directory first on backends with
+ * `requiresFilesystemValidation` (as the reference does), not on generated
+ * namespaces.
  *
  * This module imports no `node:*` module (it only talks to the registry).
  *
@@ -25,7 +28,13 @@ import type {
 } from "./backends/base.ts";
 import { joinListed, normalize } from "./_internal/paths.ts";
 import { naturalSort } from "./_internal/listing.ts";
-import { AlreadyExistsError, NotFoundError, UnsupportedOperationError } from "./errors.ts";
+import {
+  AlreadyExistsError,
+  NotFoundError,
+  restate,
+  StorageError,
+  UnsupportedOperationError,
+} from "./errors.ts";
 
 export type { BackendResolver };
 
@@ -519,7 +528,7 @@ export class FileManager {
    * console.assert((await fm.listImageFiles("/p", "memory")).join() === "/p/a.TIF");
    * ```
    */
-  listImageFiles(
+  async listImageFiles(
     dir: string,
     backend: string,
     options: ListImageFilesOptions = {},
@@ -527,7 +536,28 @@ export class FileManager {
     const list: ListOptions = { extensions: options.extensions ?? DEFAULT_IMAGE_EXTENSIONS };
     if (options.recursive !== undefined) list.recursive = options.recursive;
     if (options.pattern !== undefined) list.pattern = options.pattern;
-    return this.#call(backend, "listFiles", dir, [dir, list]);
+    await this.#validateDir(backend, dir, "listImageFiles");
+    return await this.#call(backend, "listFiles", dir, [dir, list]);
+  }
+
+  /**
+   * `requiresFilesystemValidation`, as in the reference: on a backend with a
+   * real filesystem namespace the base directory of a directory helper must
+   * be an existing directory (`isDir`: `NotFoundError` / `NotADirectoryError`
+   * before any listing or write); generated namespaces (HTTP, virtual
+   * workspaces) are not validated — their listings answer directly.
+   */
+  async #validateDir(backend: string, dir: string, op: string): Promise<void> {
+    const { fn, target } = await this.#route(backend, "isDir", dir).catch(() => ({
+      fn: undefined,
+      target: undefined,
+    }));
+    if (fn === undefined || target?.requiresFilesystemValidation !== true) return;
+    try {
+      await fn.call(target, dir);
+    } catch (err) {
+      throw err instanceof StorageError ? restate(err, op, err.path, err.reason) : err;
+    }
   }
 
   /**
@@ -555,6 +585,7 @@ export class FileManager {
     if (typeof filename !== "string" || filename === "" || filename.includes("/")) {
       throw new TypeError("findFileRecursive: filename must be a non-empty name without '/'");
     }
+    await this.#validateDir(backend, dir, "findFileRecursive");
     const files = await this.#call<string[]>(backend, "listFiles", dir, [dir, {
       recursive: true,
     }]);
@@ -565,8 +596,9 @@ export class FileManager {
    * Directories and files under `dir` on `backend`: `files` is what a
    * `listFiles` reports (files, symlinks to files, broken symlinks), `dirs`
    * `dir` itself first (as the reference does), then every directory below
-   * it, breadth-first in natural order, empty ones included. Symlinks to directories are in neither list
-   * and are not descended into. `recursive` defaults to true.
+   * it, breadth-first in natural order, empty ones included. Symlinks to
+   * directories are in neither list and are not descended into. `recursive`
+   * defaults to true.
    *
    * @example
    * ```ts
@@ -585,6 +617,7 @@ export class FileManager {
     options: CollectOptions = {},
   ): Promise<DirsAndFiles> {
     const recursive = options.recursive ?? true;
+    await this.#validateDir(backend, dir, "collectDirsAndFiles");
     const files = await this.#call<string[]>(backend, "listFiles", dir, [dir, { recursive }]);
     const dirs = await this.#walkDirs(dir, backend, recursive);
     return { dirs: [dir, ...dirs], files };
@@ -676,6 +709,7 @@ export class FileManager {
         `${op}: a relative src ('${src}') with an absolute dst ('${dst}') is ambiguous; pass an absolute src`,
       );
     }
+    await this.#validateDir(backend, src, op);
     const files = await this.#call<string[]>(backend, "listFiles", src, [src, { recursive }]);
     const dirs = recursive ? await this.#walkDirs(src, backend, true) : [];
     const ensure = await this.#route(backend, "ensureDirectory", dst);

@@ -104,9 +104,12 @@ export interface StatResult {
 export interface BackendBase {
   /** The registry key (`"disk"`, `"memory"`, `"zarr"`, …). */
   readonly key: string;
-  /** True for backends with a real filesystem-like namespace. */
+  /**
+   * True for backends with a real filesystem-like namespace: `FileManager`'s
+   * directory helpers then check their base directory with `isDir` first.
+   */
   readonly requiresFilesystemValidation: boolean;
-  /** Which implementation this instance is (e.g. `"ffi(deno, pread)"`). */
+  /** Which implementation this instance is (e.g. `"ffi(deno, readv)"`). */
   readonly implementation?: string;
 }
 

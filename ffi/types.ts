@@ -7,7 +7,7 @@
 
 /** Reads whole files in bulk. */
 export interface BulkReader {
-  /** Implementation name, e.g. `"ffi(deno, pread)"` or `"pure"`. */
+  /** Implementation name, e.g. `"ffi(deno, readv)"` or `"pure"`. */
   readonly implementation: string;
   /**
    * Reads every file whole, results in request order. Errors are typed

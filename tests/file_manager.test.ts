@@ -453,3 +453,66 @@ describe("FileManager routing", () => {
     });
   });
 });
+
+describe("FileManager honours requiresFilesystemValidation", () => {
+  /** A backend that records calls; its namespace has no `/gone` directory. */
+  function spy(validate: boolean) {
+    const calls: string[] = [];
+    const b = {
+      key: validate ? "fs" : "generated",
+      requiresFilesystemValidation: validate,
+      isDir: (p: string) => {
+        calls.push(`isDir ${p}`);
+        return p === "/gone"
+          ? Promise.reject(new NotFoundError("isDir", p))
+          : Promise.resolve(true);
+      },
+      listFiles: (p: string) => {
+        calls.push(`listFiles ${p}`);
+        return Promise.resolve([]);
+      },
+      listDir: () => Promise.resolve([]),
+      stat: (p: string) => Promise.resolve({ type: "directory", path: p, exists: true }),
+      ensureDirectory: () => Promise.resolve(),
+      createSymlink: () => Promise.resolve(),
+      exists: () => Promise.resolve(true),
+    };
+    return { b, calls };
+  }
+
+  it("a filesystem backend's base directory is checked first, errors naming the helper", async () => {
+    const { b, calls } = spy(true);
+    const reg = createRegistry();
+    reg.registerBackend("fs", b as never);
+    const fm = new FileManager(reg);
+    for (
+      const call of [
+        () => fm.listImageFiles("/gone", "fs"),
+        () => fm.findFileRecursive("/gone", "a.json", "fs"),
+        () => fm.collectDirsAndFiles("/gone", "fs"),
+        () => fm.mirrorDirectoryWithSymlinks("/gone", "/dst", "fs"),
+      ]
+    ) {
+      calls.length = 0;
+      await assert.rejects(call(), (e) => e instanceof NotFoundError && e.path === "/gone");
+      assert.deepEqual(calls, ["isDir /gone"], "nothing listed after a failed validation");
+    }
+    await assert.rejects(
+      fm.collectDirsAndFiles("/gone", "fs"),
+      /^NotFoundError: collectDirsAndFiles/,
+    );
+    calls.length = 0;
+    assert.deepEqual(await fm.listImageFiles("/here", "fs"), []);
+    assert.deepEqual(calls, ["isDir /here", "listFiles /here"]);
+  });
+
+  it("a generated namespace is not validated: its listing answers directly", async () => {
+    const { b, calls } = spy(false);
+    const reg = createRegistry();
+    reg.registerBackend("generated", b as never);
+    const fm = new FileManager(reg);
+    assert.deepEqual(await fm.listImageFiles("/gone", "generated"), []);
+    assert.equal(await fm.findFileRecursive("/gone", "a.json", "generated"), undefined);
+    assert.deepEqual(calls, ["listFiles /gone", "listFiles /gone"]);
+  });
+});
