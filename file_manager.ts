@@ -26,15 +26,8 @@ import type {
   StorageValue,
   SymlinkOptions,
 } from "./backends/base.ts";
-import { joinListed, normalize } from "./_internal/paths.ts";
-import { naturalSort } from "./_internal/listing.ts";
-import {
-  AlreadyExistsError,
-  NotFoundError,
-  restate,
-  StorageError,
-  UnsupportedOperationError,
-} from "./errors.ts";
+import { type Fn, mirrorTree, type Route, walkDirs } from "./_internal/tree_ops.ts";
+import { restate, StorageError, UnsupportedOperationError } from "./errors.ts";
 
 export type { BackendResolver };
 
@@ -116,32 +109,6 @@ type Method =
   | "move"
   | "copy"
   | "stat";
-
-// deno-lint-ignore no-explicit-any
-type Fn = (...args: any[]) => Promise<any>;
-
-/** Path of `to` relative to directory `from`; both relative to the same base. */
-function relativePath(from: string, to: string, operation: string): string {
-  const f = normalize(from).split("/").filter((s) => s !== "" && s !== ".");
-  const t = normalize(to).split("/").filter((s) => s !== "" && s !== ".");
-  let i = 0;
-  while (i < f.length && i < t.length && f[i] === t[i]) i++;
-  const up = f.slice(i);
-  if (up.includes("..")) {
-    throw new TypeError(
-      `${operation}: cannot express '${to}' relative to '${from}'; pass absolute paths`,
-    );
-  }
-  const rel = [...up.map(() => ".."), ...t.slice(i)].join("/");
-  return rel === "" ? "." : rel;
-}
-
-/** Strips the `dir` prefix that `listFiles` put in front of a listed path. */
-function relativeToListed(dir: string, listed: string): string {
-  if (dir === "" || dir === ".") return listed;
-  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
-  return listed.startsWith(prefix) ? listed.slice(prefix.length) : listed;
-}
 
 /**
  * Routes storage operations to registry backends by an explicit name.
@@ -321,15 +288,6 @@ export class FileManager {
 
   /**
    * Entry names of directory `path` on `backend`, natural order.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.ensureDirectory("/d/b", "memory");
-   * console.assert((await fm.listDir("/d", "memory"))[0] === "b");
-   * ```
    */
   listDir(path: string, backend: string): Promise<string[]> {
     return this.#call(backend, "listDir", path, [path]);
@@ -337,14 +295,6 @@ export class FileManager {
 
   /**
    * Whether `path` exists on `backend` (false for missing paths and broken links).
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * console.assert((await fm.exists("/nope", "memory")) === false);
-   * ```
    */
   exists(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "exists", path, [path]);
@@ -352,15 +302,6 @@ export class FileManager {
 
   /**
    * True for a file; `IsADirectoryError` for a directory; `NotFoundError` if missing.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.save("x", "/x.txt", "memory");
-   * console.assert(await fm.isFile("/x.txt", "memory"));
-   * ```
    */
   isFile(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "isFile", path, [path]);
@@ -368,15 +309,6 @@ export class FileManager {
 
   /**
    * True for a directory; `NotADirectoryError` for a file; `NotFoundError` if missing.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.ensureDirectory("/d", "memory");
-   * console.assert(await fm.isDir("/d", "memory"));
-   * ```
    */
   isDir(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "isDir", path, [path]);
@@ -384,15 +316,6 @@ export class FileManager {
 
   /**
    * Removes a file, a symlink or an empty directory on `backend`.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.save("x", "/x.txt", "memory");
-   * await fm.delete("/x.txt", "memory");
-   * ```
    */
   delete(path: string, backend: string): Promise<void> {
     return this.#call(backend, "delete", path, [path]);
@@ -400,15 +323,6 @@ export class FileManager {
 
   /**
    * Removes `path` recursively on `backend`.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.ensureDirectory("/d/e", "memory");
-   * await fm.deleteAll("/d", "memory");
-   * ```
    */
   deleteAll(path: string, backend: string): Promise<void> {
     return this.#call(backend, "deleteAll", path, [path]);
@@ -453,14 +367,6 @@ export class FileManager {
 
   /**
    * True only for a symlink on `backend`.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * console.assert((await fm.isSymlink("/missing", "memory")) === false);
-   * ```
    */
   isSymlink(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "isSymlink", path, [path]);
@@ -484,15 +390,6 @@ export class FileManager {
 
   /**
    * Copies a file or tree on `backend`; refuses an existing destination.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.save("x", "/a.txt", "memory");
-   * await fm.copy("/a.txt", "/b.txt", "memory");
-   * ```
    */
   copy(src: string, dst: string, backend: string): Promise<void> {
     return this.#call(backend, "copy", src, [src, dst]);
@@ -500,14 +397,6 @@ export class FileManager {
 
   /**
    * Describes `path` on `backend` without following a final symlink.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * console.assert((await fm.stat("/nope", "memory")).type === "missing");
-   * ```
    */
   stat(path: string, backend: string): Promise<StatResult> {
     return this.#call(backend, "stat", path, [path]);
@@ -619,42 +508,8 @@ export class FileManager {
     const recursive = options.recursive ?? true;
     await this.#validateDir(backend, dir, "collectDirsAndFiles");
     const files = await this.#call<string[]>(backend, "listFiles", dir, [dir, { recursive }]);
-    const dirs = await this.#walkDirs(dir, backend, recursive);
+    const dirs = await walkDirs((m, p) => this.#route(backend, m as Method, p), dir, recursive);
     return { dirs: [dir, ...dirs], files };
-  }
-
-  /** Real directories below `dir`, breadth-first, natural order within a depth. */
-  async #walkDirs(dir: string, backend: string, recursive: boolean): Promise<string[]> {
-    const listDir = await this.#route(backend, "listDir", dir);
-    const stat = await this.#route(backend, "stat", dir).catch(() => undefined);
-    const isDir = await this.#route(backend, "isDir", dir);
-    const out: string[] = [];
-    let level = [dir];
-    while (level.length > 0) {
-      const next: string[] = [];
-      for (const d of level) {
-        const names = naturalSort(
-          (await listDir.fn.call(listDir.target, d) as string[]).filter((n) => !n.startsWith("._")),
-        );
-        for (const name of names) {
-          const child = joinListed(d, name);
-          let directory: boolean;
-          if (stat) {
-            directory = ((await stat.fn.call(stat.target, child)) as StatResult).type ===
-              "directory";
-          } else {
-            directory = await (isDir.fn.call(isDir.target, child) as Promise<boolean>).catch(
-              () => false,
-            );
-          }
-          if (directory) next.push(child);
-        }
-      }
-      out.push(...next);
-      if (!recursive) break;
-      level = next;
-    }
-    return out;
   }
 
   /**
@@ -710,47 +565,7 @@ export class FileManager {
       );
     }
     await this.#validateDir(backend, src, op);
-    const files = await this.#call<string[]>(backend, "listFiles", src, [src, { recursive }]);
-    const dirs = recursive ? await this.#walkDirs(src, backend, true) : [];
-    const ensure = await this.#route(backend, "ensureDirectory", dst);
-    const stat = await this.#route(backend, "stat", dst);
-    const link = await this.#route(backend, "createSymlink", dst);
-    const exists = await this.#route(backend, "exists", dst);
-
-    // Every conflict is found before anything is created.
-    const plan: { file: string; linkPath: string; overwrite: boolean }[] = [];
-    for (const file of files) {
-      const linkPath = joinListed(dst, relativeToListed(src, file));
-      const present = (await stat.fn.call(stat.target, linkPath)) as StatResult;
-      if (present.type === "missing") {
-        plan.push({ file, linkPath, overwrite: false });
-      } else if (!replaceLinks) {
-        throw new AlreadyExistsError(
-          op,
-          linkPath,
-          `already exists (a ${present.type}); pass { overwriteSymlinksOnly: true } to replace existing symlinks`,
-        );
-      } else if (present.type === "symlink") {
-        plan.push({ file, linkPath, overwrite: true });
-      }
-    }
-    await ensure.fn.call(ensure.target, dst);
-    for (const d of dirs) {
-      await ensure.fn.call(ensure.target, joinListed(dst, relativeToListed(src, d)));
-    }
-    let created = 0;
-    for (const { file, linkPath, overwrite } of plan) {
-      const parent = linkPath.includes("/") ? linkPath.slice(0, linkPath.lastIndexOf("/")) : ".";
-      const target = absolute ? file : relativePath(parent, file, op);
-      try {
-        await link.fn.call(link.target, target, linkPath, { overwrite });
-      } catch (err) {
-        // A broken symlink in the source has nothing to point at: skip it.
-        if (err instanceof NotFoundError && !(await exists.fn.call(exists.target, file))) continue;
-        throw err;
-      }
-      created++;
-    }
-    return created;
+    const route: Route = (method, path) => this.#route(backend, method as Method, path);
+    return await mirrorTree(route, src, dst, { recursive, replaceLinks, absolute, op });
   }
 }
