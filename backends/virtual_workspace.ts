@@ -1,39 +1,11 @@
 /**
  * The virtual-workspace backend: a read-only view that maps virtual paths
  * (the file names a pipeline expects, e.g. `plate/A01_f0_c1.tif`) to sources
- * on other backends, resolved through the registry it is bound to. Nothing is
- * copied or linked on disk.
- *
- * The mapping lives in a workspace metadata file next to the plate,
- * `<plate>/virtual_workspace.json`, read through the metadata backend (disk
- * by default):
- *
- * ```json
- * {
- *   "version": 1,
- *   "mappings": {
- *     "A01/f0_c1.tif": { "backend": "disk", "path": "/raw/A01_stack.tif", "index": [0] },
- *     "A01/f1_c1.tif": { "backend": "disk", "path": "/raw/A01_stack.tif", "index": [1] },
- *     "meta/plate.json": { "backend": "http", "path": "https://host/plate.json" }
- *   }
- * }
- * ```
- *
- * - Keys are virtual paths relative to the plate directory (the directory
- *   holding the metadata file); their parents are virtual directories.
- * - `backend` is a registry key; `path` is absolute, a URL, or relative to the
- *   plate directory.
- * - `index` (optional) selects along the source array's leading axes: `[2]`
- *   on a `[z, y, x]` stack gives plane 2 (`[y, x]`).
- *
- * Semantics: a path belongs to the nearest workspace file at or above it;
- * unmapped names → `NotFoundError`; a mapping whose backend is itself a
- * virtual workspace → `StorageResolutionError`; `loadBatch` loads each source
- * once (planes of one stack are sliced from one load), per backend in one
- * `loadBatch`. The metadata file is re-read on every operation (one small
- * read) and re-parsed only when its bytes changed, so edits take effect at
- * once. Listings and existence tests are over the virtual names; they do not
- * touch the sources.
+ * on other backends, resolved through the registry it is bound to; nothing is
+ * copied or linked. The mapping is `<plate>/virtual_workspace.json`
+ * (`{ "version": 1, "mappings": { "A01/f0.tif": { "backend", "path", "index"? } } }`),
+ * re-read on every operation and re-parsed only when its bytes change.
+ * Format and semantics: `docs/design.md` ("Virtual workspace").
  *
  * @example
  * ```ts
