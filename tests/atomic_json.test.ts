@@ -12,6 +12,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -717,6 +718,35 @@ describe("lock edge cases (issue 10 item 7)", () => {
       } finally {
         clearInterval(beat);
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a holder's heartbeat never refreshes a lock that is no longer its own", async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "x");
+      const file = lockFilePath(path);
+      const foreign = JSON.stringify({
+        v: 1,
+        token: token(),
+        pid: 1,
+        host: "another-host.example",
+      });
+      const old = new Date(Date.now() - 3_600_000);
+      await assert.rejects(
+        withFileLock(path, async (lock) => {
+          // The lock is taken from us (as a takeover would), with an old mtime.
+          writeFileSync(file, foreign);
+          utimesSync(file, old, old);
+          await sleep(400); // > 3 heartbeats at staleMs 300
+          assert.equal(Math.round(statSync(file).mtimeMs / 1000), Math.round(old.getTime() / 1000));
+          await lock.assertHeld();
+        }, { staleMs: 300, timeoutMs: 1_000 }),
+        (e) => e instanceof StorageError && e.code === "ERR_LOCK_LOST",
+      );
+      assert.equal(readFileSync(file, "utf8"), foreign, "a lock not ours is never removed");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
