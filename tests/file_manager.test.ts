@@ -17,7 +17,6 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
-  StorageError,
   UnsupportedOperationError,
 } from "../errors.ts";
 
