@@ -177,15 +177,19 @@ export function parseTempName(entry: string): TempOwner | undefined {
  * Removes temp files of `path` (same directory, same target name) left by
  * writers that are provably dead — same host tag, pid gone — or, whatever
  * their writer, older than `maxAgeMs` (default {@linkcode ORPHAN_TEMP_AGE_MS}).
+ * `siblings` (paths in the same directory, e.g. the lock file) are cleaned
+ * in the same pass.
  * Best effort: entries that vanish or cannot be removed are skipped. Returns
  * how many were removed.
  */
 export async function removeOrphanedTemps(
   path: string,
   maxAgeMs: number = ORPHAN_TEMP_AGE_MS,
+  siblings: readonly string[] = [],
 ): Promise<number> {
   const dir = nodePath.dirname(path);
-  const name = nodePath.basename(path);
+  const names = new Set([path, ...siblings].map((p) => nodePath.basename(p)));
+  const short = new Set([...names].map((n) => n.slice(0, NAME_MAX)));
   let entries: string[];
   try {
     entries = (await fsp.readdir(dir)).map(String);
@@ -199,7 +203,7 @@ export async function removeOrphanedTemps(
     const owner = parseTempName(entry);
     if (owner === undefined) continue;
     const legacy = owner.tag === undefined && !entry.startsWith(TEMP_PREFIX);
-    if (owner.name !== (legacy ? name : name.slice(0, NAME_MAX))) continue;
+    if (!(legacy ? names : short).has(owner.name)) continue;
     const full = nodePath.join(dir, entry);
     try {
       const dead = tag !== undefined && owner.tag === tag && owner.pid !== undefined &&

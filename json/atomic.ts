@@ -15,7 +15,7 @@ import type { JsonValue } from "../backends/base.ts";
 
 export type { JsonValue };
 import { CorruptDataError, StorageError, toStorageError } from "../errors.ts";
-import { type HeldLock, withFileLock } from "../lock/file_lock.ts";
+import { type HeldLock, lockFilePath, withFileLock } from "../lock/file_lock.ts";
 import { errCode, removeOrphanedTemps, replaceFile } from "../_internal/atomic_file.ts";
 
 /** Options of {@linkcode atomicWriteJson}. */
@@ -85,7 +85,8 @@ async function replaceJson(
   operation: string,
   lock: HeldLock | undefined,
 ): Promise<void> {
-  await removeOrphanedTemps(path);
+  // The file's temps and the lock's candidates (`<path>.lock` temps) of killed processes.
+  await removeOrphanedTemps(path, undefined, [lockFilePath(path)]);
   try {
     await replaceFile(path, new TextEncoder().encode(text), lock ? { guard: lock.guard } : {});
   } catch (err) {

@@ -833,6 +833,28 @@ describe("atomic JSON leftovers (issue 10 item 8)", () => {
     }
   });
 
+  it("lock candidates left by a killed process are cleaned on the next write too", async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, "state.json");
+      const { tempPathFor } = await import("../_internal/atomic_file.ts");
+      const dead = await deadPid();
+      const candidate = tempPathFor(lockFilePath(file)).replace(`.${process.pid}.`, `.${dead}.`);
+      const mine = tempPathFor(lockFilePath(file));
+      for (const p of [candidate, mine]) writeFileSync(p, "{}");
+      await atomicWriteJson(file, { n: 1 });
+      const hasScope = (await import("../_internal/liveness.ts")).hostTag() !== undefined;
+      assert.deepEqual(
+        readdirSync(dir).sort(),
+        [mine].concat(hasScope ? [] : [candidate]).map((p) => p.slice(dir.length + 1))
+          .concat("state.json").sort(),
+      );
+      rmSync(mine);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("temp files whose writer cannot be judged are cleaned once older than an hour", async () => {
     const dir = tempDir();
     try {
