@@ -41,7 +41,12 @@ export type {
   VersionedBytes,
   VirtualBackend,
 } from "./backends/base.ts";
-export { AbstractStorageBackend, isNdArray } from "./backends/base.ts";
+export {
+  AbstractStorageBackend,
+  CAPABILITY_METHODS,
+  checkCapabilities,
+  isNdArray,
+} from "./backends/base.ts";
 export {
   type BackendDescription,
   type BackendEntry,

@@ -12,12 +12,14 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { IsADirectoryError, NotADirectoryError, NotFoundError, StorageError } from "../errors.ts";
-import type {
-  ListOptions,
-  LoadOptions,
-  NdArray,
-  StorageValue,
-  StoreCapabilities,
+import {
+  CAPABILITY_METHODS,
+  checkCapabilities,
+  type ListOptions,
+  type LoadOptions,
+  type NdArray,
+  type StorageValue,
+  type StoreCapabilities,
 } from "../backends/base.ts";
 
 /** The read operations the read half uses (every backend has them). */
@@ -98,27 +100,17 @@ export async function seedReadTree(
  * interface behind every flag it sets; one that declares none passes.
  */
 export function assertCapabilitiesHonest(b: object): void {
-  const caps = (b as { capabilities?: StoreCapabilities }).capabilities;
+  const caps = checkCapabilities(b, (b as { key?: string }).key ?? "backend");
   if (caps === undefined) return;
   assert.ok(Object.isFrozen(caps));
-  for (const k of Object.keys(caps)) {
-    assert.equal(typeof caps[k as keyof StoreCapabilities], "boolean", k);
+  assert.deepEqual(Object.keys(caps).sort(), Object.keys(CAPABILITY_METHODS).sort());
+  if (!caps.write) {
+    assert.equal(
+      typeof (b as { save?: unknown }).save,
+      "undefined",
+      "write: false but save exists",
+    );
   }
-  const rec = b as Record<string, unknown>;
-  const need: Array<[keyof StoreCapabilities, string[]]> = [
-    ["read", ["load", "loadBatch", "exists", "isFile", "isDir"]],
-    ["write", ["save", "saveBatch", "ensureDirectory", "delete"]],
-    ["list", ["listFiles", "listDir"]],
-    ["rangeRead", ["loadRange"]],
-    ["compareAndSwap", ["loadVersioned", "saveIfVersion"]],
-    ["crossProcessLock", ["withLock"]],
-  ];
-  for (const [flag, methods] of need) {
-    for (const m of methods) {
-      if (caps[flag]) assert.equal(typeof rec[m], "function", `${flag} needs ${m}`);
-    }
-  }
-  if (!caps.write) assert.equal(typeof rec.save, "undefined", "write: false but save exists");
 }
 
 async function rejects(

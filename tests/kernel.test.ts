@@ -16,6 +16,8 @@ import {
 import { mapLimit } from "../_internal/pool.ts";
 import { VirtualTree } from "../_internal/vtree.ts";
 import { isTempName, parseTempName, tempPathFor } from "../_internal/atomic_file.ts";
+import { checkCapabilities } from "../backends/base.ts";
+import { MemoryBackend } from "../backends/memory.ts";
 
 /** The elements of any typed array, for comparisons. */
 const items = (a: unknown): Array<number | bigint> => Array.from(a as ArrayLike<number | bigint>);
@@ -126,5 +128,40 @@ describe("kernel: temp names", () => {
       pid: undefined,
       tag: undefined,
     });
+  });
+});
+
+describe("contract: checkCapabilities", () => {
+  const none = {
+    read: false,
+    write: false,
+    list: false,
+    rangeRead: false,
+    atomicCreate: false,
+    compareAndSwap: false,
+    crossProcessLock: false,
+  };
+
+  it("returns what a store declares, checked against its methods", () => {
+    assert.equal(checkCapabilities({}, "t"), undefined);
+    const mem = new MemoryBackend();
+    assert.equal(checkCapabilities(mem, "t"), mem.capabilities);
+    const casOnly = {
+      capabilities: { ...none, compareAndSwap: true },
+      loadVersioned: () => Promise.resolve(undefined),
+      saveIfVersion: () => Promise.resolve(false as const),
+    };
+    assert.equal(checkCapabilities(casOnly, "t")?.crossProcessLock, false);
+  });
+
+  it("a flag without its interface, or a non-boolean flag, is a TypeError naming it", () => {
+    assert.throws(
+      () => checkCapabilities({ capabilities: { ...none, rangeRead: true } }, "zarr store"),
+      (e) => e instanceof TypeError && /zarr store: .*rangeRead.*loadRange/.test(e.message),
+    );
+    assert.throws(
+      () => checkCapabilities({ capabilities: { ...none, list: "yes" } }, "s"),
+      (e) => e instanceof TypeError && /capabilities\.list must be a boolean/.test(e.message),
+    );
   });
 });
