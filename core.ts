@@ -18,6 +18,10 @@ export * from "./errors.ts";
 export type {
   AnyBackend,
   BackendBase,
+  BackendResolver,
+  CapableBackend,
+  ConditionalWriter,
+  CrossProcessLocker,
   DataSink,
   DataSource,
   FilesystemOps,
@@ -25,16 +29,24 @@ export type {
   ListOptions,
   LoadOptions,
   NdArray,
+  RangeReader,
   ReadOnlyBackend,
   SaveOptions,
   StatResult,
   StorageBackend,
   StorageValue,
+  StoreCapabilities,
   SymlinkOptions,
   TypedArray,
+  VersionedBytes,
   VirtualBackend,
 } from "./backends/base.ts";
-export { AbstractStorageBackend, isNdArray } from "./backends/base.ts";
+export {
+  AbstractStorageBackend,
+  CAPABILITY_METHODS,
+  checkCapabilities,
+  isNdArray,
+} from "./backends/base.ts";
 export {
   type BackendDescription,
   type BackendEntry,

@@ -21,6 +21,19 @@
  * @module
  */
 
+export {
+  isStorageErrorCode,
+  STORAGE_ERROR_CODES,
+  type StorageErrorCode,
+} from "./_internal/error_codes.ts";
+export {
+  httpStatusError,
+  type HttpStatusLike,
+  restate,
+  toStorageError,
+} from "./_internal/error_map.ts";
+import type { StorageErrorCode } from "./_internal/error_codes.ts";
+
 /** Options shared by every storage error constructor. */
 export interface StorageErrorOptions {
   /** The underlying error (runtime error, HTTP response, …). */
@@ -30,7 +43,10 @@ export interface StorageErrorOptions {
 }
 
 /**
- * Base class of every storage failure.
+ * Base class of every storage failure. Constructed directly with a code that
+ * has a class of its own (see {@linkcode toStorageError}), it is an instance of
+ * that class (`ENOENT` → {@linkcode NotFoundError}, `ERR_CORRUPT_DATA` →
+ * {@linkcode CorruptDataError}, …).
  *
  * @example
  * ```ts
@@ -40,8 +56,8 @@ export interface StorageErrorOptions {
  * ```
  */
 export class StorageError extends Error {
-  /** Node-errno-style code (`ENOENT`, `EEXIST`, …) or an `ERR_*` code. */
-  readonly code: string;
+  /** Node-errno-style code (`ENOENT`, `EEXIST`, …) or an `ERR_*` code (see the README's error table). */
+  readonly code: StorageErrorCode;
   /** The operation that failed (`load`, `save`, `move`, …). */
   readonly operation: string;
   /** The path the operation was applied to. */
@@ -63,11 +79,15 @@ export class StorageError extends Error {
     operation: string,
     path: string,
     reason: string,
-    options: StorageErrorOptions & { code?: string } = {},
+    options: StorageErrorOptions & { code?: StorageErrorCode } = {},
   ) {
     super(`${operation} '${path}': ${reason}`, { cause: options.cause });
-    this.name = new.target.name;
     this.code = options.code ?? "EIO";
+    // The code decides the class: `new StorageError(…, { code: "ENOENT" })`
+    // is a NotFoundError, so callers can branch with instanceof everywhere.
+    const Cls = new.target === StorageError ? BY_CODE[this.code] : undefined;
+    if (Cls) Object.setPrototypeOf(this, Cls.prototype);
+    this.name = Cls ? Cls.name : new.target.name;
     this.operation = operation;
     this.path = path;
     this.status = options.status;
@@ -461,6 +481,36 @@ export class LockTimeoutError extends StorageError {
   }
 }
 
+/**
+ * A held lock was taken over by another process (the holder stopped for
+ * longer than `staleMs`); the holder's write was not published. Code
+ * `ERR_LOCK_LOST`.
+ *
+ * @example
+ * ```ts
+ * import { LockLostError } from "@hcs/store/errors";
+ * console.assert(new LockLostError("atomicUpdateJson", "/a.json").code === "ERR_LOCK_LOST");
+ * ```
+ */
+export class LockLostError extends StorageError {
+  /**
+   * Creates the error; its message reads `<operation> '<path>': <reason>`.
+   *
+   * @param operation the operation that held the lock
+   * @param path the file whose lock was lost
+   * @param reason what happened (default: taken over, nothing written)
+   * @param options `cause`
+   */
+  constructor(
+    operation: string,
+    path: string,
+    reason: string = "the lock was taken over by another process while held; nothing was written",
+    options: StorageErrorOptions = {},
+  ) {
+    super(operation, path, reason, { ...options, code: "ERR_LOCK_LOST" });
+  }
+}
+
 const BY_CODE: Record<
   string,
   new (op: string, path: string, reason?: string, options?: StorageErrorOptions) => StorageError
@@ -474,144 +524,26 @@ const BY_CODE: Record<
   EPERM: PermissionDeniedError,
   ERR_CORRUPT_DATA: CorruptDataError,
   ERR_UNSUPPORTED_OPERATION: UnsupportedOperationError,
+  ENOTSUP: UnsupportedOperationError,
+  EOPNOTSUPP: UnsupportedOperationError,
   ERR_LIMIT_EXCEEDED: LimitExceededError,
+  ERR_LOCK_LOST: LockLostError,
 };
-
-/** Deno's error class names (`Deno.errors.*`) and the errno they stand for. */
-const DENO_NAMES: Record<string, string> = {
-  NotFound: "ENOENT",
-  AlreadyExists: "EEXIST",
-  IsADirectory: "EISDIR",
-  NotADirectory: "ENOTDIR",
-  DirectoryNotEmpty: "ENOTEMPTY",
-  PermissionDenied: "EACCES",
-  NotCapable: "EACCES",
-};
-
-const REASONS: Record<string, string> = {
-  ENOENT: "no such file or directory",
-  EEXIST: "already exists",
-  EISDIR: "is a directory",
-  ENOTDIR: "not a directory",
-  ENOTEMPTY: "directory not empty",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  ELOOP: "too many levels of symbolic links",
-  ENAMETOOLONG: "file name too long",
-  ENOSPC: "no space left on device",
-  EXDEV: "cross-device link",
-  EINVAL: "invalid argument",
-  EBUSY: "resource busy",
-};
-
-/** A minimal view of an HTTP response, enough to map its status. */
-export interface HttpStatusLike {
-  /** The HTTP status code. */
-  status: number;
-  /** The HTTP status text, if any. */
-  statusText?: string;
-}
 
 /**
- * Maps an HTTP status to a storage error: 404/410 → {@linkcode NotFoundError},
- * 401/403 → {@linkcode PermissionDeniedError}, anything else →
- * {@linkcode StorageError} carrying the status.
+ * The class that a code stands for (`ENOENT` → {@linkcode NotFoundError}, …),
+ * or undefined when the code has none of its own.
  *
  * @example
  * ```ts
- * import { httpStatusError, NotFoundError } from "@hcs/store/errors";
- * console.assert(httpStatusError({ status: 404 }, "load", "https://x/a") instanceof NotFoundError);
- * console.assert(httpStatusError({ status: 503 }, "load", "https://x/a").status === 503);
+ * import { NotFoundError, storageErrorClass } from "@hcs/store/errors";
+ * console.assert(storageErrorClass("ENOENT") === NotFoundError);
  * ```
  */
-export function httpStatusError(
-  response: HttpStatusLike,
-  operation: string,
-  path: string,
-): StorageError {
-  const { status } = response;
-  const text = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ""}`;
-  if (status === 404 || status === 410) {
-    return new NotFoundError(operation, path, `no such file (${text})`, {
-      status,
-      cause: response,
-    });
-  }
-  if (status === 401 || status === 403) {
-    return new PermissionDeniedError(operation, path, `permission denied (${text})`, {
-      status,
-      cause: response,
-    });
-  }
-  return new StorageError(operation, path, text, {
-    code: `HTTP_${status}`,
-    status,
-    cause: response,
-  });
-}
-
-/**
- * Translates any runtime error into a {@linkcode StorageError} for
- * `operation` on `path`. Already-typed storage errors pass through unchanged;
- * Node/Bun errno errors (`err.code`), Deno errors (`Deno.errors.*` by name)
- * and HTTP-status-like objects are mapped; anything else becomes a generic
- * `StorageError` with the original as `cause`.
- *
- * @example
- * ```ts
- * import { NotFoundError, toStorageError } from "@hcs/store/errors";
- * const nodeErr = Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
- * const e = toStorageError(nodeErr, "load", "/a.tif");
- * console.assert(e instanceof NotFoundError && e.cause === nodeErr);
- * ```
- */
-export function toStorageError(err: unknown, operation: string, path: string): StorageError {
-  if (err instanceof StorageError) return err;
-  if (typeof err === "object" && err !== null) {
-    const rec = err as { code?: unknown; name?: unknown; status?: unknown; errno?: unknown };
-    let code = typeof rec.code === "string" ? rec.code : undefined;
-    if (code === undefined && typeof rec.name === "string") code = DENO_NAMES[rec.name];
-    if (code !== undefined) {
-      const Cls = BY_CODE[code];
-      const reason = REASONS[code] ?? (err instanceof Error ? err.message : code);
-      if (Cls) return new Cls(operation, path, reason, { cause: err });
-      return new StorageError(operation, path, reason, { code, cause: err });
-    }
-    if (typeof rec.status === "number" && !(err instanceof Error)) {
-      return httpStatusError(err as HttpStatusLike, operation, path);
-    }
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new StorageError(operation, path, message, { cause: err });
-}
-
-/**
- * The same failure told again for another operation, path or reason: a new
- * error of the same class, with the same `code`, `status` and class-specific
- * fields, and the original as `cause`. Used where a layer adds context (a
- * retry count, the virtual path that needed a source, the file being decoded).
- *
- * @example
- * ```ts
- * import { NotFoundError, restate } from "@hcs/store/errors";
- * const inner = new NotFoundError("load", "/src/a.tif");
- * const outer = restate(inner, "load", "/virtual/a.tif", `source: ${inner.reason}`);
- * console.assert(outer instanceof NotFoundError && outer.cause === inner);
- * console.assert(outer.message === "load '/virtual/a.tif': source: no such file or directory");
- * ```
- */
-export function restate(
-  err: StorageError,
-  operation: string,
-  path: string,
-  reason: string,
-): StorageError {
-  const options: StorageErrorOptions & { code: string } = { code: err.code, cause: err };
-  if (err.status !== undefined) options.status = err.status;
-  const out = new StorageError(operation, path, reason, options);
-  Object.setPrototypeOf(out, Object.getPrototypeOf(err));
-  out.name = err.name;
-  const own = out as unknown as Record<string, unknown>;
-  for (const [k, v] of Object.entries(err)) if (!(k in own)) own[k] = v;
-  return out;
+export function storageErrorClass(
+  code: string,
+):
+  | (new (op: string, path: string, reason?: string, options?: StorageErrorOptions) => StorageError)
+  | undefined {
+  return BY_CODE[code];
 }

@@ -6,7 +6,10 @@
  * `mirrorDirectoryWithSymlinks`).
  *
  * Each method takes its path arguments, then the backend name, then an
- * options object: `save(data, path, "disk", { overwrite: true })`.
+ * options object: `save(data, path, "disk", { overwrite: true })`. The
+ * directory helpers validate their base directory first on backends with
+ * `requiresFilesystemValidation` (as the reference does), not on generated
+ * namespaces.
  *
  * This module imports no `node:*` module (it only talks to the registry).
  *
@@ -15,6 +18,7 @@
 
 import type {
   AnyBackend,
+  BackendResolver,
   ListOptions,
   LoadOptions,
   SaveOptions,
@@ -22,15 +26,10 @@ import type {
   StorageValue,
   SymlinkOptions,
 } from "./backends/base.ts";
-import { joinListed, normalize } from "./_internal/paths.ts";
-import { naturalSort } from "./_internal/listing.ts";
-import { NotFoundError, PermissionDeniedError, StorageError } from "./errors.ts";
+import { type Fn, mirrorTree, type Route, walkDirs } from "./_internal/tree_ops.ts";
+import { restate, StorageError, UnsupportedOperationError } from "./errors.ts";
 
-/** What a {@linkcode FileManager} needs from a registry: `getBackend(key)`. */
-export interface BackendResolver {
-  /** Resolves a backend by key; throws `BackendNotFoundError` for unknown keys. */
-  getBackend<T extends AnyBackend = AnyBackend>(key: string): Promise<T>;
-}
+export type { BackendResolver };
 
 /** Options passed through to a backend; backends may accept more than the contract's. */
 export type PassThrough<T> = T & { [option: string]: unknown };
@@ -83,9 +82,11 @@ export interface MirrorOptions {
   /** Mirror subdirectories too (default true). */
   recursive?: boolean;
   /**
-   * Replace symlinks that already exist at a link path (default false: any
-   * existing entry is left alone). Regular files and directories are never
-   * replaced either way.
+   * Replace symlinks that already exist at a link path, and leave regular
+   * files and directories there alone (the reference's
+   * `overwrite_symlinks_only`). Default false: any existing entry at a link
+   * path is an {@linkcode AlreadyExistsError} before anything is created.
+   * Regular files and directories are never replaced either way.
    */
   overwriteSymlinksOnly?: boolean;
 }
@@ -109,45 +110,6 @@ type Method =
   | "copy"
   | "stat";
 
-// deno-lint-ignore no-explicit-any
-type Fn = (...args: any[]) => Promise<any>;
-
-/** Path of `to` relative to directory `from`; both relative to the same base. */
-function relativePath(from: string, to: string, operation: string): string {
-  const f = normalize(from).split("/").filter((s) => s !== "" && s !== ".");
-  const t = normalize(to).split("/").filter((s) => s !== "" && s !== ".");
-  let i = 0;
-  while (i < f.length && i < t.length && f[i] === t[i]) i++;
-  const up = f.slice(i);
-  if (up.includes("..")) {
-    throw new TypeError(
-      `${operation}: cannot express '${to}' relative to '${from}'; pass absolute paths`,
-    );
-  }
-  const rel = [...up.map(() => ".."), ...t.slice(i)].join("/");
-  return rel === "" ? "." : rel;
-}
-
-/** Strips the `dir` prefix that `listFiles` put in front of a listed path. */
-function relativeToListed(dir: string, listed: string): string {
-  if (dir === "" || dir === ".") return listed;
-  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
-  return listed.startsWith(prefix) ? listed.slice(prefix.length) : listed;
-}
-
-/**
- * `listed` relative to `dir`, refused unless it lies below `dir` in plain
- * names: a backend's listing must not walk a mirror out of its tree.
- */
-function confinedRel(dir: string, listed: string, op: string): string {
-  const rel = relativeToListed(dir, listed);
-  const outside = dir !== "" && dir !== "." && rel === listed;
-  if (outside || rel.split("/").some((s) => s === "" || s === "." || s === "..")) {
-    throw new PermissionDeniedError(op, listed, `listed entry is not below '${dir}'`);
-  }
-  return rel;
-}
-
 /**
  * Routes storage operations to registry backends by an explicit name.
  *
@@ -155,7 +117,8 @@ function confinedRel(dir: string, listed: string, op: string): string {
  * missing or non-string name is a `TypeError`, an unknown one a
  * `BackendNotFoundError` listing the available backends (from the registry).
  * An operation the named backend does not implement (e.g. `save` on the
- * read-only `http` backend) throws a `StorageError` with code `ENOTSUP`.
+ * read-only `http` backend) throws an `UnsupportedOperationError`
+ * (`ERR_UNSUPPORTED_OPERATION`).
  *
  * @example
  * ```ts
@@ -204,11 +167,10 @@ export class FileManager {
     const target = await this.#registry.getBackend(backend);
     const fn = (target as unknown as Record<string, unknown>)[method];
     if (typeof fn !== "function") {
-      throw new StorageError(
+      throw new UnsupportedOperationError(
         method,
         path,
         `backend '${backend}' does not support ${method}`,
-        { code: "ENOTSUP" },
       );
     }
     return { fn: fn as Fn, target };
@@ -326,15 +288,6 @@ export class FileManager {
 
   /**
    * Entry names of directory `path` on `backend`, natural order.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.ensureDirectory("/d/b", "memory");
-   * console.assert((await fm.listDir("/d", "memory"))[0] === "b");
-   * ```
    */
   listDir(path: string, backend: string): Promise<string[]> {
     return this.#call(backend, "listDir", path, [path]);
@@ -342,14 +295,6 @@ export class FileManager {
 
   /**
    * Whether `path` exists on `backend` (false for missing paths and broken links).
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * console.assert((await fm.exists("/nope", "memory")) === false);
-   * ```
    */
   exists(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "exists", path, [path]);
@@ -357,15 +302,6 @@ export class FileManager {
 
   /**
    * True for a file; `IsADirectoryError` for a directory; `NotFoundError` if missing.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.save("x", "/x.txt", "memory");
-   * console.assert(await fm.isFile("/x.txt", "memory"));
-   * ```
    */
   isFile(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "isFile", path, [path]);
@@ -373,15 +309,6 @@ export class FileManager {
 
   /**
    * True for a directory; `NotADirectoryError` for a file; `NotFoundError` if missing.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.ensureDirectory("/d", "memory");
-   * console.assert(await fm.isDir("/d", "memory"));
-   * ```
    */
   isDir(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "isDir", path, [path]);
@@ -389,15 +316,6 @@ export class FileManager {
 
   /**
    * Removes a file, a symlink or an empty directory on `backend`.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.save("x", "/x.txt", "memory");
-   * await fm.delete("/x.txt", "memory");
-   * ```
    */
   delete(path: string, backend: string): Promise<void> {
     return this.#call(backend, "delete", path, [path]);
@@ -405,15 +323,6 @@ export class FileManager {
 
   /**
    * Removes `path` recursively on `backend`.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.ensureDirectory("/d/e", "memory");
-   * await fm.deleteAll("/d", "memory");
-   * ```
    */
   deleteAll(path: string, backend: string): Promise<void> {
     return this.#call(backend, "deleteAll", path, [path]);
@@ -458,14 +367,6 @@ export class FileManager {
 
   /**
    * True only for a symlink on `backend`.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * console.assert((await fm.isSymlink("/missing", "memory")) === false);
-   * ```
    */
   isSymlink(path: string, backend: string): Promise<boolean> {
     return this.#call(backend, "isSymlink", path, [path]);
@@ -489,15 +390,6 @@ export class FileManager {
 
   /**
    * Copies a file or tree on `backend`; refuses an existing destination.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * await fm.save("x", "/a.txt", "memory");
-   * await fm.copy("/a.txt", "/b.txt", "memory");
-   * ```
    */
   copy(src: string, dst: string, backend: string): Promise<void> {
     return this.#call(backend, "copy", src, [src, dst]);
@@ -505,14 +397,6 @@ export class FileManager {
 
   /**
    * Describes `path` on `backend` without following a final symlink.
-   *
-   * @example
-   * ```ts
-   * import { createRegistry } from "@hcs/store";
-   * import { FileManager } from "@hcs/store/file-manager";
-   * const fm = new FileManager(createRegistry());
-   * console.assert((await fm.stat("/nope", "memory")).type === "missing");
-   * ```
    */
   stat(path: string, backend: string): Promise<StatResult> {
     return this.#call(backend, "stat", path, [path]);
@@ -533,7 +417,7 @@ export class FileManager {
    * console.assert((await fm.listImageFiles("/p", "memory")).join() === "/p/a.TIF");
    * ```
    */
-  listImageFiles(
+  async listImageFiles(
     dir: string,
     backend: string,
     options: ListImageFilesOptions = {},
@@ -541,7 +425,28 @@ export class FileManager {
     const list: ListOptions = { extensions: options.extensions ?? DEFAULT_IMAGE_EXTENSIONS };
     if (options.recursive !== undefined) list.recursive = options.recursive;
     if (options.pattern !== undefined) list.pattern = options.pattern;
-    return this.#call(backend, "listFiles", dir, [dir, list]);
+    await this.#validateDir(backend, dir, "listImageFiles");
+    return await this.#call(backend, "listFiles", dir, [dir, list]);
+  }
+
+  /**
+   * `requiresFilesystemValidation`, as in the reference: on a backend with a
+   * real filesystem namespace the base directory of a directory helper must
+   * be an existing directory (`isDir`: `NotFoundError` / `NotADirectoryError`
+   * before any listing or write); generated namespaces (HTTP, virtual
+   * workspaces) are not validated — their listings answer directly.
+   */
+  async #validateDir(backend: string, dir: string, op: string): Promise<void> {
+    const { fn, target } = await this.#route(backend, "isDir", dir).catch(() => ({
+      fn: undefined,
+      target: undefined,
+    }));
+    if (fn === undefined || target?.requiresFilesystemValidation !== true) return;
+    try {
+      await fn.call(target, dir);
+    } catch (err) {
+      throw err instanceof StorageError ? restate(err, op, err.path, err.reason) : err;
+    }
   }
 
   /**
@@ -569,6 +474,7 @@ export class FileManager {
     if (typeof filename !== "string" || filename === "" || filename.includes("/")) {
       throw new TypeError("findFileRecursive: filename must be a non-empty name without '/'");
     }
+    await this.#validateDir(backend, dir, "findFileRecursive");
     const files = await this.#call<string[]>(backend, "listFiles", dir, [dir, {
       recursive: true,
     }]);
@@ -578,9 +484,10 @@ export class FileManager {
   /**
    * Directories and files under `dir` on `backend`: `files` is what a
    * `listFiles` reports (files, symlinks to files, broken symlinks), `dirs`
-   * every directory below `dir` (not `dir` itself), breadth-first in natural
-   * order, empty ones included. Symlinks to directories are in neither list
-   * and are not descended into. `recursive` defaults to true.
+   * `dir` itself first (as the reference does), then every directory below
+   * it, breadth-first in natural order, empty ones included. Symlinks to
+   * directories are in neither list and are not descended into. `recursive`
+   * defaults to true.
    *
    * @example
    * ```ts
@@ -590,7 +497,7 @@ export class FileManager {
    * await fm.ensureDirectory("/c/x/y", "memory");
    * await fm.save("1", "/c/x/f.txt", "memory");
    * const { dirs, files } = await fm.collectDirsAndFiles("/c", "memory");
-   * console.assert(dirs.join() === "/c/x,/c/x/y" && files.join() === "/c/x/f.txt");
+   * console.assert(dirs.join() === "/c,/c/x,/c/x/y" && files.join() === "/c/x/f.txt");
    * ```
    */
   async collectDirsAndFiles(
@@ -599,46 +506,10 @@ export class FileManager {
     options: CollectOptions = {},
   ): Promise<DirsAndFiles> {
     const recursive = options.recursive ?? true;
+    await this.#validateDir(backend, dir, "collectDirsAndFiles");
     const files = await this.#call<string[]>(backend, "listFiles", dir, [dir, { recursive }]);
-    const dirs = await this.#walkDirs(dir, backend, recursive);
-    return { dirs, files };
-  }
-
-  /** Real directories below `dir`, breadth-first, natural order within a depth. */
-  async #walkDirs(dir: string, backend: string, recursive: boolean): Promise<string[]> {
-    const listDir = await this.#route(backend, "listDir", dir);
-    const stat = await this.#route(backend, "stat", dir).catch(() => undefined);
-    const isDir = await this.#route(backend, "isDir", dir);
-    const out: string[] = [];
-    let level = [dir];
-    while (level.length > 0) {
-      const next: string[] = [];
-      for (const d of level) {
-        const names = naturalSort(
-          (await listDir.fn.call(listDir.target, d) as string[]).filter((n) => !n.startsWith("._")),
-        );
-        for (const name of names) {
-          if (name === "" || name === "." || name === ".." || name.includes("/")) {
-            throw new PermissionDeniedError("listDir", d, `entry '${name}' is not a plain name`);
-          }
-          const child = joinListed(d, name);
-          let directory: boolean;
-          if (stat) {
-            directory = ((await stat.fn.call(stat.target, child)) as StatResult).type ===
-              "directory";
-          } else {
-            directory = await (isDir.fn.call(isDir.target, child) as Promise<boolean>).catch(
-              () => false,
-            );
-          }
-          if (directory) next.push(child);
-        }
-      }
-      out.push(...next);
-      if (!recursive) break;
-      level = next;
-    }
-    return out;
+    const dirs = await walkDirs((m, p) => this.#route(backend, m as Method, p), dir, recursive);
+    return { dirs: [dir, ...dirs], files };
   }
 
   /**
@@ -648,9 +519,11 @@ export class FileManager {
    *
    * - `dst` and its subdirectories are created as needed (`ensureDirectory`);
    *   empty source directories are mirrored too.
-   * - An entry that already exists at a link path is left alone and not
-   *   counted — except a symlink when `overwriteSymlinksOnly` is true, which
-   *   is replaced. A regular file or directory is never replaced.
+   * - An entry that already exists at a link path throws
+   *   {@linkcode AlreadyExistsError} (checked for every link before anything
+   *   is created) — unless `overwriteSymlinksOnly` is true: then existing
+   *   symlinks are replaced, and regular files and directories are left
+   *   alone and not counted. A regular file or directory is never replaced.
    * - Broken symlinks in `src` are skipped.
    * - Link targets: with an absolute `src`, the source file's path as listed;
    *   with a relative `src` (and `dst`), the path relative to the link's
@@ -667,7 +540,10 @@ export class FileManager {
    * await fm.saveBatch(["a", "b"], ["/src/a.tif", "/src/w1/b.tif"], "memory");
    * const n = await fm.mirrorDirectoryWithSymlinks("/src", "/dst", "memory");
    * console.assert(n === 2 && (await fm.load("/dst/w1/b.tif", "memory")) === "b");
-   * console.assert((await fm.mirrorDirectoryWithSymlinks("/src", "/dst", "memory")) === 0);
+   * const again = await fm.mirrorDirectoryWithSymlinks("/src", "/dst", "memory", {
+   *   overwriteSymlinksOnly: true,
+   * });
+   * console.assert(again === 2);
    * ```
    */
   async mirrorDirectoryWithSymlinks(
@@ -688,38 +564,8 @@ export class FileManager {
         `${op}: a relative src ('${src}') with an absolute dst ('${dst}') is ambiguous; pass an absolute src`,
       );
     }
-    const files = await this.#call<string[]>(backend, "listFiles", src, [src, { recursive }]);
-    const dirs = recursive ? await this.#walkDirs(src, backend, true) : [];
-    const ensure = await this.#route(backend, "ensureDirectory", dst);
-    const stat = await this.#route(backend, "stat", dst);
-    const link = await this.#route(backend, "createSymlink", dst);
-    const exists = await this.#route(backend, "exists", dst);
-
-    await ensure.fn.call(ensure.target, dst);
-    for (const d of dirs) {
-      await ensure.fn.call(ensure.target, joinListed(dst, confinedRel(src, d, op)));
-    }
-    let created = 0;
-    for (const file of files) {
-      const rel = confinedRel(src, file, op);
-      const linkPath = joinListed(dst, rel);
-      const parent = linkPath.includes("/") ? linkPath.slice(0, linkPath.lastIndexOf("/")) : ".";
-      const present = (await stat.fn.call(stat.target, linkPath)) as StatResult;
-      let overwrite = false;
-      if (present.type !== "missing") {
-        if (present.type !== "symlink" || !replaceLinks) continue;
-        overwrite = true;
-      }
-      const target = absolute ? file : relativePath(parent, file, op);
-      try {
-        await link.fn.call(link.target, target, linkPath, { overwrite });
-      } catch (err) {
-        // A broken symlink in the source has nothing to point at: skip it.
-        if (err instanceof NotFoundError && !(await exists.fn.call(exists.target, file))) continue;
-        throw err;
-      }
-      created++;
-    }
-    return created;
+    await this.#validateDir(backend, src, op);
+    const route: Route = (method, path) => this.#route(backend, method as Method, path);
+    return await mirrorTree(route, src, dst, { recursive, replaceLinks, absolute, op });
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Private helpers shared by the array codecs (npy, tiff, png): element types,
- * C-order strides, validation of `NdArray` values and byte-order handling.
- * Pure TypeScript (no `node:*`), so the codecs run on edge runtimes too.
+ * The array kernel: the one dtype table, C-order strides and the one C-order
+ * gather, validation of `NdArray` values and byte-order handling, shared by
+ * the codecs (npy, tiff, png), Zarr and the virtual workspace. No `node:*`.
  *
  * @module
  */
@@ -30,51 +30,46 @@ type AnyCtor = new (buffer: ArrayBufferLike, byteOffset?: number, length?: numbe
 export const Float16Ctor: AnyCtor | undefined = (globalThis as { Float16Array?: AnyCtor })
   .Float16Array;
 
+/** One numeric element type of the dtype table. */
+export interface DtypeEntry extends ElementType {
+  /** NumPy / Zarr v3 name: `uint8`, `int16`, `float32`, … */
+  name: string;
+  /** Its typed-array class (undefined for `float16` where the runtime lacks one). */
+  ctor: AnyCtor | undefined;
+}
+
+/** The one dtype table: every numeric element type the codecs and Zarr know. */
+export const DTYPES: readonly DtypeEntry[] = Object.freeze(
+  [
+    { name: "int8", kind: "i", size: 1, ctor: Int8Array },
+    { name: "uint8", kind: "u", size: 1, ctor: Uint8Array },
+    { name: "int16", kind: "i", size: 2, ctor: Int16Array },
+    { name: "uint16", kind: "u", size: 2, ctor: Uint16Array },
+    { name: "int32", kind: "i", size: 4, ctor: Int32Array },
+    { name: "uint32", kind: "u", size: 4, ctor: Uint32Array },
+    { name: "int64", kind: "i", size: 8, ctor: BigInt64Array },
+    { name: "uint64", kind: "u", size: 8, ctor: BigUint64Array },
+    { name: "float16", kind: "f", size: 2, ctor: Float16Ctor },
+    { name: "float32", kind: "f", size: 4, ctor: Float32Array },
+    { name: "float64", kind: "f", size: 8, ctor: Float64Array },
+  ] as const satisfies readonly DtypeEntry[],
+);
+
 /** The typed-array constructor for an element type, or undefined if the runtime lacks it. */
 export function arrayClass(t: ElementType): AnyCtor | undefined {
-  switch (`${t.kind}${t.size}`) {
-    case "u1":
-      return Uint8Array;
-    case "i1":
-      return Int8Array;
-    case "u2":
-      return Uint16Array;
-    case "i2":
-      return Int16Array;
-    case "u4":
-      return Uint32Array;
-    case "i4":
-      return Int32Array;
-    case "u8":
-      return BigUint64Array;
-    case "i8":
-      return BigInt64Array;
-    case "f2":
-      return Float16Ctor;
-    case "f4":
-      return Float32Array;
-    case "f8":
-      return Float64Array;
-  }
-  return undefined;
+  return DTYPES.find((d) => d.kind === t.kind && d.size === t.size)?.ctor;
+}
+
+/** The dtype-table entry of a typed array, or undefined for a view that is not one. */
+export function dtypeEntryOf(data: ArrayBufferView): DtypeEntry | undefined {
+  if (data instanceof Uint8ClampedArray) return DTYPES[1];
+  return DTYPES.find((d) => d.ctor !== undefined && data instanceof d.ctor);
 }
 
 /** The element type of a typed array, or undefined for a view that is not one. */
 export function elementTypeOf(data: ArrayBufferView): ElementType | undefined {
-  if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) {
-    return { kind: "u", size: 1 };
-  }
-  if (data instanceof Int8Array) return { kind: "i", size: 1 };
-  if (data instanceof Uint16Array) return { kind: "u", size: 2 };
-  if (data instanceof Int16Array) return { kind: "i", size: 2 };
-  if (data instanceof Uint32Array) return { kind: "u", size: 4 };
-  if (data instanceof Int32Array) return { kind: "i", size: 4 };
-  if (data instanceof BigUint64Array) return { kind: "u", size: 8 };
-  if (data instanceof BigInt64Array) return { kind: "i", size: 8 };
-  if (data instanceof Float32Array) return { kind: "f", size: 4 };
-  if (data instanceof Float64Array) return { kind: "f", size: 8 };
-  if (Float16Ctor && data instanceof Float16Ctor) return { kind: "f", size: 2 };
-  return undefined;
+  const d = dtypeEntryOf(data);
+  return d ? { kind: d.kind, size: d.size } : undefined;
 }
 
 /** C-order strides (in elements) of a shape. */
@@ -86,6 +81,42 @@ export function cStrides(shape: readonly number[]): number[] {
     s *= shape[i] ?? 0;
   }
   return stride;
+}
+
+/**
+ * The elements of the strided view `(data, offset, shape, stride)` in C
+ * order: a subarray of `data` when the view already is C-contiguous, else a
+ * gathered copy. The one C-order gather; callers have checked the bounds.
+ */
+export function gatherC(
+  data: TypedArray,
+  shape: readonly number[],
+  stride: readonly number[],
+  offset = 0,
+): TypedArray {
+  const count = shape.reduce((a, b) => a * b, 1);
+  const c = cStrides(shape);
+  if (shape.every((n, i) => n <= 1 || stride[i] === c[i])) {
+    if (offset === 0 && data.length === count) return data;
+    return data.subarray(offset, offset + count) as TypedArray;
+  }
+  const Ctor = data.constructor as AnyCtor;
+  const out = new Ctor(new ArrayBuffer(count * data.BYTES_PER_ELEMENT), 0, count) as TypedArray;
+  const src = data as unknown as ArrayLike<number>;
+  const dst = out as unknown as { [i: number]: number };
+  const idx = new Array<number>(shape.length).fill(0);
+  let off = offset;
+  for (let k = 0; k < count; k++) {
+    dst[k] = src[off]!;
+    for (let ax = shape.length - 1; ax >= 0; ax--) {
+      idx[ax]!++;
+      off += stride[ax]!;
+      if (idx[ax]! < shape[ax]!) break;
+      off -= idx[ax]! * stride[ax]!;
+      idx[ax] = 0;
+    }
+  }
+  return out;
 }
 
 /**
@@ -152,24 +183,7 @@ export function toContiguous(value: unknown): Contiguous {
     }
     return { data, shape: [...shape], type };
   }
-  // Gather a strided view into a fresh C-ordered array.
-  const Ctor = data.constructor as AnyCtor;
-  const out = new Ctor(new ArrayBuffer(count * type.size), 0, count) as TypedArray;
-  const src = data as unknown as ArrayLike<number>;
-  const dst = out as unknown as { [i: number]: number };
-  const idx = new Array<number>(shape.length).fill(0);
-  let off = 0;
-  for (let k = 0; k < count; k++) {
-    dst[k] = src[off]!;
-    for (let ax = shape.length - 1; ax >= 0; ax--) {
-      idx[ax]!++;
-      off += stride[ax]!;
-      if (idx[ax]! < shape[ax]!) break;
-      off -= idx[ax]! * stride[ax]!;
-      idx[ax] = 0;
-    }
-  }
-  return { data: out, shape: [...shape], type };
+  return { data: gatherC(data, shape, stride), shape: [...shape], type };
 }
 
 /** Reverses the byte order of every `size`-byte element of `bytes` in place. */

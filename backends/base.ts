@@ -109,9 +109,12 @@ export interface StatResult {
 export interface BackendBase {
   /** The registry key (`"disk"`, `"memory"`, `"zarr"`, …). */
   readonly key: string;
-  /** True for backends with a real filesystem-like namespace. */
+  /**
+   * True for backends with a real filesystem-like namespace: `FileManager`'s
+   * directory helpers then check their base directory with `isDir` first.
+   */
   readonly requiresFilesystemValidation: boolean;
-  /** Which implementation this instance is (e.g. `"ffi(deno, pread)"`). */
+  /** Which implementation this instance is (e.g. `"ffi(deno, readv)"`). */
   readonly implementation?: string;
 }
 
@@ -186,6 +189,15 @@ export interface VirtualBackend extends BackendBase, DataSink {
 
 /** Any backend the registry can hold. */
 export type AnyBackend = StorageBackend | ReadOnlyBackend | VirtualBackend;
+
+/**
+ * What resolves backends by registry key — a `Registry` fits. The one
+ * interface `FileManager`, the virtual workspace and the Zarr backend take.
+ */
+export interface BackendResolver {
+  /** Resolves a backend by key; throws `BackendNotFoundError` for unknown keys. */
+  getBackend<T extends AnyBackend = AnyBackend>(key: string): Promise<T>;
+}
 
 /**
  * Base class for full backends. It derives `exists()` from `isFile`/`isDir`
@@ -326,4 +338,49 @@ export interface StoreCapabilities {
 export interface CapableBackend {
   /** What this backend can do. */
   readonly capabilities: StoreCapabilities;
+}
+
+/** The methods each capability flag promises (what {@linkcode checkCapabilities} verifies). */
+export const CAPABILITY_METHODS: Readonly<Record<keyof StoreCapabilities, readonly string[]>> =
+  Object.freeze({
+    read: ["load", "loadBatch", "exists", "isFile", "isDir"],
+    write: ["save", "saveBatch", "ensureDirectory", "delete"],
+    list: ["listFiles", "listDir"],
+    rangeRead: ["loadRange"],
+    atomicCreate: ["save"],
+    compareAndSwap: ["loadVersioned", "saveIfVersion"],
+    crossProcessLock: ["withLock"],
+  });
+
+/**
+ * The capabilities `store` declares, checked once (where a store is built):
+ * every flag that is true must have its methods, else a `TypeError` naming
+ * what is missing. `undefined` when the store declares none — callers then
+ * assume only the contract it is typed as, never guess from its methods.
+ *
+ * @example
+ * ```ts
+ * import { checkCapabilities } from "@hcs/store";
+ * import { MemoryBackend } from "@hcs/store/memory";
+ * console.assert(checkCapabilities(new MemoryBackend(), "example")?.compareAndSwap === true);
+ * ```
+ */
+export function checkCapabilities(store: object, where: string): StoreCapabilities | undefined {
+  const caps = (store as Partial<CapableBackend>).capabilities;
+  if (caps === undefined) return undefined;
+  const rec = store as Record<string, unknown>;
+  for (const [flag, methods] of Object.entries(CAPABILITY_METHODS)) {
+    const value = caps[flag as keyof StoreCapabilities];
+    if (typeof value !== "boolean") {
+      throw new TypeError(`${where}: capabilities.${flag} must be a boolean, got ${typeof value}`);
+    }
+    if (!value) continue;
+    const missing = methods.filter((m) => typeof rec[m] !== "function");
+    if (missing.length > 0) {
+      throw new TypeError(
+        `${where}: the store declares ${flag} but has no ${missing.join(", ")}`,
+      );
+    }
+  }
+  return caps;
 }

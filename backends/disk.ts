@@ -4,18 +4,12 @@
  * registry imports this module on first use only, so programs that never ask
  * for `disk` never load `node:fs`.
  *
- * Writes are crash-safe: a value is written to a hidden temp file in the
- * target's directory, fsynced, then published atomically — with `link()`
- * (create-if-absent: an existing target is never touched) or, with
- * `{ overwrite: true }`, with `rename()` (atomic replace). Readers see the old
- * file or the new one, never a torn one.
- *
- * Temp files are named `.hcs-tmp.<name>.<pid>.<random>` (see
- * {@linkcode TEMP_PREFIX}). `listFiles` and `listDir` never show them. A
- * process killed mid-write (SIGKILL, power loss) may leave one behind: it is
- * hidden from listings but not removed automatically (another process may be
- * writing it right now); {@linkcode DiskBackend.removeStaleTempFiles} removes
- * old ones on request.
+ * Writes go through the kernel's atomic replace (`_internal/atomic_file.ts`):
+ * a hidden temp file (never listed), fsync, then `link()` (create-if-absent)
+ * or `rename()` (with `{ overwrite: true }`), so readers see the old file or
+ * the new one. Runtime errors are mapped in `_disk_fs.ts`, not per method.
+ * A killed writer's temp files stay hidden; {@linkcode DiskBackend.removeStaleTempFiles}
+ * removes old ones (json writes clean their own, see `docs/design.md`).
  *
  * @example
  * ```ts
@@ -31,9 +25,7 @@
  */
 
 import * as fsp from "node:fs/promises";
-import { constants as fsConstants } from "node:fs";
 import * as nodePath from "node:path";
-import process from "node:process";
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -46,253 +38,62 @@ import {
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
+  type ConditionalWriter,
+  type CrossProcessLocker,
   type ListOptions,
   type LoadOptions,
+  type RangeReader,
   type SaveOptions,
   type StatResult,
   type StorageValue,
+  type StoreCapabilities,
   type SymlinkOptions,
+  type VersionedBytes,
 } from "./base.ts";
 import { assertPath, joinListed } from "../_internal/paths.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { assertStorable, checkBatch } from "../_internal/values.ts";
-import { decodeForPath, encodeForPath, formatFor } from "../formats/mod.ts";
-import type { DecodeLimits } from "../_internal/limits.ts";
+import { mapLimit } from "../_internal/pool.ts";
+import {
+  errCode,
+  fsyncDir,
+  isTempName,
+  TEMP_PREFIX,
+  tempPathFor,
+} from "../_internal/atomic_file.ts";
+import { encodeForPath } from "../formats/mod.ts";
 import type { BulkReader, MappedFiles } from "../ffi/types.ts";
+import { PureBulkReader, PureReader } from "../ffi/pure.ts";
+import { withFileLock } from "../lock/file_lock.ts";
+import {
+  checkDestination,
+  checkLinkTarget,
+  checkParent,
+  copyAny,
+  decodeFile,
+  entryKind,
+  fsCall,
+  ignore,
+  isMissing,
+  listKind,
+  NO_HARDLINKS,
+  publishNew,
+  readRange,
+  readVersioned,
+  refuseSpecialFiles,
+  refuseIntoItself,
+  removeStaleTemps,
+  requireDir,
+  stage,
+  statOr,
+  writeIfVersion,
+} from "./_disk_fs.ts";
 
 export type * from "../ffi/types.ts";
+export { PureBulkReader, PureReader, TEMP_PREFIX };
 
-/**
- * Name prefix of the temp files the disk backend writes before publishing a
- * file. Entries whose name starts with it are hidden from `listFiles` and
- * `listDir`.
- *
- * @example
- * ```ts
- * import { TEMP_PREFIX } from "@hcs/store/disk";
- * console.assert(".hcs-tmp.a.txt.1.ab12".startsWith(TEMP_PREFIX));
- * ```
- */
-export const TEMP_PREFIX = ".hcs-tmp.";
-
-/** How many files the pure reader and batch writes keep in flight at once. */
+/** How many files batch writes keep in flight at once. */
 const CONCURRENCY = 32;
-
-/** errno codes of `link()` on filesystems without hard links. */
-const NO_HARDLINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
-
-function errCode(err: unknown): string | undefined {
-  const c = (err as { code?: unknown } | null)?.code;
-  return typeof c === "string" ? c : undefined;
-}
-
-function isMissing(err: unknown): boolean {
-  const c = errCode(err);
-  return c === "ENOENT" || c === "ENOTDIR";
-}
-
-function randomHex(): string {
-  const b = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function tempPath(target: string): string {
-  const dir = nodePath.dirname(target);
-  const name = nodePath.basename(target).slice(0, 80);
-  return nodePath.join(dir, `${TEMP_PREFIX}${name}.${process.pid}.${randomHex()}`);
-}
-
-/** Plain `Uint8Array` view of a Buffer (so results compare equal to Uint8Arrays). */
-function plainBytes(b: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(b) === Uint8Array.prototype
-    ? b
-    : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; results in order. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const workers = Array.from({ length: Math.min(limit, items.length) }, worker);
-  const settled = await Promise.allSettled(workers);
-  const bad = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-  if (bad) throw bad.reason;
-  return out;
-}
-
-async function ignore(p: Promise<unknown>): Promise<void> {
-  try {
-    await p;
-  } catch {
-    // best effort
-  }
-}
-
-/** Flushes a directory entry table to disk (best effort: not every OS/FS allows it). */
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(dir, "r");
-    await fh.sync();
-  } catch {
-    // best effort
-  } finally {
-    if (fh) await ignore(fh.close());
-  }
-}
-
-/** Writes `bytes` to a new file at `tmp` (exclusive create) and fsyncs it. */
-async function writeDurable(tmp: string, bytes: Uint8Array, mode?: number): Promise<void> {
-  const fh = await fsp.open(tmp, "wx", 0o666);
-  try {
-    let off = 0;
-    while (off < bytes.byteLength) {
-      const { bytesWritten } = await fh.write(bytes, off, bytes.byteLength - off);
-      if (bytesWritten <= 0) throw new Error("write made no progress");
-      off += bytesWritten;
-    }
-    if (mode !== undefined) await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Decodes file bytes by the extension of `path`; when that extension has no
- * codec and `path` is a symlink (`link` → `a.txt`), by its target's extension.
- */
-async function decodeFile(
-  bytes: Uint8Array,
-  path: string,
-  op: string,
-  limits: DecodeLimits = {},
-): Promise<StorageValue> {
-  if (formatFor(path) === undefined) {
-    let real: string | undefined;
-    try {
-      real = await fsp.realpath(path);
-    } catch {
-      real = undefined;
-    }
-    if (real !== undefined && formatFor(real) !== undefined) {
-      return decodeForPath(bytes, real, op, limits);
-    }
-  }
-  return decodeForPath(bytes, path, op, limits);
-}
-
-// ---- special files (formats engineer; issue 10 item 6) ---------------------
-/**
- * Refuses FIFOs, sockets and devices before a reader that does not check
- * them itself (`BulkReader.refusesSpecialFiles`) opens them: opening a FIFO
- * without a writer blocks, `/dev/zero` never ends. One async `stat` per path
- * (following symlinks, as the read does); missing paths and directories are
- * left to the reader's own errors. A path swapped for a FIFO between this
- * check and the open is not caught here (the FFI readers have no such window).
- */
-async function refuseSpecialFiles(
-  reader: BulkReader,
-  paths: readonly string[],
-  operation: string,
-): Promise<void> {
-  if (reader.refusesSpecialFiles) return;
-  await Promise.all(paths.map(async (p) => {
-    let st: Awaited<ReturnType<typeof fsp.stat>>;
-    try {
-      st = await fsp.stat(p);
-    } catch {
-      return;
-    }
-    if (st.isFile() || st.isDirectory()) return;
-    const what = st.isFIFO()
-      ? "a FIFO"
-      : st.isSocket()
-      ? "a socket"
-      : st.isCharacterDevice()
-      ? "a character device"
-      : st.isBlockDevice()
-      ? "a block device"
-      : "a special file";
-    throw new UnsupportedOperationError(
-      operation,
-      p,
-      `${what}, not a regular file; refusing to read it`,
-    );
-  }));
-}
-// ---- end special files ------------------------------------------------------
-
-type ReadWhole = (path: string) => Promise<Uint8Array>;
-
-/**
- * The runtime's own whole-file read: `Deno.readFile` on Deno, `Bun.file().bytes()`
- * on Bun (both measurably faster than `node:fs` there, see bench/disk_bytes.ts),
- * `fs.promises.readFile` elsewhere.
- */
-function nativeReadFile(): ReadWhole {
-  const g = globalThis as {
-    Deno?: { readFile?: ReadWhole };
-    Bun?: { file?: (p: string) => { bytes?: () => Promise<Uint8Array> } };
-  };
-  const denoRead = g.Deno?.readFile;
-  if (typeof denoRead === "function") return (p) => denoRead(p);
-  const bunFile = g.Bun?.file;
-  if (typeof bunFile === "function" && typeof bunFile("/").bytes === "function") {
-    return (p) => bunFile(p).bytes!();
-  }
-  return async (p) => plainBytes(await fsp.readFile(p));
-}
-
-/**
- * The pure-TypeScript {@linkcode BulkReader}: the runtime's whole-file read
- * (`Deno.readFile`, `Bun.file().bytes()`, or `fs.promises.readFile`) per path,
- * a bounded number in flight, errors mapped to typed storage errors naming
- * the path. The disk backend uses it when no faster reader is injected.
- *
- * @example
- * ```ts
- * import { PureBulkReader } from "@hcs/store/disk";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/a.txt`, "hi");
- * const [bytes] = await new PureBulkReader().readFiles([`${dir}/a.txt`], "loadBatch");
- * console.assert(bytes?.length === 2);
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export class PureBulkReader implements BulkReader {
-  /** Always `"pure"`. */
-  readonly implementation: string = "pure";
-  #read: ReadWhole = nativeReadFile();
-
-  /** Reads every file whole, results in request order. */
-  readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]> {
-    for (const p of paths) assertPath(p, operation);
-    return mapLimit(paths, CONCURRENCY, async (p) => {
-      try {
-        return plainBytes(await this.#read(p));
-      } catch (err) {
-        throw toStorageError(err, operation, p);
-      }
-    });
-  }
-}
 
 /** Options of the {@linkcode DiskBackend} constructor. */
 export interface DiskBackendOptions {
@@ -303,9 +104,6 @@ export interface DiskBackendOptions {
   /** Why this implementation was chosen (e.g. `"ffi permission not granted"`). */
   implementationReason?: string;
 }
-
-/** Kind of an existing entry, from `lstat` (no link following). */
-type EntryKind = "file" | "dir" | "symlink" | "other" | "missing";
 
 /**
  * The local-filesystem {@linkcode AbstractStorageBackend} (registry key
@@ -333,10 +131,25 @@ type EntryKind = "file" | "dir" | "symlink" | "other" | "missing";
  * await disk.deleteAll(dir);
  * ```
  */
-export class DiskBackend extends AbstractStorageBackend {
+export class DiskBackend extends AbstractStorageBackend
+  implements RangeReader, ConditionalWriter, CrossProcessLocker {
   /** Registry key. */
   readonly key: string = "disk";
-  /** Which implementation reads files (`"pure"`, `"ffi(deno, pread)"`, …). */
+  /**
+   * Reads, writes and lists the filesystem; range reads; `save` without
+   * overwrite is an atomic create-if-absent (`link`); compare-and-swap and the
+   * cross-process lock come from the file lock (`lock/file_lock.ts`).
+   */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    read: true,
+    write: true,
+    list: true,
+    rangeRead: true,
+    atomicCreate: true,
+    compareAndSwap: true,
+    crossProcessLock: true,
+  });
+  /** Which implementation reads files (`"pure"`, `"ffi(deno, readv)"`, …). */
   readonly implementation: string;
   /** Why that implementation was chosen, where there is something to say. */
   readonly implementationReason?: string;
@@ -358,35 +171,6 @@ export class DiskBackend extends AbstractStorageBackend {
     }
   }
 
-  // ---------------------------------------------------------------- helpers
-
-  async #kind(path: string, op: string): Promise<EntryKind> {
-    try {
-      const s = await fsp.lstat(path);
-      if (s.isSymbolicLink()) return "symlink";
-      if (s.isDirectory()) return "dir";
-      if (s.isFile()) return "file";
-      return "other";
-    } catch (err) {
-      if (errCode(err) === "ENOENT") return "missing";
-      throw toStorageError(err, op, path);
-    }
-  }
-
-  /** Throws unless the parent directory of `path` exists (following links). */
-  async #checkParent(path: string, op: string): Promise<void> {
-    const parent = nodePath.dirname(path);
-    try {
-      const s = await fsp.stat(parent);
-      if (!s.isDirectory()) throw new NotADirectoryError(op, path, "parent is not a directory");
-    } catch (err) {
-      if (errCode(err) === "ENOENT") {
-        throw new NotFoundError(op, path, "parent directory does not exist", { cause: err });
-      }
-      throw toStorageError(err, op, path);
-    }
-  }
-
   /**
    * Checks a save target: a directory is never replaced; an existing entry
    * needs `overwrite`. Returns the mode to keep when replacing a regular file.
@@ -396,61 +180,11 @@ export class DiskBackend extends AbstractStorageBackend {
     op: string,
     overwrite: boolean,
   ): Promise<{ exists: boolean; mode?: number }> {
-    let s;
-    try {
-      s = await fsp.lstat(path);
-    } catch (err) {
-      if (errCode(err) === "ENOENT") return { exists: false };
-      throw toStorageError(err, op, path);
-    }
+    const s = await statOr(path, op, false, (err) => errCode(err) === "ENOENT");
+    if (s === undefined) return { exists: false };
     if (s.isDirectory()) throw new IsADirectoryError(op, path);
     if (!overwrite) throw new AlreadyExistsError(op, path);
     return s.isFile() ? { exists: true, mode: s.mode & 0o7777 } : { exists: true };
-  }
-
-  /** Writes a durable temp file next to `path`; returns its name. */
-  async #stage(path: string, bytes: Uint8Array, op: string, mode?: number): Promise<string> {
-    const tmp = tempPath(path);
-    try {
-      await writeDurable(tmp, bytes, mode);
-      return tmp;
-    } catch (err) {
-      await ignore(fsp.unlink(tmp));
-      if (errCode(err) === "ENOENT") {
-        throw new NotFoundError(op, path, "parent directory does not exist", { cause: err });
-      }
-      throw toStorageError(err, op, path);
-    }
-  }
-
-  /** Publishes `tmp` at `path` without replacing anything (atomic create-if-absent). */
-  async #publishNew(tmp: string, path: string, op: string): Promise<void> {
-    try {
-      await fsp.link(tmp, path);
-      return;
-    } catch (err) {
-      const code = errCode(err);
-      if (code === "EEXIST") {
-        throw new AlreadyExistsError(op, path, "already exists", { cause: err });
-      }
-      if (!NO_HARDLINKS.has(code ?? "")) throw toStorageError(err, op, path);
-    }
-    // No hard links here (some network/FUSE filesystems): check, then rename.
-    // The window between the check and the rename is not race-free.
-    if ((await this.#kind(path, op)) !== "missing") throw new AlreadyExistsError(op, path);
-    try {
-      await fsp.rename(tmp, path);
-    } catch (err) {
-      throw toStorageError(err, op, path);
-    }
-  }
-
-  async #publishReplace(tmp: string, path: string, op: string): Promise<void> {
-    try {
-      await fsp.rename(tmp, path);
-    } catch (err) {
-      throw toStorageError(err, op, path);
-    }
   }
 
   // ------------------------------------------------------------- save/load
@@ -469,14 +203,14 @@ export class DiskBackend extends AbstractStorageBackend {
     const bytes = encodeForPath(data, path, op);
     const overwrite = options.overwrite === true;
     const target = await this.#checkSaveTarget(path, op, overwrite);
-    const tmp = await this.#stage(path, bytes, op, target.mode);
+    const tmp = await stage(path, bytes, op, target.mode);
     try {
-      if (overwrite) await this.#publishReplace(tmp, path, op);
-      else await this.#publishNew(tmp, path, op);
+      if (overwrite) await fsCall(op, path, () => fsp.rename(tmp, path));
+      else await publishNew(tmp, path, op);
     } finally {
       await ignore(fsp.unlink(tmp));
     }
-    await fsyncDir(nodePath.dirname(path));
+    await fsCall(op, path, () => fsyncDir(nodePath.dirname(path)));
   }
 
   /**
@@ -503,7 +237,7 @@ export class DiskBackend extends AbstractStorageBackend {
       return encodeForPath(data[i]!, p, op);
     });
     const targets = await mapLimit(paths, CONCURRENCY, async (p) => {
-      await this.#checkParent(p, op);
+      await checkParent(p, op);
       return await this.#checkSaveTarget(p, op, overwrite);
     });
 
@@ -513,13 +247,13 @@ export class DiskBackend extends AbstractStorageBackend {
     let done = false;
     try {
       await mapLimit(paths, CONCURRENCY, async (p, i) => {
-        temps[i] = await this.#stage(p, encoded[i]!, op, targets[i]!.mode);
+        temps[i] = await stage(p, encoded[i]!, op, targets[i]!.mode);
       });
       if (overwrite) {
         // Hard-linked backups of the entries about to be replaced, for rollback.
         await mapLimit(paths, CONCURRENCY, async (p, i) => {
           if (!targets[i]!.exists) return;
-          const b = tempPath(p);
+          const b = tempPathFor(p);
           try {
             await fsp.link(p, b);
             backups[i] = b;
@@ -531,8 +265,9 @@ export class DiskBackend extends AbstractStorageBackend {
       }
       for (let i = 0; i < paths.length; i++) {
         const p = paths[i]!;
-        if (overwrite) await this.#publishReplace(temps[i]!, p, op);
-        else await this.#publishNew(temps[i]!, p, op);
+        const tmp = temps[i]!;
+        if (overwrite) await fsCall(op, p, () => fsp.rename(tmp, p));
+        else await publishNew(tmp, p, op);
         published[i] = true;
       }
       done = true;
@@ -550,7 +285,7 @@ export class DiskBackend extends AbstractStorageBackend {
       await Promise.all([...temps, ...backups].map((t) => t && ignore(fsp.unlink(t))));
     }
     const dirs = new Set(paths.map((p) => nodePath.dirname(p)));
-    await Promise.all([...dirs].map(fsyncDir));
+    await Promise.all([...dirs].map((d) => fsCall(op, d, () => fsyncDir(d))));
   }
 
   /**
@@ -592,8 +327,8 @@ export class DiskBackend extends AbstractStorageBackend {
    * Opt-in zero-copy mode: maps the files read-only (FFI readers) and returns
    * a handle whose `get(i)` views are valid until `release()` (or the end of
    * a `using` block), which detaches them; see {@linkcode MappedFiles}. With
-   * a reader that cannot map (the pure one) it rejects with code
-   * `ERR_UNSUPPORTED`.
+   * a reader that cannot map (the pure one) it rejects with
+   * {@linkcode UnsupportedOperationError}.
    */
   mapFiles(paths: readonly string[]): Promise<MappedFiles> {
     if (!Array.isArray(paths)) {
@@ -603,7 +338,7 @@ export class DiskBackend extends AbstractStorageBackend {
       const reason =
         `zero-copy mapping needs the FFI reader (this backend reads with ${this.implementation})`;
       return Promise.reject(
-        new StorageError("mapFiles", paths[0] ?? "", reason, { code: "ERR_UNSUPPORTED" }),
+        new UnsupportedOperationError("mapFiles", paths[0] ?? "", reason),
       );
     }
     return this.reader.mapFiles(paths, "mapFiles");
@@ -613,8 +348,8 @@ export class DiskBackend extends AbstractStorageBackend {
    * Raw bytes of many files in arenas recycled from earlier released leases
    * (FFI readers): no fresh memory per batch. The handle's `get(i)` views are
    * valid until `release()`, which detaches them; see {@linkcode MappedFiles}.
-   * With a reader that cannot lease (the pure one) it rejects with code
-   * `ERR_UNSUPPORTED`.
+   * With a reader that cannot lease (the pure one) it rejects with
+   * {@linkcode UnsupportedOperationError}.
    */
   leaseFiles(paths: readonly string[]): Promise<MappedFiles> {
     if (!Array.isArray(paths)) {
@@ -624,7 +359,7 @@ export class DiskBackend extends AbstractStorageBackend {
       const reason =
         `leased arenas need the FFI reader (this backend reads with ${this.implementation})`;
       return Promise.reject(
-        new StorageError("leaseFiles", paths[0] ?? "", reason, { code: "ERR_UNSUPPORTED" }),
+        new UnsupportedOperationError("leaseFiles", paths[0] ?? "", reason),
       );
     }
     return this.reader.leaseFiles(paths, "leaseFiles");
@@ -640,7 +375,7 @@ export class DiskBackend extends AbstractStorageBackend {
   async listFiles(dir: string, options: ListOptions = {}): Promise<string[]> {
     const op = "listFiles";
     assertPath(dir, op);
-    await this.#requireDir(dir, op);
+    await requireDir(dir, op);
     return breadthFirst(dir, async (rel) => {
       const full = rel === "" ? dir : joinListed(dir, rel);
       let entries;
@@ -653,70 +388,24 @@ export class DiskBackend extends AbstractStorageBackend {
       const out: ListEntry[] = [];
       for (const e of entries) {
         const name = String(e.name);
-        if (name.startsWith(TEMP_PREFIX)) continue;
-        out.push({ name, kind: await this.#listKind(e, nodePath.join(full, name)) });
+        if (isTempName(name)) continue;
+        out.push({ name, kind: await listKind(e, nodePath.join(full, name)) });
       }
       return out;
     }, options);
   }
 
-  async #listKind(
-    e: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean },
-    full: string,
-  ): Promise<ListEntry["kind"]> {
-    let link = e.isSymbolicLink();
-    if (!link && e.isFile()) return "file";
-    if (!link && e.isDirectory()) return "dir";
-    if (!link) {
-      // Unknown dirent type on some filesystems: ask lstat.
-      try {
-        const s = await fsp.lstat(full);
-        if (s.isFile()) return "file";
-        if (s.isDirectory()) return "dir";
-        link = s.isSymbolicLink();
-      } catch {
-        return "skip";
-      }
-      if (!link) return "skip";
-    }
-    try {
-      return (await fsp.stat(full)).isDirectory() ? "skip" : "file";
-    } catch {
-      return "file"; // broken link or link loop
-    }
-  }
-
-  async #requireDir(path: string, op: string): Promise<void> {
-    let s;
-    try {
-      s = await fsp.stat(path);
-    } catch (err) {
-      throw toStorageError(err, op, path);
-    }
-    if (!s.isDirectory()) throw new NotADirectoryError(op, path);
-  }
-
   /** Entry names of a directory (through symlinks), natural order; temp files hidden. */
   async listDir(path: string): Promise<string[]> {
     assertPath(path, "listDir");
-    let names: string[];
-    try {
-      names = (await fsp.readdir(path)).map(String);
-    } catch (err) {
-      throw toStorageError(err, "listDir", path);
-    }
-    return naturalSort(names.filter((n) => !n.startsWith(TEMP_PREFIX)));
+    const names = await fsCall("listDir", path, () => fsp.readdir(path));
+    return naturalSort(names.map(String).filter((n) => !isTempName(n)));
   }
 
   /** True for a file (through symlinks); throws for directories and missing paths. */
   async isFile(path: string): Promise<boolean> {
     assertPath(path, "isFile");
-    let s;
-    try {
-      s = await fsp.stat(path);
-    } catch (err) {
-      throw toStorageError(err, "isFile", path);
-    }
+    const s = await fsCall("isFile", path, () => fsp.stat(path));
     if (s.isDirectory()) throw new IsADirectoryError("isFile", path);
     return true;
   }
@@ -724,7 +413,7 @@ export class DiskBackend extends AbstractStorageBackend {
   /** True for a directory (through symlinks); throws for files and missing paths. */
   async isDir(path: string): Promise<boolean> {
     assertPath(path, "isDir");
-    await this.#requireDir(path, "isDir");
+    await requireDir(path, "isDir");
     return true;
   }
 
@@ -734,7 +423,7 @@ export class DiskBackend extends AbstractStorageBackend {
   async delete(path: string): Promise<void> {
     const op = "delete";
     assertPath(path, op);
-    const kind = await this.#kind(path, op);
+    const kind = await entryKind(path, op);
     if (kind === "missing") throw new NotFoundError(op, path);
     try {
       if (kind === "dir") await fsp.rmdir(path);
@@ -749,12 +438,8 @@ export class DiskBackend extends AbstractStorageBackend {
   async deleteAll(path: string): Promise<void> {
     const op = "deleteAll";
     assertPath(path, op);
-    if ((await this.#kind(path, op)) === "missing") throw new NotFoundError(op, path);
-    try {
-      await fsp.rm(path, { recursive: true, force: false });
-    } catch (err) {
-      throw toStorageError(err, op, path);
-    }
+    if ((await entryKind(path, op)) === "missing") throw new NotFoundError(op, path);
+    await fsCall(op, path, () => fsp.rm(path, { recursive: true, force: false }));
   }
 
   /** Creates a directory and its parents; a no-op if it exists. */
@@ -771,7 +456,7 @@ export class DiskBackend extends AbstractStorageBackend {
     try {
       s = await fsp.stat(path);
     } catch (err) {
-      if (errCode(err) === "ENOENT" && (await this.#kind(path, op)) === "symlink") {
+      if (errCode(err) === "ENOENT" && (await entryKind(path, op)) === "symlink") {
         throw new AlreadyExistsError(op, path, "a broken symlink is in the way", { cause: err });
       }
       throw toStorageError(err, op, path);
@@ -788,28 +473,16 @@ export class DiskBackend extends AbstractStorageBackend {
     const op = "createSymlink";
     assertPath(target, op);
     assertPath(link, op);
-    await this.#checkParent(link, op);
-    const resolved = nodePath.resolve(nodePath.dirname(link), target);
-    try {
-      await fsp.stat(resolved);
-    } catch (err) {
-      if (isMissing(err)) {
-        throw new NotFoundError(op, target, "link target does not exist", { cause: err });
-      }
-      throw toStorageError(err, op, target);
-    }
-    const kind = await this.#kind(link, op);
+    await checkParent(link, op);
+    await checkLinkTarget(nodePath.resolve(nodePath.dirname(link), target), target, op);
+    const kind = await entryKind(link, op);
     if (kind === "dir") throw new IsADirectoryError(op, link);
     if (!options.overwrite) {
       if (kind !== "missing") throw new AlreadyExistsError(op, link);
-      try {
-        await fsp.symlink(target, link);
-      } catch (err) {
-        throw toStorageError(err, op, link);
-      }
+      await fsCall(op, link, () => fsp.symlink(target, link));
       return;
     }
-    const tmp = tempPath(link);
+    const tmp = tempPathFor(link);
     try {
       await fsp.symlink(target, tmp);
       await fsp.rename(tmp, link);
@@ -822,36 +495,7 @@ export class DiskBackend extends AbstractStorageBackend {
   /** True only for a symlink (false for files, directories and missing paths). */
   async isSymlink(path: string): Promise<boolean> {
     assertPath(path, "isSymlink");
-    try {
-      return (await fsp.lstat(path)).isSymbolicLink();
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw toStorageError(err, "isSymlink", path);
-    }
-  }
-
-  /** Checks a move/copy destination: absent, with an existing parent directory. */
-  async #checkDestination(dst: string, op: string): Promise<void> {
-    await this.#checkParent(dst, op);
-    if ((await this.#kind(dst, op)) !== "missing") throw new AlreadyExistsError(op, dst);
-  }
-
-  /** Refuses to move/copy directory `src` to `dst` inside itself. */
-  async #refuseIntoItself(src: string, dst: string, op: string): Promise<void> {
-    const real = async (p: string) => {
-      try {
-        return await fsp.realpath(p);
-      } catch (err) {
-        throw toStorageError(err, op, p);
-      }
-    };
-    const srcReal = await real(src);
-    const dstReal = nodePath.join(await real(nodePath.dirname(dst)), nodePath.basename(dst));
-    if (
-      dstReal === srcReal || dstReal.startsWith(srcReal.endsWith("/") ? srcReal : srcReal + "/")
-    ) {
-      throw new StorageError(op, dst, `cannot ${op} a directory into itself`, { code: "EINVAL" });
-    }
+    return (await statOr(path, "isSymlink", false))?.isSymbolicLink() ?? false;
   }
 
   /**
@@ -863,10 +507,10 @@ export class DiskBackend extends AbstractStorageBackend {
     const op = "move";
     assertPath(src, op);
     assertPath(dst, op);
-    const kind = await this.#kind(src, op);
+    const kind = await entryKind(src, op);
     if (kind === "missing") throw new NotFoundError(op, src);
-    await this.#checkDestination(dst, op);
-    if (kind === "dir") await this.#refuseIntoItself(src, dst, op);
+    await checkDestination(dst, op);
+    if (kind === "dir") await refuseIntoItself(src, dst, op);
     if (kind === "file") {
       // link + unlink never replaces a destination that appeared meanwhile.
       let linked = false;
@@ -894,12 +538,8 @@ export class DiskBackend extends AbstractStorageBackend {
       await fsp.rename(src, dst);
     } catch (err) {
       if (errCode(err) !== "EXDEV") throw toStorageError(err, op, src);
-      await this.#copyAny(src, dst, op, kind === "symlink" ? "link" : "follow");
-      try {
-        await fsp.rm(src, { recursive: true, force: false });
-      } catch (err2) {
-        throw toStorageError(err2, op, src);
-      }
+      await copyAny(src, dst, op, kind === "symlink" ? "link" : "follow");
+      await fsCall(op, src, () => fsp.rm(src, { recursive: true, force: false }));
     }
   }
 
@@ -912,119 +552,63 @@ export class DiskBackend extends AbstractStorageBackend {
     const op = "copy";
     assertPath(src, op);
     assertPath(dst, op);
-    await this.#copyAny(src, dst, op, "follow");
-  }
-
-  async #copyAny(src: string, dst: string, op: string, top: "follow" | "link"): Promise<void> {
-    let s;
-    try {
-      s = top === "follow" ? await fsp.stat(src) : await fsp.lstat(src);
-    } catch (err) {
-      throw toStorageError(err, op, src);
-    }
-    await this.#checkDestination(dst, op);
-    if (s.isSymbolicLink()) {
-      try {
-        await fsp.symlink(await fsp.readlink(src), dst);
-      } catch (err) {
-        throw toStorageError(err, op, dst);
-      }
-      return;
-    }
-    if (!s.isDirectory()) {
-      // Copy to a temp file, then publish without replacing (atomic, EXCL).
-      const tmp = tempPath(dst);
-      try {
-        try {
-          await fsp.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
-          const fh = await fsp.open(tmp, "r+");
-          try {
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
-        } catch (err) {
-          throw toStorageError(err, op, isMissing(err) ? src : dst);
-        }
-        await this.#publishNew(tmp, dst, op);
-      } finally {
-        await ignore(fsp.unlink(tmp));
-      }
-      return;
-    }
-    await this.#refuseIntoItself(src, dst, op);
-    try {
-      await fsp.mkdir(dst);
-    } catch (err) {
-      throw toStorageError(err, op, dst);
-    }
-    try {
-      await this.#copyTree(src, dst, op);
-    } catch (err) {
-      await ignore(fsp.rm(dst, { recursive: true, force: true }));
-      throw err instanceof StorageError ? err : toStorageError(err, op, src);
-    }
-  }
-
-  async #copyTree(src: string, dst: string, op: string): Promise<void> {
-    let entries;
-    try {
-      entries = await fsp.readdir(src, { withFileTypes: true });
-    } catch (err) {
-      throw toStorageError(err, op, src);
-    }
-    for (const e of entries) {
-      const name = String(e.name);
-      if (name.startsWith(TEMP_PREFIX)) continue;
-      const from = nodePath.join(src, name);
-      const to = nodePath.join(dst, name);
-      try {
-        const s = await fsp.lstat(from);
-        if (s.isSymbolicLink()) await fsp.symlink(await fsp.readlink(from), to);
-        else if (s.isDirectory()) {
-          await fsp.mkdir(to);
-          await this.#copyTree(from, to, op);
-        } else if (s.isFile()) await fsp.copyFile(from, to, fsConstants.COPYFILE_EXCL);
-        // sockets, FIFOs and devices are not copied
-      } catch (err) {
-        throw toStorageError(err, op, from);
-      }
-    }
+    await copyAny(src, dst, op, "follow");
   }
 
   /** Describes `path` without following a final symlink. */
   async stat(path: string): Promise<StatResult> {
     assertPath(path, "stat");
-    let s;
-    try {
-      s = await fsp.lstat(path);
-    } catch (err) {
-      if (isMissing(err)) return { type: "missing", path, exists: false };
-      throw toStorageError(err, "stat", path);
-    }
+    const s = await statOr(path, "stat", false);
+    if (s === undefined) return { type: "missing", path, exists: false };
     if (s.isSymbolicLink()) {
-      let target: string;
-      try {
-        target = await fsp.readlink(path);
-      } catch (err) {
-        throw toStorageError(err, "stat", path);
-      }
-      let exists = true;
-      try {
-        await fsp.stat(path);
-      } catch {
-        exists = false;
-      }
+      const target = await fsCall("stat", path, () => fsp.readlink(path));
+      const exists = (await statOr(path, "stat", true, () => true)) !== undefined;
       return { type: "symlink", path, exists, target };
     }
     if (s.isDirectory()) return { type: "directory", path, exists: true };
     return { type: "file", path, exists: true, size: s.size };
   }
 
+  // ----------------------------------------------------------- capabilities
+
   /**
-   * Removes temp files left in `dir` by writers that were killed mid-write,
-   * if they are older than `olderThanMs` (default one hour, so that writes in
-   * progress in other processes are not disturbed). Returns how many it removed.
+   * Bytes `[offset, offset + length)` of a regular file (through symlinks),
+   * fewer only at its end; a directory is {@linkcode IsADirectoryError}, any
+   * other non-regular file is refused before reading.
+   */
+  loadRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    return readRange(path, offset, length, "loadRange");
+  }
+
+  /** Runs `fn` holding the cross-process file lock of `path` (`<path>.lock`, see `lock/`). */
+  withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    assertPath(path, "withLock");
+    return withFileLock(path, fn, { operation: "withLock" });
+  }
+
+  /**
+   * A file's raw bytes and a version token (device, inode, size, mtime and
+   * ctime in ns: every atomic replace makes a new inode); undefined when absent.
+   */
+  loadVersioned(path: string): Promise<VersionedBytes | undefined> {
+    return readVersioned(path, "loadVersioned");
+  }
+
+  /**
+   * Replaces `path` with `bytes` only if its version is still `expected`
+   * (`null`: only if absent), under the file lock, so two processes can never
+   * both win; the new version, or `false` when another writer came first.
+   */
+  saveIfVersion(bytes: Uint8Array, path: string, expected: string | null): Promise<string | false> {
+    return writeIfVersion(bytes, path, expected, "saveIfVersion");
+  }
+
+  /**
+   * Removes temp files left in `dir` by writers that were killed mid-write:
+   * at once when the writer is provably dead (its pid, on this host and pid
+   * namespace, is gone), otherwise once older than `olderThanMs` (default one
+   * hour, so that writes in progress elsewhere are not disturbed). Returns how
+   * many it removed.
    *
    * @example
    * ```ts
@@ -1034,29 +618,7 @@ export class DiskBackend extends AbstractStorageBackend {
    * await Deno.remove(dir);
    * ```
    */
-  async removeStaleTempFiles(dir: string, olderThanMs: number = 3_600_000): Promise<number> {
-    const op = "removeStaleTempFiles";
-    assertPath(dir, op);
-    let names: string[];
-    try {
-      names = (await fsp.readdir(dir)).map(String);
-    } catch (err) {
-      throw toStorageError(err, op, dir);
-    }
-    let removed = 0;
-    const cutoff = Date.now() - olderThanMs;
-    for (const n of names) {
-      if (!n.startsWith(TEMP_PREFIX)) continue;
-      const full = nodePath.join(dir, n);
-      try {
-        const s = await fsp.lstat(full);
-        if (s.mtimeMs > cutoff) continue;
-        await fsp.unlink(full);
-        removed++;
-      } catch {
-        // raced with its writer or another cleaner
-      }
-    }
-    return removed;
+  removeStaleTempFiles(dir: string, olderThanMs: number = 3_600_000): Promise<number> {
+    return removeStaleTemps(dir, olderThanMs, "removeStaleTempFiles");
   }
 }

@@ -27,12 +27,16 @@ import {
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
+  type ConditionalWriter,
   type ListOptions,
   type LoadOptions,
+  type RangeReader,
   type SaveOptions,
   type StatResult,
   type StorageValue,
+  type StoreCapabilities,
   type SymlinkOptions,
+  type VersionedBytes,
 } from "./base.ts";
 import { assertPath, normalize } from "../_internal/paths.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
@@ -45,6 +49,15 @@ interface DirNode {
 interface FileNode {
   kind: "file";
   value: StorageValue;
+  /** Changes on every write of this path (the `ConditionalWriter` token). */
+  version: number;
+}
+
+/** Versions are unique across every memory store of the process. */
+let lastVersion = 0;
+
+function fileNode(value: StorageValue): FileNode {
+  return { kind: "file", value, version: ++lastVersion };
 }
 interface LinkNode {
   kind: "symlink";
@@ -66,16 +79,35 @@ interface Walk {
 
 const MAX_LINKS = 40;
 
+/**
+ * The one error path of this backend: a tree operation runs synchronously
+ * and whatever it throws (always a typed `StorageError` or a `TypeError`)
+ * becomes the returned promise's rejection, never a synchronous throw.
+ */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** A range request must be non-negative safe integers. */
+function checkRange(offset: number, length: number, op: string): void {
+  for (const [name, v] of [["offset", offset], ["length", length]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
+    }
+  }
+}
+
 function newDir(): DirNode {
   return { kind: "dir", children: new Map() };
 }
 
 function cloneNode(node: Node): Node {
   if (node.kind === "file") {
-    return {
-      kind: "file",
-      value: typeof node.value === "object" ? structuredClone(node.value) : node.value,
-    };
+    return fileNode(typeof node.value === "object" ? structuredClone(node.value) : node.value);
   }
   if (node.kind === "symlink") return { kind: "symlink", target: node.target };
   const dir = newDir();
@@ -96,9 +128,24 @@ function cloneNode(node: Node): Node {
  * console.assert((await mem.load("/link.txt")) === "a");
  * ```
  */
-export class MemoryBackend extends AbstractStorageBackend {
+export class MemoryBackend extends AbstractStorageBackend
+  implements RangeReader, ConditionalWriter {
   /** Registry key. */
   readonly key: string;
+  /**
+   * Everything, within one process: reads, writes and listings of its own
+   * tree, range reads, atomic create-if-absent and compare-and-swap (a
+   * version counter); no cross-process lock (nothing is shared).
+   */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    read: true,
+    write: true,
+    list: true,
+    rangeRead: true,
+    atomicCreate: true,
+    compareAndSwap: true,
+    crossProcessLock: false,
+  });
   /** How this backend stores its tree. */
   readonly implementation: string = "tree";
   #root: DirNode = newDir();
@@ -188,15 +235,13 @@ export class MemoryBackend extends AbstractStorageBackend {
 
   /** Saves a value; `{ overwrite: true }` replaces an existing file or link. */
   save(data: StorageValue, path: string, options: SaveOptions = {}): Promise<void> {
-    try {
+    return settle(() => {
       assertStorable(data, "save", path);
       const w = this.#parentFor(path, "save");
       this.#checkTarget(w, path, "save", options.overwrite === true);
-      w.parent.children.set(w.name, { kind: "file", value: data });
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      w.parent.children.set(w.name, fileNode(data));
+      return;
+    });
   }
 
   /** Saves every value or none: all targets are checked before the first write. */
@@ -205,7 +250,7 @@ export class MemoryBackend extends AbstractStorageBackend {
     paths: readonly string[],
     options: SaveOptions = {},
   ): Promise<void> {
-    try {
+    return settle(() => {
       checkBatch(data, paths, "saveBatch", this.#canonical);
       const targets = paths.map((p, i) => {
         assertStorable(data[i], "saveBatch", p);
@@ -213,27 +258,21 @@ export class MemoryBackend extends AbstractStorageBackend {
         this.#checkTarget(w, p, "saveBatch", options.overwrite === true);
         return w;
       });
-      targets.forEach((w, i) => w.parent.children.set(w.name, { kind: "file", value: data[i]! }));
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      targets.forEach((w, i) => w.parent.children.set(w.name, fileNode(data[i]!)));
+      return;
+    });
   }
 
   /** Loads a value (through symlinks); `{ as: "bytes" }` gives its raw bytes. */
   load<T = StorageValue>(path: string, options: LoadOptions = {}): Promise<T> {
-    try {
+    return settle(() => {
       const w = this.#get(path, true, "load");
       if (!w.node) throw new NotFoundError("load", path, "no such file");
       if (w.node.kind === "dir") throw new IsADirectoryError("load", path);
       const value = w.node.kind === "file" ? w.node.value : undefined;
       if (value === undefined) throw new NotFoundError("load", path, "no such file");
-      return Promise.resolve(
-        (options.as === "bytes" ? valueToBytes(value, "load", path) : value) as T,
-      );
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return (options.as === "bytes" ? valueToBytes(value, "load", path) : value) as T;
+    });
   }
 
   #dirNode(path: string, op: string): DirNode {
@@ -244,15 +283,10 @@ export class MemoryBackend extends AbstractStorageBackend {
   }
 
   /** Breadth-first file listing; cost proportional to the subtree listed. */
-  listFiles(dir: string, options: ListOptions = {}): Promise<string[]> {
-    let top: DirNode;
-    try {
-      top = this.#dirNode(dir, "listFiles");
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async listFiles(dir: string, options: ListOptions = {}): Promise<string[]> {
+    const top = this.#dirNode(dir, "listFiles");
     const dirs = new Map<string, DirNode>([["", top]]);
-    return breadthFirst(dir, (rel) => {
+    return await breadthFirst(dir, (rel) => {
       const node = dirs.get(rel)!;
       const entries: ListEntry[] = [];
       for (const [name, child] of node.children) {
@@ -283,40 +317,34 @@ export class MemoryBackend extends AbstractStorageBackend {
 
   /** True for a file (through symlinks). */
   isFile(path: string): Promise<boolean> {
-    try {
+    return settle(() => {
       const w = this.#get(path, true, "isFile");
       if (!w.node) throw new NotFoundError("isFile", path);
       if (w.node.kind === "dir") throw new IsADirectoryError("isFile", path);
-      return Promise.resolve(true);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return true;
+    });
   }
 
   /** True for a directory (through symlinks). */
   isDir(path: string): Promise<boolean> {
-    try {
+    return settle(() => {
       const w = this.#get(path, true, "isDir");
       if (!w.node) throw new NotFoundError("isDir", path);
       if (w.node.kind !== "dir") throw new NotADirectoryError("isDir", path);
-      return Promise.resolve(true);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return true;
+    });
   }
 
   /** Entry names in natural order. */
   listDir(path: string): Promise<string[]> {
-    try {
-      return Promise.resolve(naturalSort([...this.#dirNode(path, "listDir").children.keys()]));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return settle(() => {
+      return naturalSort([...this.#dirNode(path, "listDir").children.keys()]);
+    });
   }
 
   /** Removes a file, a symlink or an empty directory. */
   delete(path: string): Promise<void> {
-    try {
+    return settle(() => {
       const w = this.#get(path, false, "delete");
       if (w.segs.length === 0) {
         throw new StorageError("delete", path, "cannot delete the root", { code: "EBUSY" });
@@ -327,30 +355,26 @@ export class MemoryBackend extends AbstractStorageBackend {
         throw new DirectoryNotEmptyError("delete", path);
       }
       w.parent!.children.delete(w.name);
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return;
+    });
   }
 
   /** Removes a path and everything below it. */
   deleteAll(path: string): Promise<void> {
-    try {
+    return settle(() => {
       const w = this.#get(path, false, "deleteAll");
       if (w.segs.length === 0) {
         throw new StorageError("deleteAll", path, "cannot delete the root", { code: "EBUSY" });
       }
       if (!w.node && !w.broken) throw new NotFoundError("deleteAll", path);
       w.parent!.children.delete(w.name);
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return;
+    });
   }
 
   /** Creates a directory and its parents. */
   ensureDirectory(path: string): Promise<void> {
-    try {
+    return settle(() => {
       const segs = this.#segments(path, "ensureDirectory");
       for (let i = 1; i <= segs.length; i++) {
         const w = this.#walk(segs.slice(0, i), true, "ensureDirectory", path);
@@ -363,15 +387,13 @@ export class MemoryBackend extends AbstractStorageBackend {
         }
         w.parent!.children.set(w.name, newDir());
       }
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return;
+    });
   }
 
   /** Creates `link` → `target` (target stored as written, resolved from the link's directory). */
   createSymlink(target: string, link: string, options: SymlinkOptions = {}): Promise<void> {
-    try {
+    return settle(() => {
       assertPath(target, "createSymlink");
       const w = this.#parentFor(link, "createSymlink");
       const parentSegs = w.segs.slice(0, -1);
@@ -379,23 +401,20 @@ export class MemoryBackend extends AbstractStorageBackend {
       if (!t.node) throw new NotFoundError("createSymlink", target, "link target does not exist");
       this.#checkTarget(w, link, "createSymlink", options.overwrite === true);
       w.parent.children.set(w.name, { kind: "symlink", target });
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return;
+    });
   }
 
   /** True only for a symlink. */
   isSymlink(path: string): Promise<boolean> {
-    try {
-      const w = this.#get(path, false, "isSymlink");
-      return Promise.resolve(w.node?.kind === "symlink");
-    } catch (err) {
-      if (err instanceof NotADirectoryError || err instanceof NotFoundError) {
-        return Promise.resolve(false);
+    return settle(() => {
+      try {
+        return this.#get(path, false, "isSymlink").node?.kind === "symlink";
+      } catch (err) {
+        if (err instanceof NotADirectoryError || err instanceof NotFoundError) return false;
+        throw err;
       }
-      return Promise.reject(err);
-    }
+    });
   }
 
   #transfer(src: string, dst: string, op: "move" | "copy"): void {
@@ -424,12 +443,10 @@ export class MemoryBackend extends AbstractStorageBackend {
 
   /** Moves a file, link or tree (O(1)); refuses an existing destination. */
   move(src: string, dst: string): Promise<void> {
-    try {
+    return settle(() => {
       this.#transfer(src, dst, "move");
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return;
+    });
   }
 
   /**
@@ -437,28 +454,26 @@ export class MemoryBackend extends AbstractStorageBackend {
    * followed; symlinks inside a tree are copied as links.
    */
   copy(src: string, dst: string): Promise<void> {
-    try {
+    return settle(() => {
       this.#transfer(src, dst, "copy");
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return;
+    });
   }
 
   /** Describes a path without following a final symlink. */
   stat(path: string): Promise<StatResult> {
-    try {
+    return settle(() => {
       let w: Walk;
       try {
         w = this.#get(path, false, "stat");
       } catch (err) {
         if (err instanceof NotADirectoryError) {
-          return Promise.resolve({ type: "missing", path, exists: false });
+          return { type: "missing", path, exists: false };
         }
         throw err;
       }
       const node = w.node;
-      if (!node) return Promise.resolve({ type: "missing", path, exists: false });
+      if (!node) return { type: "missing", path, exists: false };
       if (node.kind === "symlink") {
         let exists = false;
         try {
@@ -466,16 +481,77 @@ export class MemoryBackend extends AbstractStorageBackend {
         } catch {
           exists = false;
         }
-        return Promise.resolve({ type: "symlink", path, exists, target: node.target });
+        return { type: "symlink", path, exists, target: node.target };
       }
-      if (node.kind === "dir") return Promise.resolve({ type: "directory", path, exists: true });
+      if (node.kind === "dir") return { type: "directory", path, exists: true };
       const result: StatResult = { type: "file", path, exists: true };
       const v = node.value;
       if (v instanceof Uint8Array) result.size = v.byteLength;
-      return Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      return result;
+    });
+  }
+
+  /** The file node at `path` (through symlinks), or undefined when absent. */
+  #fileAt(path: string, op: string): FileNode | undefined {
+    const w = this.#get(path, true, op);
+    if (w.node?.kind === "dir") throw new IsADirectoryError(op, path);
+    return w.node?.kind === "file" ? w.node : undefined;
+  }
+
+  /**
+   * Bytes `[offset, offset + length)` of the file's raw bytes (fewer only at
+   * its end); a copy, never a view of the stored value.
+   */
+  loadRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+    return settle(() => {
+      const op = "loadRange";
+      checkRange(offset, length, op);
+      const node = this.#fileAt(path, op);
+      if (!node) throw new NotFoundError(op, path, "no such file");
+      const bytes = valueToBytes(node.value, op, path);
+      return bytes.slice(
+        Math.min(offset, bytes.byteLength),
+        Math.min(offset + length, bytes.byteLength),
+      );
+    });
+  }
+
+  /** The file's raw bytes and its version token; undefined when absent. */
+  loadVersioned(path: string): Promise<VersionedBytes | undefined> {
+    return settle(() => {
+      const node = this.#fileAt(path, "loadVersioned");
+      if (!node) return undefined;
+      return {
+        bytes: valueToBytes(node.value, "loadVersioned", path),
+        version: `m${node.version}`,
+      };
+    });
+  }
+
+  /**
+   * Writes `bytes` only if the file's version is still `expected` (`null`:
+   * only if absent); the new version, or `false` when another write came
+   * first. Check and write are one synchronous step.
+   */
+  saveIfVersion(bytes: Uint8Array, path: string, expected: string | null): Promise<string | false> {
+    return settle(() => {
+      const op = "saveIfVersion";
+      if (!(bytes instanceof Uint8Array)) throw new TypeError(`${op}: bytes must be a Uint8Array`);
+      const w = this.#parentFor(path, op);
+      const existing = w.parent.children.get(w.name);
+      if (existing?.kind === "dir") throw new IsADirectoryError(op, path);
+      const current = this.#fileAt(path, op);
+      if (
+        expected === null
+          ? existing !== undefined
+          : current === undefined || `m${current.version}` !== expected
+      ) {
+        return false;
+      }
+      const node = fileNode(bytes);
+      w.parent.children.set(w.name, node);
+      return `m${node.version}`;
+    });
   }
 
   /** Removes every file and symlink, keeping the directory tree. */

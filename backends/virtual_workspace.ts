@@ -1,39 +1,11 @@
 /**
  * The virtual-workspace backend: a read-only view that maps virtual paths
  * (the file names a pipeline expects, e.g. `plate/A01_f0_c1.tif`) to sources
- * on other backends, resolved through the registry it is bound to. Nothing is
- * copied or linked on disk.
- *
- * The mapping lives in a workspace metadata file next to the plate,
- * `<plate>/virtual_workspace.json`, read through the metadata backend (disk
- * by default):
- *
- * ```json
- * {
- *   "version": 1,
- *   "mappings": {
- *     "A01/f0_c1.tif": { "backend": "disk", "path": "/raw/A01_stack.tif", "index": [0] },
- *     "A01/f1_c1.tif": { "backend": "disk", "path": "/raw/A01_stack.tif", "index": [1] },
- *     "meta/plate.json": { "backend": "http", "path": "https://host/plate.json" }
- *   }
- * }
- * ```
- *
- * - Keys are virtual paths relative to the plate directory (the directory
- *   holding the metadata file); their parents are virtual directories.
- * - `backend` is a registry key; `path` is absolute, a URL, or relative to the
- *   plate directory.
- * - `index` (optional) selects along the source array's leading axes: `[2]`
- *   on a `[z, y, x]` stack gives plane 2 (`[y, x]`).
- *
- * Semantics: a path belongs to the nearest workspace file at or above it;
- * unmapped names → `NotFoundError`; a mapping whose backend is itself a
- * virtual workspace → `StorageResolutionError`; `loadBatch` loads each source
- * once (planes of one stack are sliced from one load), per backend in one
- * `loadBatch`. The metadata file is re-read on every operation (one small
- * read) and re-parsed only when its bytes changed, so edits take effect at
- * once. Listings and existence tests are over the virtual names; they do not
- * touch the sources.
+ * on other backends, resolved through the registry it is bound to; nothing is
+ * copied or linked. The mapping is `<plate>/virtual_workspace.json`
+ * (`{ "version": 1, "mappings": { "A01/f0.tif": { "backend", "path", "index"? } } }`),
+ * re-read on every operation and re-parsed only when its bytes change.
+ * Format and semantics: `docs/design.md` ("Virtual workspace").
  *
  * @example
  * ```ts
@@ -56,6 +28,7 @@
  */
 
 import {
+  CorruptDataError,
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
@@ -65,16 +38,20 @@ import {
 } from "../errors.ts";
 import {
   type AnyBackend,
+  type BackendResolver,
+  type CapableBackend,
   isNdArray,
   type ListOptions,
   type LoadOptions,
   type NdArray,
   type ReadOnlyBackend,
   type StorageValue,
-  type TypedArray,
+  type StoreCapabilities,
 } from "./base.ts";
 import { assertPath, dirname, join, normalize } from "../_internal/paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
+import { breadthFirst } from "../_internal/listing.ts";
+import { VirtualTree } from "../_internal/vtree.ts";
+import { cStrides, gatherC } from "../_internal/ndarray.ts";
 
 /**
  * The default workspace metadata file name.
@@ -87,11 +64,7 @@ import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.
  */
 export const VIRTUAL_WORKSPACE_FILE = "virtual_workspace.json";
 
-/** What the backend needs from a registry (a `Registry` fits). */
-export interface BackendResolver {
-  /** Resolves a backend by registry key. */
-  getBackend<T extends AnyBackend = AnyBackend>(key: string): Promise<T>;
-}
+export type { BackendResolver };
 
 /** Options of {@linkcode VirtualWorkspaceBackend}. */
 export interface VirtualWorkspaceOptions {
@@ -116,8 +89,8 @@ export interface VirtualMapping {
 interface Workspace {
   /** Virtual path (relative to the plate) → mapping, `path` resolved. */
   mappings: Map<string, VirtualMapping>;
-  /** Virtual directories: relative path (`""` = plate) → entries. */
-  dirs: Map<string, { files: Set<string>; dirs: Set<string> }>;
+  /** The virtual names as a tree (`""` = plate). */
+  tree: VirtualTree;
 }
 
 interface Located {
@@ -140,9 +113,22 @@ interface Located {
  * console.assert(vw.key === "virtual_workspace" && vw.requiresFilesystemValidation === false);
  * ```
  */
-export class VirtualWorkspaceBackend implements ReadOnlyBackend {
+export class VirtualWorkspaceBackend implements ReadOnlyBackend, CapableBackend {
   /** Registry key. */
   readonly key: string = "virtual_workspace";
+  /**
+   * Reads and lists its virtual names; nothing else (no writes, ranges,
+   * conditional writes or locks: those belong to the sources).
+   */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    read: true,
+    write: false,
+    list: true,
+    rangeRead: false,
+    atomicCreate: false,
+    compareAndSwap: false,
+    crossProcessLock: false,
+  });
   /** Read-only backends do not validate paths as a filesystem. */
   readonly requiresFilesystemValidation: false = false;
   /** Which implementation this is. */
@@ -218,43 +204,40 @@ export class VirtualWorkspaceBackend implements ReadOnlyBackend {
   /** Entry names of a virtual directory, natural order. */
   async listDir(path: string): Promise<string[]> {
     const { rel, ws } = await this.#locate(path, "listDir", true);
-    const d = ws.dirs.get(rel);
-    if (!d) {
+    const names = ws.tree.names(rel);
+    if (!names) {
       if (ws.mappings.has(rel)) throw new NotADirectoryError("listDir", path);
       throw new NotFoundError("listDir", path);
     }
-    return naturalSort([...d.files, ...d.dirs]);
+    return names;
   }
 
   /** Virtual file names under `dir`, breadth-first, natural order within a depth. */
   async listFiles(dir: string, options: ListOptions = {}): Promise<string[]> {
     const { rel, ws } = await this.#locate(dir, "listFiles", true);
-    if (!ws.dirs.has(rel)) {
+    if (ws.tree.kind(rel) !== "dir") {
       if (ws.mappings.has(rel)) throw new NotADirectoryError("listFiles", dir);
       throw new NotFoundError("listFiles", dir);
     }
     const listed = dir.length > 1 && dir.endsWith("/") ? dir.slice(0, -1) : dir;
-    return await breadthFirst(listed, (sub) => {
-      const d = ws.dirs.get(sub === "" ? rel : rel === "" ? sub : `${rel}/${sub}`);
-      if (!d) return [];
-      return [
-        ...[...d.files].map((name): ListEntry => ({ name, kind: "file" })),
-        ...[...d.dirs].map((name): ListEntry => ({ name, kind: "dir" })),
-      ];
-    }, options);
+    return await breadthFirst(
+      listed,
+      (sub) => ws.tree.entries(sub === "" ? rel : rel === "" ? sub : `${rel}/${sub}`),
+      options,
+    );
   }
 
   // ---------------------------------------------------------------- internals
 
   async #kind(path: string, op: string): Promise<"file" | "dir"> {
     const { rel, ws } = await this.#locate(path, op, true);
-    if (ws.dirs.has(rel)) return "dir";
-    if (ws.mappings.has(rel)) return "file";
-    throw new NotFoundError(op, path);
+    const kind = ws.tree.kind(rel);
+    if (kind === undefined) throw new NotFoundError(op, path);
+    return kind;
   }
 
   #missing(op: string, path: string, rel: string, ws: Workspace): StorageError {
-    if (ws.dirs.has(rel)) return new IsADirectoryError(op, path);
+    if (ws.tree.kind(rel) === "dir") return new IsADirectoryError(op, path);
     return new NotFoundError(op, path, "no such virtual file (not mapped in the workspace)");
   }
 
@@ -393,10 +376,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function parseWorkspace(plate: string, file: string, bytes: Uint8Array): Workspace {
   const bad = (why: string, cause?: unknown) =>
-    new StorageError("load", file, `invalid virtual workspace metadata: ${why}`, {
-      code: "ERR_CORRUPT_DATA",
-      cause,
-    });
+    new CorruptDataError("load", file, `invalid virtual workspace metadata: ${why}`, { cause });
   let doc: unknown;
   try {
     doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -411,10 +391,7 @@ function parseWorkspace(plate: string, file: string, bytes: Uint8Array): Workspa
   if (typeof mappings !== "object" || mappings === null || Array.isArray(mappings)) {
     throw bad('"mappings" must be an object');
   }
-  const ws: Workspace = {
-    mappings: new Map(),
-    dirs: new Map([["", { files: new Set(), dirs: new Set() }]]),
-  };
+  const ws: Workspace = { mappings: new Map(), tree: new VirtualTree() };
   for (const [key, raw] of Object.entries(mappings as Record<string, unknown>)) {
     const rel = normalize(`/${key}`).slice(1);
     if (rel === "" || key.split("/").includes("..") || key.includes("\0")) {
@@ -443,19 +420,9 @@ function parseWorkspace(plate: string, file: string, bytes: Uint8Array): Workspa
       : join(plate, m.path);
     const mapping: VirtualMapping = { backend: m.backend, path: source };
     if (index) mapping.index = index;
-    const parts = rel.split("/");
-    for (let i = 1; i < parts.length; i++) {
-      const d = parts.slice(0, i).join("/");
-      if (ws.mappings.has(d)) throw bad(`'${d}' is both a file and a directory`);
-      if (!ws.dirs.has(d)) {
-        ws.dirs.set(d, { files: new Set(), dirs: new Set() });
-        ws.dirs.get(parts.slice(0, i - 1).join("/"))!.dirs.add(parts[i - 1]!);
-      }
-    }
-    if (ws.dirs.has(rel)) throw bad(`'${rel}' is both a file and a directory`);
-    if (ws.mappings.has(rel)) throw bad(`'${rel}' is mapped twice`);
+    const conflict = ws.tree.addFile(rel);
+    if (conflict) throw bad(conflict.replace("is listed twice", "is mapped twice"));
     ws.mappings.set(rel, mapping);
-    ws.dirs.get(parts.slice(0, -1).join("/"))!.files.add(parts[parts.length - 1]!);
   }
   return ws;
 }
@@ -490,33 +457,7 @@ function sliceLeading(value: StorageValue, index: number[], op: string, path: st
   }
   const rest = shape.slice(index.length);
   const restStride = stride.slice(index.length);
-  const size = rest.reduce((a, b) => a * b, 1);
-  const c = cStrides(rest);
-  if (rest.every((n, i) => n <= 1 || restStride[i] === c[i])) {
-    return { data: data.subarray(offset, offset + size) as TypedArray, shape: rest, stride: c };
-  }
-  const out = new (data.constructor as new (n: number) => TypedArray)(size);
-  let k = 0;
-  const walk = (axis: number, base: number) => {
-    if (axis === rest.length) {
-      (out as unknown as ArrayLike<unknown> & Record<number, unknown>)[k++] =
-        (data as unknown as ArrayLike<unknown>)[base];
-      return;
-    }
-    for (let j = 0; j < rest[axis]!; j++) walk(axis + 1, base + j * restStride[axis]!);
-  };
-  walk(0, offset);
-  return { data: out, shape: rest, stride: c };
-}
-
-function cStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
+  return { data: gatherC(data, rest, restStride, offset), shape: rest, stride: cStrides(rest) };
 }
 
 /** Source errors name the virtual path that needed the source. */

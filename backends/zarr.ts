@@ -59,10 +59,11 @@ import {
   NotFoundError,
   StorageError,
   UnsupportedFormatError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
-  type AnyBackend,
+  type BackendResolver,
   isNdArray,
   type ListOptions,
   type LoadOptions,
@@ -128,11 +129,7 @@ export type { Compression } from "./zarr/codec.ts";
 export type { ByteStore } from "./zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "./zarr/layout.ts";
 
-/** Something that resolves backends by key (a `Registry`). */
-export interface BackendResolver {
-  /** Resolves a backend by registry key. */
-  getBackend(key: string): Promise<AnyBackend>;
-}
+export type { BackendResolver };
 
 /** Options of the {@linkcode ZarrBackend} constructor. */
 export interface ZarrBackendOptions {
@@ -1106,11 +1103,10 @@ export class ZarrBackend extends AbstractStorageBackend {
   }
 
   #noVirtual(op: string, path: string): never {
-    throw new StorageError(
+    throw new UnsupportedOperationError(
       op,
       path,
       "a plate plane is not a separate file; operate on the plate store directory",
-      { code: "ENOTSUP" },
     );
   }
 

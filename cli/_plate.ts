@@ -105,7 +105,7 @@ async function readJson(path: string): Promise<Json | undefined> {
   try {
     return JSON.parse(text) as Json;
   } catch {
-    throw new StorageError("read", path, "not valid JSON", { code: "EINVAL" });
+    throw new StorageError("read", path, "not valid JSON", { code: "ERR_CORRUPT_DATA" });
   }
 }
 

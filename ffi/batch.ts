@@ -20,6 +20,7 @@
  * @module
  */
 
+import { mapLimit } from "../_internal/pool.ts";
 import { StorageError, toStorageError } from "../errors.ts";
 import { assertPath } from "../_internal/paths.ts";
 import { MAX_FILE_BYTES } from "./libc.ts";
@@ -367,25 +368,17 @@ export async function readBatchAsync(
       }
       const first = new Map<number, number>();
       if (parallel && large.length > 0) {
-        let next = 0;
-        const worker = async () => {
-          while (next < large.length) {
-            const i = large[next++]!;
-            let got: number;
-            try {
-              got = await parallel.read(fds[i]!, arena, offsets[i]!, sizes[i]! + 1);
-            } catch {
-              got = -1; // never leave a read in flight on a descriptor about to close
-            }
-            first.set(i, got);
+        const reads = mapLimit(large, Math.max(1, parallel.concurrency), async (i) => {
+          let got: number;
+          try {
+            got = await parallel.read(fds[i]!, arena, offsets[i]!, sizes[i]! + 1);
+          } catch {
+            got = -1; // never leave a read in flight on a descriptor about to close
           }
-        };
-        const workers: Promise<void>[] = [];
-        for (let w = 0; w < Math.min(parallel.concurrency, large.length); w++) {
-          workers.push(worker());
-        }
-        inFlight.push(...workers);
-        await Promise.all(workers);
+          first.set(i, got);
+        });
+        inFlight.push(reads.then(() => {}));
+        await reads;
       }
       for (let i = 0; i < fds.length; i++) {
         if (i === half && populating) await populating;

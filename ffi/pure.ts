@@ -1,20 +1,21 @@
 /**
- * The pure-TypeScript bulk reader: synchronous open/fstat/read/close into one
- * page-aligned arena per bounded chunk, views per file — Deno's own file API
- * on Deno (its `node:fs` layer costs several times more per call), `node:fs`
- * on Bun and Node. It is what the disk backend uses wherever FFI is not
- * available (or `HCS_STORE_FFI=0`).
- *
- * The arena is a `WebAssembly.Memory` buffer where the runtime allows it
- * (its storage starts on a page boundary, which keeps the kernel's copy fast;
- * a large `new Uint8Array(n)` lands a few bytes past one), else an
- * `ArrayBuffer`.
+ * The one pure-TypeScript bulk reader, {@linkcode PureReader}, with two
+ * strategies: `"arena"` (synchronous open/fstat/read/close into one
+ * page-aligned arena per bounded chunk — Deno's own file API on Deno, whose
+ * `node:fs` layer costs several times more per call) and `"whole"` (the
+ * runtime's async whole-file read per path, a bounded number in flight; what
+ * a plain `DiskBackend` uses). Arenas are `WebAssembly.Memory` buffers where
+ * allowed, because their storage starts on a page boundary (faster kernel
+ * copies).
  *
  * @module
  */
 
 import * as fs from "node:fs";
+import { readFile } from "node:fs/promises";
 import { toStorageError } from "../errors.ts";
+import { assertPath } from "../_internal/paths.ts";
+import { mapLimit } from "../_internal/pool.ts";
 import type { BulkReader } from "./types.ts";
 import {
   type Arena,
@@ -165,8 +166,45 @@ function denoOps(D: DenoFs, arenaKind: ArenaKind): FileOps {
   };
 }
 
+type ReadWhole = (path: string) => Promise<Uint8Array>;
+
+/** Files the `"whole"` strategy reads at once. */
+const WHOLE_CONCURRENCY = 32;
+
+/** Plain `Uint8Array` view of a Buffer (so results compare equal to Uint8Arrays). */
+function plainBytes(b: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(b) === Uint8Array.prototype
+    ? b
+    : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * The runtime's own whole-file read: `Deno.readFile` on Deno, `Bun.file().bytes()`
+ * on Bun (both measurably faster than `node:fs` there, see bench/disk_bytes.ts),
+ * `fs.promises.readFile` elsewhere.
+ */
+function nativeReadFile(): ReadWhole {
+  const g = globalThis as {
+    Deno?: { readFile?: ReadWhole };
+    Bun?: { file?: (p: string) => { bytes?: () => Promise<Uint8Array> } };
+  };
+  const denoRead = g.Deno?.readFile;
+  if (typeof denoRead === "function") return (p) => denoRead(p);
+  const bunFile = g.Bun?.file;
+  if (typeof bunFile === "function" && typeof bunFile("/").bytes === "function") {
+    return (p) => bunFile(p).bytes!();
+  }
+  return async (p) => plainBytes(await readFile(p));
+}
+
 /** Options of {@linkcode PureReader}. */
 export interface PureReaderOptions extends BatchOptions {
+  /**
+   * `"arena"` (default): synchronous reads into shared arenas (chunking, arena
+   * kind and file API options apply). `"whole"`: the runtime's async
+   * whole-file read per path, 32 in flight, each result its own buffer.
+   */
+  strategy?: "arena" | "whole";
   /** Arena allocation: `"auto"` (default), `"wasm"` or `"plain"`. */
   arena?: ArenaKind;
   /** File API: `"auto"` (default: Deno's own on Deno, else `node:fs`) or `"node"`. */
@@ -189,8 +227,11 @@ export interface PureReaderOptions extends BatchOptions {
 export class PureReader implements BulkReader {
   /** Always `"pure"`. */
   readonly implementation: string = "pure";
+  /** The strategy this reader uses. */
+  readonly strategy: "arena" | "whole";
   #ops: FileOps;
   #options: BatchOptions;
+  #whole: ReadWhole | undefined;
 
   /**
    * A pure reader; nothing is opened until the first read.
@@ -204,10 +245,27 @@ export class PureReader implements BulkReader {
       ? denoOps(D as DenoFs, arena)
       : pureOps(arena);
     this.#options = options;
+    this.strategy = options.strategy ?? "arena";
+    if (this.strategy === "whole") this.#whole = nativeReadFile();
   }
 
-  /** Reads every file whole; results are views into per-chunk arenas. */
+  /** Reads every file whole, in request order (views into per-chunk arenas with `"arena"`). */
   readFiles(paths: readonly string[], operation: string): Promise<Uint8Array[]> {
+    const whole = this.#whole;
+    if (whole) {
+      try {
+        for (const p of paths) assertPath(p, operation);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return mapLimit(paths, WHOLE_CONCURRENCY, async (p) => {
+        try {
+          return plainBytes(await whole(p));
+        } catch (err) {
+          throw toStorageError(err, operation, p);
+        }
+      });
+    }
     try {
       return Promise.resolve(readBatch(this.#ops, paths, operation, this.#options));
     } catch (err) {
@@ -215,8 +273,33 @@ export class PureReader implements BulkReader {
     }
   }
 
-  /** The same as {@linkcode readFiles}, synchronously. */
+  /** The same as {@linkcode readFiles}, synchronously (always the arena strategy). */
   readFilesSync(paths: readonly string[], operation: string): Uint8Array[] {
     return readBatch(this.#ops, paths, operation, this.#options);
+  }
+}
+
+/**
+ * The disk backend's default reader: a {@linkcode PureReader} with the
+ * `"whole"` strategy (kept under its old name).
+ *
+ * @example
+ * ```ts
+ * import { PureBulkReader } from "./pure.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "hi");
+ * const [bytes] = await new PureBulkReader().readFiles([`${dir}/a.txt`], "loadBatch");
+ * console.assert(bytes?.length === 2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class PureBulkReader extends PureReader {
+  /**
+   * A whole-file pure reader.
+   *
+   * @param options as for {@linkcode PureReader}; `strategy` defaults to `"whole"`
+   */
+  constructor(options: PureReaderOptions = {}) {
+    super({ strategy: "whole", ...options });
   }
 }

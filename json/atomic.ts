@@ -10,11 +10,13 @@
  * @module
  */
 
-import { open, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { JsonValue } from "../backends/base.ts";
-import { StorageError, toStorageError } from "../errors.ts";
-import { withFileLock } from "../lock/file_lock.ts";
+
+export type { JsonValue };
+import { CorruptDataError, StorageError, toStorageError } from "../errors.ts";
+import { type HeldLock, lockFilePath, withFileLock } from "../lock/file_lock.ts";
+import { errCode, removeOrphanedTemps, replaceFile } from "../_internal/atomic_file.ts";
 
 /** Options of {@linkcode atomicWriteJson}. */
 export interface AtomicWriteJsonOptions {
@@ -72,54 +74,21 @@ function serialize(value: unknown, indent: number | string, operation: string, p
   return `${text}\n`;
 }
 
-function errCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-/** fsyncs a directory so a rename in it is durable; a no-op where the OS refuses. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
+/**
+ * Cleans temp files a killed writer left for `path`, then replaces it
+ * atomically; under a lock the rename happens only while the lock is still
+ * ours (`LockLostError` otherwise, nothing written).
+ */
+async function replaceJson(
+  path: string,
+  text: string,
+  operation: string,
+  lock: HeldLock | undefined,
+): Promise<void> {
+  // The file's temps and the lock's candidates (`<path>.lock` temps) of killed processes.
+  await removeOrphanedTemps(path, undefined, [lockFilePath(path)]);
   try {
-    handle = await open(dir, "r");
-  } catch (err) {
-    if (["EISDIR", "EPERM", "EACCES", "EINVAL"].includes(errCode(err) ?? "")) return;
-    throw err;
-  }
-  try {
-    await handle.sync();
-  } catch (err) {
-    if (!["EINVAL", "EBADF", "EPERM", "ENOTSUP", "EISDIR"].includes(errCode(err) ?? "")) {
-      throw err;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/** temp file in the same directory + fsync + rename + directory fsync; no temp left on error. */
-async function replaceFile(path: string, text: string, operation: string): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${crypto.randomUUID().slice(0, 13)}.tmp`);
-  try {
-    const handle = await open(tmp, "wx");
-    try {
-      await handle.writeFile(text, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    try {
-      await unlink(tmp);
-    } catch {
-      // never created, or already renamed
-    }
-    throw toStorageError(err, operation, path);
-  }
-  try {
-    await syncDirectory(dir);
+    await replaceFile(path, new TextEncoder().encode(text), lock ? { guard: lock.guard } : {});
   } catch (err) {
     throw toStorageError(err, operation, path);
   }
@@ -127,9 +96,13 @@ async function replaceFile(path: string, text: string, operation: string): Promi
 
 /**
  * Writes `value` as JSON to `path`, replacing any existing file atomically:
- * the JSON goes to a temporary file in the same directory, which is fsynced
- * and renamed over `path`, and the directory is fsynced. On any error no
- * temporary file is left behind and the old file is untouched. A value that
+ * the JSON goes to a hidden temporary file in the same directory (never shown
+ * by disk listings), which is fsynced and renamed over `path`, and the
+ * directory is fsynced. On any error no temporary file is left behind and the
+ * old file is untouched. Temp files of `path` left by a killed writer are
+ * removed first: at once when their writer's pid (on this host and pid
+ * namespace) is gone, otherwise once older than one hour. A lock taken over
+ * while this call held it (`staleMs`) aborts with `LockLostError`, unwritten. A value that
  * JSON cannot represent throws a `TypeError` before anything is written. A
  * symlink at `path` is replaced by a regular file (as `rename` does).
  *
@@ -153,11 +126,11 @@ export async function atomicWriteJson(
   const operation = "atomicWriteJson";
   checkPath(path, operation);
   const text = serialize(value, options.indent ?? 2, operation, path);
-  if (options.lock === false) return await replaceFile(path, text, operation);
+  if (options.lock === false) return await replaceJson(path, text, operation, undefined);
   const lockOptions: { operation: string; timeoutMs?: number; staleMs?: number } = { operation };
   if (options.timeoutMs !== undefined) lockOptions.timeoutMs = options.timeoutMs;
   if (options.staleMs !== undefined) lockOptions.staleMs = options.staleMs;
-  await withFileLock(path, () => replaceFile(path, text, operation), lockOptions);
+  await withFileLock(path, (lock) => replaceJson(path, text, operation, lock), lockOptions);
 }
 
 /**
@@ -167,7 +140,7 @@ export async function atomicWriteJson(
  * not given) when the file does not exist; it may be async. Its result is
  * written with {@linkcode atomicWriteJson}'s atomic replace and returned. An
  * existing file that is not valid JSON (including an empty file or invalid
- * UTF-8) throws a `StorageError` with code `ERR_INVALID_JSON` naming the path
+ * UTF-8) throws a `CorruptDataError` (`ERR_CORRUPT_DATA`) naming the path
  * and is left exactly as it is; so is the file when the updater throws or
  * returns something JSON cannot represent (e.g. `undefined` → `TypeError`).
  * Waiting longer than `timeoutMs` for the lock throws `LockTimeoutError`.
@@ -221,7 +194,7 @@ export async function atomicUpdateJson<T = JsonValue>(
   const lockOptions: { operation: string; timeoutMs?: number; staleMs?: number } = { operation };
   if (options.timeoutMs !== undefined) lockOptions.timeoutMs = options.timeoutMs;
   if (options.staleMs !== undefined) lockOptions.staleMs = options.staleMs;
-  return await withFileLock(path, async () => {
+  return await withFileLock(path, async (lock) => {
     let bytes: Uint8Array | undefined;
     try {
       bytes = await readFile(path);
@@ -235,17 +208,17 @@ export async function atomicUpdateJson<T = JsonValue>(
       try {
         current = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) as T;
       } catch (err) {
-        throw new StorageError(
+        throw new CorruptDataError(
           operation,
           path,
           `not valid JSON (${(err as Error).message}); file left unchanged`,
-          { code: "ERR_INVALID_JSON", cause: err },
+          { cause: err },
         );
       }
     }
     const next = await updater(current);
     const text = serialize(next, options.indent ?? 2, operation, path);
-    await replaceFile(path, text, operation);
+    await replaceJson(path, text, operation, lock);
     return next;
   }, lockOptions);
 }

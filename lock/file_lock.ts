@@ -3,97 +3,56 @@
  * only (no FFI, no `flock`), so Deno, Bun and Node processes that lock the
  * same path exclude each other.
  *
- * ## Protocol (identical on every runtime)
- *
- * The lock of `path` is the file `<path>.lock`. Its content is a JSON record
- * naming the holder: `{ v, token, pid, host, boot?, start?, pidns?, runtime,
- * operation, acquiredAt }`, where `token` is random and unique to one
- * acquisition. A lock file never changes content in place: every lock file
- * is written completely under a private candidate name first and then put in
- * place atomically, so a reader sees a complete record or nothing.
- *
- * - **Acquire (free lock)**: write a candidate `<lock>.<token>.<n>.tmp`, then
- *   `link(candidate, <lock>)`. `link` fails with `EEXIST` if the lock exists,
- *   so exactly one process wins, and the lock appears with its full content.
- * - **Release**: the holder takes the *gate* of its own token (see below),
- *   checks that `<lock>` still holds its token, unlinks `<lock>`, then
- *   unlinks the gate. A lock file is only ever removed by the process whose
- *   token it holds; waiters never unlink a lock.
- * - **Gate**: `<lock>.gate-<id>` (`id` = the holder's token) is itself a lock
- *   taken with the same protocol. The rule is: the content of `<lock>` may
- *   change away from token `T` only by the process that holds gate `T`, and
- *   only after re-reading `<lock>` under the gate and finding `T` still there.
- *   Tokens are never reused, so once `<lock>` has moved on from `T` no gate
- *   holder can act on it again, and a gate can be removed freely.
- * - **Stale takeover**: a waiter that finds `<lock>` held by a dead process
- *   takes gate `T`, re-reads `<lock>`, and if it still holds `T`, `rename`s
- *   its own complete candidate over it — the lock goes from the dead holder
- *   to the new one in one atomic step, never through "free". Two waiters
- *   that both see the same dead holder race for the gate; one wins, the
- *   other goes back to waiting. A gate left by a process that died inside
- *   this short window is itself taken over the same way (bounded depth).
- *
- * Unlike the Python reference (which `flock`s a lock file and unlinks it on
- * release, so a waiter can lock a different inode than the holder), mutual
- * exclusion here is the existence of one directory entry, and it is never
- * removed while another process may hold it.
- *
- * ## Stale policy
- *
- * A holder is **dead** (its lock is taken over at the next poll, i.e. within
- * about 25 ms) when its record names this host (`os.hostname()`) and the same
- * pid namespace (`/proc/self/ns/pid`, where readable), and:
- * - its boot id (`/proc/sys/kernel/random/boot_id`) differs from ours, or
- * - `/proc/<pid>/stat` shows a zombie, or a different process start time
- *   than the one recorded (pid reuse), or
- * - `process.kill(pid, 0)` fails with `ESRCH` (or, where it cannot be
- *   called, `/proc/<pid>` is missing).
- *
- * A holder on this host whose process is alive is **never** taken over,
- * however long it holds the lock: waiters get {@linkcode LockTimeoutError}.
- * When liveness cannot be checked (another host sharing the filesystem; a
- * holder whose pid namespace differs from ours or cannot be compared — Deno
- * reads `/proc` only with `-A`, so a Deno waiter without it cannot compare
- * with a Bun/Node/`deno -A` holder, and vice versa; a Deno waiter without
- * `--allow-run`; an unreadable record), the lock is stale once its file's
- * mtime is older than `staleMs` (default 30 s). Holders refresh the mtime every `staleMs / 3` while they
- * hold the lock, so a live holder is not taken over on those grounds either
- * unless it stops running its event loop for longer than `staleMs`.
- *
- * ## Timeout policy
- *
- * Waiters poll with jittered exponential backoff (1 ms doubling to 25 ms) and
- * throw {@linkcode LockTimeoutError} once `timeoutMs` (default 30 s) has passed
- * without acquiring. `timeoutMs: 0` tries exactly once. The lock is not
- * re-entrant: a nested `withFileLock` on the same path inside `fn` waits for
- * itself and times out.
- *
- * A process killed with SIGKILL can leave behind a candidate
- * (`*.tmp`) or gate file next to the lock; they are small, never block
- * anyone, and are not cleaned up automatically.
+ * The lock of `path` is the file `<path>.lock`, holding a JSON record that
+ * names the holder (random token, pid, host, boot, pid namespace). It is
+ * created with `link` (exactly one winner) and moved from a dead holder to a
+ * waiter with one `rename` under a per-token gate, never through "free".
+ * A live holder on this host is never taken over; holders whose liveness
+ * cannot be checked are stale when no heartbeat (mtime change) was seen for
+ * `staleMs` — whichever way the clock points, so a future mtime is stale too.
+ * A holder publishes through {@linkcode HeldLock.guard}, which re-checks
+ * ownership under the gate and throws {@linkcode LockLostError} without
+ * writing if the lock was taken over. Protocol, stale policy and the
+ * remaining window: `docs/design.md` ("File lock").
  *
  * @module
  */
 
-import { readFileSync, readlinkSync } from "node:fs";
 import { link, open, rename, unlink, utimes, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
-import process from "node:process";
 import { setInterval as nodeSetInterval } from "node:timers";
-import { LockTimeoutError, StorageError, toStorageError } from "../errors.ts";
+import process from "node:process";
+import { LockLostError, LockTimeoutError, toStorageError } from "../errors.ts";
+import { errCode, tempPathFor } from "../_internal/atomic_file.ts";
+import { fnv1a, hostInfo as info, pidAlive } from "../_internal/liveness.ts";
 
 /** Options of {@linkcode withFileLock}. */
 export interface FileLockOptions {
   /** How long to wait for the lock before throwing `LockTimeoutError`, in ms (default 30 000). */
   timeoutMs?: number;
   /**
-   * Age (by lock-file mtime) after which a lock whose holder's liveness cannot
-   * be checked (another host, no permission) is considered stale, in ms
-   * (default 30 000). Holders on this host whose pid is alive are never stale.
+   * How long a lock whose holder's liveness cannot be checked (another host,
+   * another pid namespace, no permission) may go without a heartbeat before it
+   * is considered stale, in ms (default 30 000). Holders on this host whose
+   * pid is alive are never stale.
    */
   staleMs?: number;
   /** The operation named in errors (default `"withFileLock"`). */
   operation?: string;
+}
+
+/** What the critical section of {@linkcode withFileLock} receives. */
+export interface HeldLock {
+  /** The file the lock protects. */
+  readonly path: string;
+  /** Throws {@linkcode LockLostError} unless the lock file still holds this holder's token. */
+  assertHeld(): Promise<void>;
+  /**
+   * Runs `publish` (e.g. the final `rename` of a write) only after confirming,
+   * under the takeover gate, that the lock is still ours, so no takeover can
+   * complete between the check and `publish`. Throws {@linkcode LockLostError}
+   * without calling `publish` otherwise.
+   */
+  guard<R>(publish: () => Promise<R>): Promise<R>;
 }
 
 /** The JSON record stored in a lock file. */
@@ -115,7 +74,8 @@ interface Claimant {
   token: string;
   record: string;
   staleMs: number;
-  counter: number;
+  /** Per lock/gate file: the content and mtime first seen, and when (heartbeat watch). */
+  observed: Map<string, { raw: string; mtimeMs: number; since: number }>;
 }
 
 /** A lock file as read (content and mtime from the same open file). */
@@ -132,66 +92,6 @@ const DEFAULT_STALE_MS = 30_000;
 const MAX_POLL_MS = 25;
 const MAX_GATE_DEPTH = 3;
 
-interface HostInfo {
-  host: string;
-  boot: string | undefined;
-  /** Whether `/proc/<pid>/stat` is readable here (Linux with permission). */
-  proc: boolean;
-  /** This process's start time from `/proc/self/stat`, field 22. */
-  start: string | undefined;
-  /** This process's pid namespace (`/proc/self/ns/pid` link), where readable. */
-  pidns: string | undefined;
-  runtime: string;
-}
-
-let hostInfo: HostInfo | undefined;
-
-function quietRead(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
-/** Fields of `/proc/<pid>/stat` after the command name: [state, ppid, …]. */
-function procStat(text: string): string[] {
-  return text.slice(text.lastIndexOf(")") + 2).trim().split(" ");
-}
-
-function info(): HostInfo {
-  if (hostInfo) return hostInfo;
-  let host: string;
-  try {
-    host = hostname();
-  } catch {
-    host = quietRead("/proc/sys/kernel/hostname")?.trim() || "unknown-host";
-  }
-  const boot = quietRead("/proc/sys/kernel/random/boot_id")?.trim() || undefined;
-  const self = quietRead("/proc/self/stat");
-  let pidns: string | undefined;
-  try {
-    pidns = readlinkSync("/proc/self/ns/pid");
-  } catch {
-    pidns = undefined;
-  }
-  const g = globalThis as { Deno?: unknown; Bun?: unknown };
-  hostInfo = {
-    host,
-    boot,
-    proc: self !== undefined,
-    start: self === undefined ? undefined : procStat(self)[19],
-    pidns,
-    runtime: g.Deno ? "deno" : g.Bun ? "bun" : "node",
-  };
-  return hostInfo;
-}
-
-function errCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
 async function unlinkQuiet(path: string): Promise<void> {
   try {
     await unlink(path);
@@ -202,12 +102,7 @@ async function unlinkQuiet(path: string): Promise<void> {
 
 /** A short, filename-safe id for content that has no token (FNV-1a, 32 bit). */
 function contentId(raw: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < raw.length; i++) {
-    h ^= raw.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return `x${h.toString(16).padStart(8, "0")}`;
+  return `x${fnv1a(raw)}`;
 }
 
 /** Reads a lock file's content and mtime from one open descriptor; undefined if missing. */
@@ -238,52 +133,40 @@ async function readLock(file: string): Promise<Seen | undefined> {
   }
 }
 
-/** true = alive, false = dead, undefined = cannot tell from here. */
-function pidAlive(pid: number, start: string | undefined): boolean | undefined {
-  if (info().proc) {
-    const stat = quietRead(`/proc/${pid}/stat`);
-    if (stat !== undefined) {
-      const fields = procStat(stat);
-      if (fields[0] === "Z" || fields[0] === "X") return false;
-      if (start !== undefined && fields[19] !== undefined && fields[19] !== start) return false;
-      return true;
-    }
-    // Missing from /proc: dead, unless /proc hides other users' processes
-    // (hidepid), which the signal check below tells apart.
-    return signalAlive(pid) ?? false;
+/**
+ * Stale by mtime: older than `staleMs`, or — covering mtimes in the future
+ * and clocks that disagree — unchanged (no heartbeat) for `staleMs` of our
+ * own observation.
+ */
+function mtimeStale(file: string, seen: Seen, me: Claimant): boolean {
+  const now = Date.now();
+  if (now - seen.mtimeMs > me.staleMs) return true;
+  const o = me.observed.get(file);
+  if (o === undefined || o.raw !== seen.raw || o.mtimeMs !== seen.mtimeMs) {
+    me.observed.set(file, { raw: seen.raw, mtimeMs: seen.mtimeMs, since: now });
+    return false;
   }
-  return signalAlive(pid);
-}
-
-/** `kill(pid, 0)`: true = exists, false = no such process, undefined = cannot check. */
-function signalAlive(pid: number): boolean | undefined {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    const code = errCode(err);
-    if (code === "ESRCH") return false;
-    if (code === "EPERM") return true;
-    return undefined;
-  }
+  return now - o.since > me.staleMs;
 }
 
 /** Whether the holder seen in a lock file may be taken over. */
-function isStale(seen: Seen, staleMs: number): boolean {
+function isStale(file: string, seen: Seen, me: Claimant): boolean {
   const rec = seen.record;
-  const me = info();
+  const host = info();
   if (
     seen.token !== undefined && rec && typeof rec.pid === "number" && Number.isInteger(rec.pid) &&
-    rec.pid > 0 && rec.host === me.host
+    rec.pid > 0 && rec.host === host.host
   ) {
-    if (typeof rec.boot === "string" && me.boot !== undefined && rec.boot !== me.boot) return true;
+    if (typeof rec.boot === "string" && host.boot !== undefined && rec.boot !== host.boot) {
+      return true;
+    }
     // A pid means something only inside the pid namespace it came from.
     const ns = typeof rec.pidns === "string" ? rec.pidns : undefined;
-    if (ns !== me.pidns) return Date.now() - seen.mtimeMs > staleMs;
+    if (ns !== host.pidns) return mtimeStale(file, seen, me);
     const alive = pidAlive(rec.pid, typeof rec.start === "string" ? rec.start : undefined);
     if (alive !== undefined) return !alive;
   }
-  return Date.now() - seen.mtimeMs > staleMs;
+  return mtimeStale(file, seen, me);
 }
 
 /**
@@ -291,7 +174,7 @@ function isStale(seen: Seen, staleMs: number): boolean {
  * Takes over a stale holder through its gate (see the module doc).
  */
 async function attempt(file: string, me: Claimant, depth: number): Promise<"held" | "busy"> {
-  const candidate = `${file}.${me.token}.${me.counter++}.tmp`;
+  const candidate = tempPathFor(file);
   await writeFile(candidate, me.record, { flag: "wx" });
   try {
     try {
@@ -302,7 +185,7 @@ async function attempt(file: string, me: Claimant, depth: number): Promise<"held
     }
     const seen = await readLock(file);
     if (seen === undefined || seen.token === me.token) return "busy";
-    if (depth >= MAX_GATE_DEPTH || !isStale(seen, me.staleMs)) return "busy";
+    if (depth >= MAX_GATE_DEPTH || !isStale(file, seen, me)) return "busy";
     const gate = `${file}.gate-${seen.id}`;
     if ((await attempt(gate, me, depth + 1)) !== "held") return "busy";
     try {
@@ -319,18 +202,30 @@ async function attempt(file: string, me: Claimant, depth: number): Promise<"held
   }
 }
 
-/** Releases `file` if it still holds our token; false if it was taken from us. */
-async function release(file: string, me: Claimant): Promise<boolean> {
+/**
+ * Runs `fn` holding our own gate after re-reading `file` and finding our
+ * record there; `undefined` (fn not run) if the lock was taken from us. A
+ * takeover needs this gate, so none can complete while `fn` runs.
+ */
+async function whileOurs<R>(
+  file: string,
+  me: Claimant,
+  fn: () => Promise<R>,
+): Promise<{ v: R } | undefined> {
   const gate = `${file}.gate-${me.token}`;
-  if ((await attempt(gate, me, 1)) !== "held") return false;
+  if ((await attempt(gate, me, 1)) !== "held") return undefined;
   try {
     const now = await readLock(file);
-    if (now === undefined || now.raw !== me.record) return false;
-    await unlink(file);
-    return true;
+    if (now === undefined || now.raw !== me.record) return undefined;
+    return { v: await fn() };
   } finally {
     await unlinkQuiet(gate);
   }
+}
+
+/** Releases `file` if it still holds our token; false if it was taken from us. */
+async function release(file: string, me: Claimant): Promise<boolean> {
+  return (await whileOurs(file, me, () => unlink(file))) !== undefined;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -367,7 +262,7 @@ export function lockFilePath(path: string): string {
  * See the module documentation for the protocol and the stale policy.
  *
  * @param path the file the lock protects (it need not exist; its directory must)
- * @param fn the critical section
+ * @param fn the critical section; publish its writes through `lock.guard`
  * @param options `timeoutMs`, `staleMs`, `operation`
  * @returns what `fn` returns
  *
@@ -388,7 +283,7 @@ export function lockFilePath(path: string): string {
  */
 export async function withFileLock<T>(
   path: string,
-  fn: () => Promise<T> | T,
+  fn: (lock: HeldLock) => Promise<T> | T,
   options: FileLockOptions = {},
 ): Promise<T> {
   const operation = options.operation ?? "withFileLock";
@@ -412,7 +307,7 @@ export async function withFileLock<T>(
   if (host.boot !== undefined) record.boot = host.boot;
   if (host.start !== undefined) record.start = host.start;
   if (host.pidns !== undefined) record.pidns = host.pidns;
-  const me: Claimant = { token, record: JSON.stringify(record), staleMs, counter: 0 };
+  const me: Claimant = { token, record: JSON.stringify(record), staleMs, observed: new Map() };
   const file = lockFilePath(path);
 
   const deadline = Date.now() + timeoutMs;
@@ -431,16 +326,33 @@ export async function withFileLock<T>(
     delay = Math.min(delay * 2, MAX_POLL_MS);
   }
 
-  // Heartbeat: keeps the lock fresh for waiters that can only judge by mtime.
+  // Heartbeat for waiters that can only judge by mtime; never touches a lock
+  // that is no longer ours (a resumed holder must not keep a taker's lock fresh).
   const beat = nodeSetInterval(() => {
-    const now = new Date();
-    utimes(file, now, now).catch(() => {});
+    readLock(file).then((now) => {
+      if (now?.raw !== me.record) return;
+      const t = new Date();
+      return utimes(file, t, t);
+    }).catch(() => {});
   }, Math.max(50, Math.min(staleMs / 3, 2 ** 31 - 1)));
-  beat.unref?.();
+  (beat as { unref?: () => void }).unref?.();
+
+  const lost = () => new LockLostError(operation, path);
+  const held: HeldLock = {
+    path,
+    assertHeld: async () => {
+      if ((await whileOurs(file, me, () => Promise.resolve())) === undefined) throw lost();
+    },
+    guard: async <R>(publish: () => Promise<R>) => {
+      const out = await whileOurs(file, me, publish);
+      if (out === undefined) throw lost();
+      return out.v;
+    },
+  };
 
   let failed = false;
   try {
-    return await fn();
+    return await fn(held);
   } catch (err) {
     failed = true;
     throw err;
@@ -450,11 +362,10 @@ export async function withFileLock<T>(
       const released = await release(file, me);
       if (!released && !failed) {
         // deno-lint-ignore no-unsafe-finally
-        throw new StorageError(
+        throw new LockLostError(
           operation,
           path,
           "the lock was taken over by another process while held (stale policy)",
-          { code: "ERR_LOCK_LOST" },
         );
       }
     } catch (err) {

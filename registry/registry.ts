@@ -14,7 +14,7 @@ import { BUILTIN_ENTRIES } from "./builtins.ts";
 export interface BackendDescription {
   /** The registry key (lower case). */
   key: string;
-  /** The chosen implementation (`"pure"`, `"ffi(deno, pread)"`, `"user"`, `"unavailable"`, …). */
+  /** The chosen implementation (`"pure"`, `"ffi(deno, readv)"`, `"user"`, `"unavailable"`, …). */
   implementation: string;
   /** Why that implementation was chosen, where there is something to say. */
   reason?: string;

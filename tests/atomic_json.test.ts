@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   mkdirSync,
   mkdtempSync,
@@ -12,6 +12,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -21,7 +22,15 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { atomicUpdateJson, atomicWriteJson } from "../json/atomic.ts";
 import { lockFilePath, withFileLock } from "../lock/file_lock.ts";
-import { IsADirectoryError, LockTimeoutError, NotFoundError, StorageError } from "../errors.ts";
+import {
+  CorruptDataError,
+  IsADirectoryError,
+  LockTimeoutError,
+  NotFoundError,
+  StorageError,
+} from "../errors.ts";
+import { DiskBackend } from "../backends/disk.ts";
+import { commandMissing, peerSkip } from "./_peers.ts";
 
 type Rt = "deno" | "bun" | "node";
 const repo = fileURLToPath(new URL("..", import.meta.url));
@@ -44,15 +53,17 @@ interface Exit {
 interface Child {
   pid: number;
   exited: Promise<Exit>;
-  kill(signal: "SIGKILL"): void;
+  kill(signal: "SIGKILL" | "SIGSTOP" | "SIGCONT"): void;
   running(): boolean;
 }
 
-function run(rt: Rt, args: string[]): Child {
+/** Starts the fixture; `prefix` (e.g. `unshare --pid --fork`) wraps the runtime. */
+function run(rt: Rt, args: string[], prefix: string[] = []): Child {
   const argv = rt === "deno"
     ? ["run", "-A", fixture, ...args]
     : [rt === "node" ? nodeBundle! : fixture, ...args];
-  const child = spawn(BIN[rt], argv, {
+  const cmd = prefix.length > 0 ? prefix[0]! : BIN[rt];
+  const child = spawn(cmd, prefix.length > 0 ? [...prefix.slice(1), BIN[rt], ...argv] : argv, {
     cwd: repo,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
@@ -356,7 +367,8 @@ describe("atomicUpdateJson", () => {
           }, { defaultValue: { count: 0 } }),
           (err: unknown) => {
             assert.ok(err instanceof StorageError, String(err));
-            assert.equal(err.code, "ERR_INVALID_JSON");
+            assert.equal(err.code, "ERR_CORRUPT_DATA");
+            assert.ok(err instanceof CorruptDataError);
             assert.ok(err.message.includes(`'${file}'`), err.message);
             return true;
           },
@@ -652,6 +664,214 @@ describe("withFileLock protocol", () => {
         assert.equal(await withFileLock(path, () => 2, { timeoutMs: 2_000, staleMs: 60_000 }), 2);
       }
       assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const HERE: Rt = (globalThis as { Deno?: unknown }).Deno ? "deno" : "bun";
+/** A pid namespace of its own makes the holder's liveness unverifiable: mtime decides. */
+const UNSHARE = ["unshare", "--pid", "--fork"];
+const unshareMissing = process.platform !== "linux"
+  ? "not Linux"
+  : commandMissing("unshare", ["--pid", "--fork", "true"]) ??
+    (spawnSync("unshare", ["--pid", "--fork", "true"]).status === 0
+      ? undefined
+      : "unshare --pid needs CAP_SYS_ADMIN here");
+
+describe("lock edge cases (issue 10 item 7)", () => {
+  it("a lock file whose mtime is in the future is stale after staleMs without a heartbeat", async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "x");
+      const file = plantLock(path, { v: 1, token: token(), pid: 1, host: "another-host.example" });
+      const future = new Date(Date.now() + 3_600_000);
+      utimesSync(file, future, future);
+      const t0 = Date.now();
+      assert.equal(
+        await withFileLock(path, () => "mine", { timeoutMs: 5_000, staleMs: 300 }),
+        "mine",
+      );
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 300 && ms < 4_000, `took over after ${ms} ms`);
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a future-mtime lock that keeps its heartbeat is not taken over", async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "x");
+      const file = plantLock(path, { v: 1, token: token(), pid: 1, host: "another-host.example" });
+      const beat = setInterval(() => {
+        const t = new Date(Date.now() + 3_600_000 + Math.random() * 1000);
+        utimesSync(file, t, t);
+      }, 50);
+      try {
+        await assert.rejects(
+          withFileLock(path, () => 1, { timeoutMs: 800, staleMs: 300 }),
+          LockTimeoutError,
+        );
+      } finally {
+        clearInterval(beat);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a holder's heartbeat never refreshes a lock that is no longer its own", async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "x");
+      const file = lockFilePath(path);
+      const foreign = JSON.stringify({
+        v: 1,
+        token: token(),
+        pid: 1,
+        host: "another-host.example",
+      });
+      const old = new Date(Date.now() - 3_600_000);
+      await assert.rejects(
+        withFileLock(path, async (lock) => {
+          // The lock is taken from us (as a takeover would), with an old mtime.
+          writeFileSync(file, foreign);
+          utimesSync(file, old, old);
+          await sleep(400); // > 3 heartbeats at staleMs 300
+          assert.equal(Math.round(statSync(file).mtimeMs / 1000), Math.round(old.getTime() / 1000));
+          await lock.assertHeld();
+        }, { staleMs: 300, timeoutMs: 1_000 }),
+        (e) => e instanceof StorageError && e.code === "ERR_LOCK_LOST",
+      );
+      assert.equal(readFileSync(file, "utf8"), foreign, "a lock not ours is never removed");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it(
+    "a holder stopped past staleMs and resumed after a takeover aborts with ERR_LOCK_LOST, unwritten",
+    {
+      skip: peerSkip("unshare", unshareMissing),
+      timeout: 60_000,
+    },
+    async () => {
+      const dir = tempDir();
+      try {
+        const file = join(dir, "c.json");
+        const ready = join(dir, "ready");
+        const go = join(dir, "go");
+        const child = run(HERE, ["paused", file, ready, go, "300"], UNSHARE);
+        const hostPid = Number(await waitFor(ready, child));
+        assert.ok(hostPid > 1);
+        process.kill(hostPid, "SIGSTOP");
+        try {
+          // Another process (this one) takes over once the stopped holder's heartbeat is 300 ms old.
+          const next = await atomicUpdateJson(file, () => ({ owner: "taker" }), {
+            staleMs: 300,
+            timeoutMs: 10_000,
+          });
+          assert.deepEqual(next, { owner: "taker" });
+          writeFileSync(go, "");
+        } finally {
+          process.kill(hostPid, "SIGCONT");
+        }
+        const e = await child.exited;
+        assert.equal(e.code, 0, e.stderr);
+        assert.deepEqual(JSON.parse(e.stdout.trim().split("\n").pop()!), { code: "ERR_LOCK_LOST" });
+        assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), { owner: "taker" });
+        assert.deepEqual(leftovers(dir, ["c.json", "ready", "go"]), []);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+describe("atomic JSON leftovers (issue 10 item 8)", () => {
+  it("temp files of a killed writer are hidden from disk listings and cleaned on the next write", {
+    timeout: 60_000,
+  }, async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, "state.json");
+      const other = join(dir, "other.json");
+      const ready = join(dir, "ready");
+      const child = run(HERE, ["stage", file, ready]);
+      const tmp = await waitFor(ready, child);
+      rmSync(ready);
+      await killed(child);
+      assert.ok(
+        readdirSync(dir).includes(tmp.slice(dir.length + 1)),
+        "killed writer left its temp",
+      );
+      // A live writer's temp (this process) and another file's dead temp stay.
+      const { stageTemp } = await import("../_internal/atomic_file.ts");
+      const live = await stageTemp(file, new Uint8Array([1]));
+      const otherChild = run(HERE, ["stage", other, ready]);
+      const otherTmp = await waitFor(ready, otherChild);
+      rmSync(ready);
+      await killed(otherChild);
+      const disk = new DiskBackend();
+      assert.deepEqual(await disk.listFiles(dir), []);
+      assert.deepEqual(await disk.listDir(dir), []);
+
+      await atomicWriteJson(file, { n: 1 });
+      const names = readdirSync(dir).sort();
+      assert.deepEqual(
+        names,
+        [live, otherTmp].map((p) => p.slice(dir.length + 1)).concat("state.json").sort(),
+      );
+      assert.deepEqual(await disk.listFiles(dir), [file]);
+      rmSync(live);
+      rmSync(otherTmp);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("lock candidates left by a killed process are cleaned on the next write too", async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, "state.json");
+      const { tempPathFor } = await import("../_internal/atomic_file.ts");
+      const dead = await deadPid();
+      const candidate = tempPathFor(lockFilePath(file)).replace(`.${process.pid}.`, `.${dead}.`);
+      const mine = tempPathFor(lockFilePath(file));
+      for (const p of [candidate, mine]) writeFileSync(p, "{}");
+      await atomicWriteJson(file, { n: 1 });
+      const hasScope = (await import("../_internal/liveness.ts")).hostTag() !== undefined;
+      assert.deepEqual(
+        readdirSync(dir).sort(),
+        [mine].concat(hasScope ? [] : [candidate]).map((p) => p.slice(dir.length + 1))
+          .concat("state.json").sort(),
+      );
+      rmSync(mine);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("temp files whose writer cannot be judged are cleaned once older than an hour", async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, "state.json");
+      // Another host's writer (unknown tag) and the pre-kernel json name: age decides.
+      const foreign = join(dir, `.hcs-tmp.state.json.${process.pid}.0badc0de.0123456789ab`);
+      const legacy = join(dir, ".state.json.0123abcd-4567.tmp");
+      for (const p of [foreign, legacy]) writeFileSync(p, "{");
+      await atomicUpdateJson(file, () => ({ n: 1 }));
+      assert.deepEqual(
+        readdirSync(dir).sort(),
+        [legacy, foreign].map((p) => p.slice(dir.length + 1)).concat("state.json").sort(),
+      );
+      const old = new Date(Date.now() - 2 * 3_600_000);
+      for (const p of [foreign, legacy]) utimesSync(p, old, old);
+      await atomicUpdateJson(file, () => ({ n: 2 }));
+      assert.deepEqual(readdirSync(dir), ["state.json"]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,10 +1,13 @@
 /**
- * The shared conformance suite: the §2/§10 semantics every StorageBackend
- * must have, written once. A backend plugs in with one call:
+ * The write half of the shared conformance suite: the §2/§10 semantics every
+ * StorageBackend must have, written once, plus the capability tests a
+ * backend's declared `capabilities` call for. A backend plugs in with one call:
  *
  *   conformance("disk", async () => ({ backend, root, teardown }));
  *
  * Each test gets a fresh, empty, existing directory `root` on the backend.
+ * `conformance()` also runs the read half (`conformance_read.ts`) over a tree
+ * the backend seeds itself; read-only backends run only that half.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -16,7 +19,15 @@ import {
   NotFoundError,
   StorageError,
 } from "../errors.ts";
-import type { NdArray, StorageBackend } from "../backends/base.ts";
+import type {
+  ConditionalWriter,
+  CrossProcessLocker,
+  NdArray,
+  RangeReader,
+  StorageBackend,
+  StoreCapabilities,
+} from "../backends/base.ts";
+import { assertCapabilitiesHonest, readConformance, seedReadTree } from "./conformance_read.ts";
 
 /** What a backend's fixture hands each test. */
 export interface Fixture {
@@ -65,7 +76,21 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
       }
     };
 
+  readConformance(name, async () => {
+    const fx = await setup();
+    await seedReadTree(fx.backend, fx.root);
+    const fixture: {
+      backend: StorageBackend;
+      root: string;
+      teardown?: () => Promise<void> | void;
+    } = { backend: fx.backend, root: fx.root };
+    if (fx.teardown) fixture.teardown = fx.teardown;
+    return fixture;
+  });
+
   describe(`conformance: ${name}`, () => {
+    capabilityTests(run);
+
     describe("contract shape", () => {
       it(
         "has a key and requiresFilesystemValidation true",
@@ -737,5 +762,118 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
         }),
       );
     });
+  });
+}
+
+type Run = (
+  fn: (b: StorageBackend, p: (rel?: string) => string) => Promise<void>,
+) => () => Promise<void>;
+
+/** The capabilities a backend declares (undefined when it declares none). */
+function capsOf(b: StorageBackend): StoreCapabilities | undefined {
+  return (b as { capabilities?: StoreCapabilities }).capabilities;
+}
+
+/** Tests of each capability the backend declares; a declaration with nothing behind it fails. */
+function capabilityTests(run: Run): void {
+  describe("declared capabilities", () => {
+    it(
+      "every declared capability has its interface; the flags are frozen booleans",
+      run((b) => {
+        assertCapabilitiesHonest(b);
+        return Promise.resolve();
+      }),
+    );
+
+    it(
+      "rangeRead: exact ranges, short only at the end, a copy, typed errors",
+      run(async (b, p) => {
+        if (!capsOf(b)?.rangeRead) return;
+        const r = b as unknown as RangeReader;
+        await b.save(new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), p("r.bin"));
+        assert.deepEqual(await r.loadRange(p("r.bin"), 2, 3), new Uint8Array([2, 3, 4]));
+        assert.deepEqual(await r.loadRange(p("r.bin"), 8, 5), new Uint8Array([8, 9]));
+        assert.deepEqual(await r.loadRange(p("r.bin"), 12, 4), new Uint8Array([]));
+        assert.deepEqual(await r.loadRange(p("r.bin"), 0, 0), new Uint8Array([]));
+        const got = await r.loadRange(p("r.bin"), 0, 2);
+        got[0] = 99;
+        assert.deepEqual(
+          await b.load(p("r.bin"), { as: "bytes" }).then((x) => (x as Uint8Array)[0]),
+          0,
+        );
+        await b.createSymlink(p("r.bin"), p("r.link"));
+        assert.deepEqual(await r.loadRange(p("r.link"), 9, 1), new Uint8Array([9]));
+        await rejects(r.loadRange(p("nope.bin"), 0, 1), NotFoundError, p("nope.bin"));
+        await b.ensureDirectory(p("d"));
+        await rejects(r.loadRange(p("d"), 0, 1), IsADirectoryError);
+        await assert.rejects(r.loadRange(p("r.bin"), -1, 2), RangeError);
+        await assert.rejects(r.loadRange(p("r.bin"), 0, 1.5), RangeError);
+      }),
+    );
+
+    it(
+      "compareAndSwap: create-if-absent, swap on the current version only, one winner of a race",
+      run(async (b, p) => {
+        if (!capsOf(b)?.compareAndSwap) return;
+        const c = b as unknown as ConditionalWriter;
+        const f = p("cas.bin");
+        assert.equal(await c.loadVersioned(f), undefined);
+        const v1 = await c.saveIfVersion(new Uint8Array([1]), f, null);
+        assert.equal(typeof v1, "string");
+        assert.equal(await c.saveIfVersion(new Uint8Array([9]), f, null), false);
+        const seen = await c.loadVersioned(f);
+        assert.deepEqual(seen, { bytes: new Uint8Array([1]), version: v1 });
+        const v2 = await c.saveIfVersion(new Uint8Array([2]), f, v1 as string);
+        assert.equal(typeof v2, "string");
+        assert.notEqual(v2, v1);
+        assert.equal(await c.saveIfVersion(new Uint8Array([3]), f, v1 as string), false);
+        assert.deepEqual(await b.load(f, { as: "bytes" }), new Uint8Array([2]));
+        // Ten writers race from the same version: exactly one wins.
+        const results = await Promise.all(
+          Array.from(
+            { length: 10 },
+            (_, i) => c.saveIfVersion(new Uint8Array([10 + i]), f, v2 as string),
+          ),
+        );
+        const winners = results.filter((r) => r !== false);
+        assert.equal(winners.length, 1);
+        const won = results.findIndex((r) => r !== false);
+        assert.deepEqual(await c.loadVersioned(f), {
+          bytes: new Uint8Array([10 + won]),
+          version: winners[0],
+        });
+        await b.ensureDirectory(p("d"));
+        await rejects(c.saveIfVersion(new Uint8Array([1]), p("d"), null), IsADirectoryError);
+        await rejects(c.saveIfVersion(new Uint8Array([1]), p("no/such"), null), NotFoundError);
+      }),
+    );
+
+    it(
+      "crossProcessLock: withLock excludes concurrent sections and passes results and errors",
+      run(async (b, p) => {
+        if (!capsOf(b)?.crossProcessLock) return;
+        const l = b as unknown as CrossProcessLocker;
+        await b.save("x", p("locked.txt"));
+        let inside = 0;
+        let max = 0;
+        const out = await Promise.all(
+          Array.from({ length: 5 }, (_, i) =>
+            l.withLock(p("locked.txt"), async () => {
+              inside++;
+              max = Math.max(max, inside);
+              await new Promise((r) => setTimeout(r, 5));
+              inside--;
+              return i;
+            })),
+        );
+        assert.deepEqual(out, [0, 1, 2, 3, 4]);
+        assert.equal(max, 1);
+        await assert.rejects(
+          l.withLock(p("locked.txt"), () => Promise.reject(new RangeError("inner"))),
+          RangeError,
+        );
+        assert.deepEqual(await b.listDir(p()), ["locked.txt"]);
+      }),
+    );
   });
 }

@@ -18,6 +18,8 @@ import {
 } from "../errors.ts";
 import type { BulkReader } from "../ffi/types.ts";
 import { createRegistry } from "../registry/registry.ts";
+import { tempPathFor } from "../_internal/atomic_file.ts";
+import { hostTag } from "../_internal/liveness.ts";
 
 const repo = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..");
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -301,6 +303,29 @@ describe("disk backend specifics", () => {
       await disk.save("v", `${dir}/x.txt`);
       assert.deepEqual(await disk.listDir(dir), ["x.txt"]);
       assert.deepEqual(await disk.listFiles(dir), [`${dir}/x.txt`]);
+    }),
+  );
+
+  it(
+    "removeStaleTempFiles removes a dead writer's temp at once, keeps live and young ones",
+    withDir(async (dir, disk) => {
+      // A real process that has exited: its pid is provably dead on this host.
+      const gone = spawnSync(process.execPath, isDeno ? ["eval", "0"] : ["-e", "0"]);
+      assert.equal(gone.status, 0);
+      const dead = tempPathFor(`${dir}/a.txt`).replace(`.${process.pid}.`, `.${gone.pid}.`);
+      const live = tempPathFor(`${dir}/b.txt`);
+      const unscoped = `${dir}/${TEMP_PREFIX}c.txt.1.abcdef012345`;
+      for (const p of [dead, live, unscoped]) await fsp.writeFile(p, "partial");
+      const hasScope = hostTag() !== undefined;
+      assert.equal(await disk.removeStaleTempFiles(dir), hasScope ? 1 : 0);
+      const left = (await temps(dir)).sort();
+      const want = [live, unscoped].concat(hasScope ? [] : [dead]);
+      assert.deepEqual(left, want.map((p) => nodePath.basename(p)).sort());
+      // Old enough, whoever wrote them: gone.
+      const old = new Date(Date.now() - 7_200_000);
+      for (const p of want) await fsp.utimes(p, old, old);
+      assert.equal(await disk.removeStaleTempFiles(dir), want.length);
+      assert.deepEqual(await temps(dir), []);
     }),
   );
 

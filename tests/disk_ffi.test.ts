@@ -17,7 +17,7 @@ import { DiskBackend } from "../backends/disk.ts";
 import { createBulkReader, NativeReader, PureReader } from "../ffi/mod.ts";
 import { createRegistry } from "../registry/registry.ts";
 import { runtime } from "../registry/runtime.ts";
-import { NotFoundError, StorageError } from "../errors.ts";
+import { NotFoundError, UnsupportedOperationError } from "../errors.ts";
 
 const repo = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), "..");
 const probe = nodePath.join(repo, "tests", "fixtures", "ffi_probe.ts");
@@ -236,15 +236,17 @@ describe("disk backend zero-copy mode (mapFiles) and leased arenas (leaseFiles)"
     }
   });
 
-  it("pure reader: mapFiles and leaseFiles reject with ERR_UNSUPPORTED", async () => {
+  it("pure reader: mapFiles and leaseFiles reject with UnsupportedOperationError", async () => {
     const disk = new DiskBackend({ reader: new PureReader(), implementation: "pure" });
     await assert.rejects(
       disk.mapFiles(["/tmp/x"]),
-      (e: unknown) => e instanceof StorageError && e.code === "ERR_UNSUPPORTED",
+      (e: unknown) =>
+        e instanceof UnsupportedOperationError && e.code === "ERR_UNSUPPORTED_OPERATION",
     );
     await assert.rejects(
       disk.leaseFiles(["/tmp/x"]),
-      (e: unknown) => e instanceof StorageError && e.code === "ERR_UNSUPPORTED",
+      (e: unknown) =>
+        e instanceof UnsupportedOperationError && e.code === "ERR_UNSUPPORTED_OPERATION",
     );
   });
 });

@@ -6,18 +6,23 @@ import * as path from "node:path";
 import {
   AlreadyExistsError,
   BackendNotFoundError,
+  CorruptDataError,
   DirectoryNotEmptyError,
   httpStatusError,
   IsADirectoryError,
+  isStorageErrorCode,
+  LockLostError,
   LockTimeoutError,
   NotADirectoryError,
   NotFoundError,
   PermissionDeniedError,
   restate,
+  STORAGE_ERROR_CODES,
   StorageError,
   StorageResolutionError,
   toStorageError,
   UnsupportedFormatError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -212,5 +217,76 @@ describe("errors from real failures map the same on every runtime", () => {
     assert.ok(toStorageError(e, "load", "/a") instanceof NotFoundError);
     const p = Object.assign(new Error("x"), { name: "NotCapable" });
     assert.ok(toStorageError(p, "load", "/a") instanceof PermissionDeniedError);
+  });
+});
+
+describe("one error vocabulary", () => {
+  const repo = path.join(path.dirname(new URL(import.meta.url).pathname), "..");
+
+  /** Every source file outside tests/, bench/ and node_modules. */
+  function sources(dir: string, out: string[] = []): string[] {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.name.startsWith(".") || ["node_modules", "tests", "bench"].includes(e.name)) continue;
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) sources(full, out);
+      else if (e.name.endsWith(".ts")) out.push(full);
+    }
+    return out;
+  }
+
+  it("every code the source throws is a StorageErrorCode", () => {
+    const seen = new Map<string, string>();
+    const literal = /\bcode:\s*"([A-Za-z0-9_]+)"|errnoError\(\s*"([A-Z0-9_]+)"/g;
+    for (const file of sources(repo)) {
+      const text = fs.readFileSync(file, "utf8");
+      for (const m of text.matchAll(literal)) {
+        const code = m[1] ?? m[2]!;
+        seen.set(code, path.relative(repo, file));
+      }
+      for (const m of text.matchAll(/\bcode:\s*`([^`]*)`/g)) {
+        assert.match(m[1]!, /^HTTP_\$\{[a-z.]+\}$/, `${path.relative(repo, file)}: ${m[0]}`);
+      }
+    }
+    assert.ok(seen.size >= 20, `scan found only ${seen.size} codes`);
+    const unknown = [...seen].filter(([code]) => !isStorageErrorCode(code));
+    assert.deepEqual(unknown, [], "codes thrown but missing from STORAGE_ERROR_CODES");
+    for (const gone of ["ERR_ZARR_METADATA", "ERR_INVALID_JSON", "ERR_UNSUPPORTED", "ENOTSUP"]) {
+      assert.equal(seen.has(gone), false, `${gone} is still thrown (${seen.get(gone)})`);
+    }
+  });
+
+  it("the README error table documents every code", () => {
+    const readme = fs.readFileSync(path.join(repo, "README.md"), "utf8");
+    const table = readme.slice(readme.indexOf("## Errors"), readme.indexOf("## Registry"));
+    const missing = STORAGE_ERROR_CODES.filter((c) => !table.includes(`\`${c}\``));
+    assert.deepEqual(missing, []);
+    assert.ok(table.includes("`HTTP_<status>`"));
+  });
+
+  it("the code decides the class, also for errors built as plain StorageError", () => {
+    const corrupt = new StorageError("load", "/a.json", "bad", { code: "ERR_CORRUPT_DATA" });
+    assert.ok(corrupt instanceof CorruptDataError);
+    assert.equal(corrupt.name, "CorruptDataError");
+    assert.ok(new StorageError("load", "/a", "x", { code: "ENOENT" }) instanceof NotFoundError);
+    assert.ok(
+      new StorageError("save", "/a", "x", { code: "ERR_LOCK_LOST" }) instanceof LockLostError,
+    );
+    const plain = new StorageError("load", "/a", "x", { code: "EIO" });
+    assert.equal(Object.getPrototypeOf(plain), StorageError.prototype);
+  });
+
+  it("runtime errno codes: ENOTSUP is UnsupportedOperationError, unknown ones EIO with the cause", () => {
+    const notsup = Object.assign(new Error("nope"), { code: "ENOTSUP" });
+    const e1 = toStorageError(notsup, "link", "/a");
+    assert.ok(e1 instanceof UnsupportedOperationError);
+    assert.equal(e1.code, "ERR_UNSUPPORTED_OPERATION");
+    const odd = Object.assign(new Error("strange"), { code: "EWHATEVER" });
+    const e2 = toStorageError(odd, "load", "/a");
+    assert.equal(e2.code, "EIO");
+    assert.equal(e2.cause, odd);
+    const nospace = toStorageError(Object.assign(new Error("x"), { code: "ENOSPC" }), "save", "/a");
+    assert.equal(nospace.code, "ENOSPC");
+    assert.ok(isStorageErrorCode("HTTP_503"));
+    assert.equal(isStorageErrorCode("ERR_ZARR_METADATA"), false);
   });
 });

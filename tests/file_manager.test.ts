@@ -17,7 +17,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
-  StorageError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 
 interface Env {
@@ -190,7 +190,7 @@ for (const [label, setup] of setups) {
     );
 
     it(
-      "collectDirsAndFiles returns every directory (empty ones too) and every file, breadth-first",
+      "collectDirsAndFiles returns the base directory first, then every directory (empty ones too) and every file, breadth-first",
       run(async ({ fm, name, root }) => {
         const c = `${root}/c`;
         for (const d of ["x10/z", "x2", "empty"]) await fm.ensureDirectory(`${c}/${d}`, name);
@@ -202,7 +202,7 @@ for (const [label, setup] of setups) {
         await fm.createSymlink(`${c}/x2`, `${c}/dirlink`, name);
         await fm.createSymlink(`${c}/top.txt`, `${c}/filelink`, name);
         const all = await fm.collectDirsAndFiles(c, name);
-        assert.deepEqual(all.dirs, [`${c}/empty`, `${c}/x2`, `${c}/x10`, `${c}/x10/z`]);
+        assert.deepEqual(all.dirs, [c, `${c}/empty`, `${c}/x2`, `${c}/x10`, `${c}/x10/z`]);
         assert.deepEqual(all.files, [
           `${c}/filelink`,
           `${c}/top.txt`,
@@ -210,7 +210,9 @@ for (const [label, setup] of setups) {
           `${c}/x10/z/g.txt`,
         ]);
         const flat = await fm.collectDirsAndFiles(c, name, { recursive: false });
-        assert.deepEqual(flat.dirs, [`${c}/empty`, `${c}/x2`, `${c}/x10`]);
+        assert.deepEqual(flat.dirs, [c, `${c}/empty`, `${c}/x2`, `${c}/x10`]);
+        // An empty base is still listed.
+        assert.deepEqual((await fm.collectDirsAndFiles(`${c}/empty`, name)).dirs, [`${c}/empty`]);
         assert.deepEqual(flat.files, [`${c}/filelink`, `${c}/top.txt`]);
         await assert.rejects(fm.collectDirsAndFiles(`${c}/top.txt`, name), NotADirectoryError);
       }),
@@ -238,8 +240,19 @@ for (const [label, setup] of setups) {
           assert.equal(await fm.load(`${dst}/${rel}`, name), v);
         }
         assert.equal(await fm.isDir(`${dst}/empty`, name), true);
-        // Running again creates nothing.
-        assert.equal(await fm.mirrorDirectoryWithSymlinks(src, dst, name), 0);
+        // Running again onto the links fails and changes nothing ...
+        await fm.ensureDirectory(`${src}/late`, name);
+        await assert.rejects(
+          fm.mirrorDirectoryWithSymlinks(src, dst, name),
+          (e) => e instanceof AlreadyExistsError && e.path === `${dst}/a.txt`,
+        );
+        assert.equal(await fm.exists(`${dst}/late`, name), false);
+        // ... unless existing symlinks may be replaced.
+        assert.equal(
+          await fm.mirrorDirectoryWithSymlinks(src, dst, name, { overwriteSymlinksOnly: true }),
+          3,
+        );
+        assert.equal(await fm.isDir(`${dst}/late`, name), true);
         // Non-recursive mirrors only the top level.
         assert.equal(
           await fm.mirrorDirectoryWithSymlinks(src, `${root}/flat`, name, { recursive: false }),
@@ -250,7 +263,7 @@ for (const [label, setup] of setups) {
     );
 
     it(
-      "mirrorDirectoryWithSymlinks never replaces a regular file; overwriteSymlinksOnly replaces links only",
+      "mirrorDirectoryWithSymlinks: existing entries are AlreadyExistsError; overwriteSymlinksOnly replaces links only",
       run(async ({ fm, name, root }) => {
         const src = `${root}/src`;
         const dst = `${root}/dst`;
@@ -260,17 +273,27 @@ for (const [label, setup] of setups) {
         await fm.save("mine", `${dst}/a.txt`, name); // a regular file in the way
         await fm.save("elsewhere", `${root}/other.txt`, name);
         await fm.createSymlink(`${root}/other.txt`, `${dst}/b.txt`, name); // a foreign link
-        // Default: every existing entry is left alone.
-        assert.equal(await fm.mirrorDirectoryWithSymlinks(src, dst, name), 1);
-        assert.equal(await fm.load(`${dst}/a.txt`, name), "mine");
-        assert.equal(await fm.isSymlink(`${dst}/a.txt`, name), false);
+        // Default: an existing entry fails the call before anything is created.
+        await assert.rejects(
+          fm.mirrorDirectoryWithSymlinks(src, dst, name),
+          (e) => e instanceof AlreadyExistsError && e.path === `${dst}/a.txt`,
+        );
+        await fm.delete(`${dst}/a.txt`, name);
+        await assert.rejects(
+          fm.mirrorDirectoryWithSymlinks(src, dst, name),
+          (e) => e instanceof AlreadyExistsError && e.path === `${dst}/b.txt`,
+        );
+        assert.equal(await fm.exists(`${dst}/a.txt`, name), false);
+        assert.equal(await fm.exists(`${dst}/c.txt`, name), false);
         assert.equal((await fm.stat(`${dst}/b.txt`, name)).target, `${root}/other.txt`);
-        assert.equal(await fm.load(`${dst}/c.txt`, name), "C");
-        // overwriteSymlinksOnly: links (b, c) are replaced, the regular file (a) is not.
+        await fm.save("mine", `${dst}/a.txt`, name);
+        // overwriteSymlinksOnly: the link (b) is replaced, c is created, the regular file (a) is left.
         assert.equal(
           await fm.mirrorDirectoryWithSymlinks(src, dst, name, { overwriteSymlinksOnly: true }),
           2,
         );
+        assert.equal(await fm.isSymlink(`${dst}/a.txt`, name), false);
+        assert.equal(await fm.load(`${dst}/c.txt`, name), "C");
         assert.equal(await fm.load(`${dst}/a.txt`, name), "mine");
         assert.equal((await fm.stat(`${dst}/b.txt`, name)).target, `${src}/b.txt`);
         assert.equal(await fm.load(`${dst}/b.txt`, name), "B");
@@ -410,7 +433,7 @@ describe("FileManager routing", () => {
     assert.equal(await fm.load("/out/rdst/w/a.txt", "memory"), "deep");
   });
 
-  it("an operation the named backend lacks throws StorageError ENOTSUP", async () => {
+  it("an operation the named backend lacks throws UnsupportedOperationError", async () => {
     const reg = createRegistry();
     const readOnly = {
       key: "ro",
@@ -422,10 +445,73 @@ describe("FileManager routing", () => {
     const fm = new FileManager(reg);
     assert.equal(await fm.load("/x", "ro"), "only reads");
     await assert.rejects(fm.save("x", "/x", "ro"), (err: unknown) => {
-      assert.ok(err instanceof StorageError);
-      assert.equal(err.code, "ENOTSUP");
+      assert.ok(err instanceof UnsupportedOperationError);
+      assert.equal(err.code, "ERR_UNSUPPORTED_OPERATION");
       assert.equal(err.message, "save '/x': backend 'ro' does not support save");
       return true;
     });
+  });
+});
+
+describe("FileManager honours requiresFilesystemValidation", () => {
+  /** A backend that records calls; its namespace has no `/gone` directory. */
+  function spy(validate: boolean) {
+    const calls: string[] = [];
+    const b = {
+      key: validate ? "fs" : "generated",
+      requiresFilesystemValidation: validate,
+      isDir: (p: string) => {
+        calls.push(`isDir ${p}`);
+        return p === "/gone"
+          ? Promise.reject(new NotFoundError("isDir", p))
+          : Promise.resolve(true);
+      },
+      listFiles: (p: string) => {
+        calls.push(`listFiles ${p}`);
+        return Promise.resolve([]);
+      },
+      listDir: () => Promise.resolve([]),
+      stat: (p: string) => Promise.resolve({ type: "directory", path: p, exists: true }),
+      ensureDirectory: () => Promise.resolve(),
+      createSymlink: () => Promise.resolve(),
+      exists: () => Promise.resolve(true),
+    };
+    return { b, calls };
+  }
+
+  it("a filesystem backend's base directory is checked first, errors naming the helper", async () => {
+    const { b, calls } = spy(true);
+    const reg = createRegistry();
+    reg.registerBackend("fs", b as never);
+    const fm = new FileManager(reg);
+    for (
+      const call of [
+        () => fm.listImageFiles("/gone", "fs"),
+        () => fm.findFileRecursive("/gone", "a.json", "fs"),
+        () => fm.collectDirsAndFiles("/gone", "fs"),
+        () => fm.mirrorDirectoryWithSymlinks("/gone", "/dst", "fs"),
+      ]
+    ) {
+      calls.length = 0;
+      await assert.rejects(call(), (e) => e instanceof NotFoundError && e.path === "/gone");
+      assert.deepEqual(calls, ["isDir /gone"], "nothing listed after a failed validation");
+    }
+    await assert.rejects(
+      fm.collectDirsAndFiles("/gone", "fs"),
+      /^NotFoundError: collectDirsAndFiles/,
+    );
+    calls.length = 0;
+    assert.deepEqual(await fm.listImageFiles("/here", "fs"), []);
+    assert.deepEqual(calls, ["isDir /here", "listFiles /here"]);
+  });
+
+  it("a generated namespace is not validated: its listing answers directly", async () => {
+    const { b, calls } = spy(false);
+    const reg = createRegistry();
+    reg.registerBackend("generated", b as never);
+    const fm = new FileManager(reg);
+    assert.deepEqual(await fm.listImageFiles("/gone", "generated"), []);
+    assert.equal(await fm.findFileRecursive("/gone", "a.json", "generated"), undefined);
+    assert.deepEqual(calls, ["listFiles /gone", "listFiles /gone"]);
   });
 });

@@ -10,7 +10,7 @@ import { conformance } from "./conformance.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { type Compression, ZarrBackend } from "../backends/zarr.ts";
 import type { LoadOptions, NdArray, StorageValue, TypedArray } from "../backends/base.ts";
-import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.ts";
+import { AlreadyExistsError, CorruptDataError, NotFoundError, StorageError } from "../errors.ts";
 import { createRegistry } from "../registry/registry.ts";
 
 const enc = new TextEncoder();
@@ -621,7 +621,7 @@ describe("zarr: bad input is refused before anything is written", () => {
       await mem.save(enc.encode("{ not json"), `/p/A/1/0/0/${arr}`, { overwrite: true });
       await assert.rejects(z.load("/p/a.tif"), (e) => {
         assert.ok(e instanceof StorageError);
-        assert.equal(e.code, "ERR_ZARR_METADATA");
+        assert.equal(e.code, "ERR_CORRUPT_DATA");
         assert.match(e.message, new RegExp(`/p/A/1/0/0/\\${arr}`));
         return true;
       });
@@ -644,7 +644,7 @@ describe("zarr: bad input is refused before anything is written", () => {
       }
       await assert.rejects(
         z.load("/x.zarr"),
-        (e) => e instanceof StorageError && e.code === "ERR_ZARR_METADATA",
+        (e) => e instanceof CorruptDataError && e.code === "ERR_CORRUPT_DATA",
       );
     }
   });
@@ -656,7 +656,7 @@ describe("zarr: bad input is refused before anything is written", () => {
     await mem.save(new Uint8Array([1, 2, 3, 4, 5]), "/p/A/1/0/0/c/0/0", { overwrite: true });
     await assert.rejects(
       z.load("/p/a.tif"),
-      (e) => e instanceof StorageError && e.code === "ERR_ZARR_METADATA",
+      (e) => e instanceof CorruptDataError && e.code === "ERR_CORRUPT_DATA",
     );
   });
 

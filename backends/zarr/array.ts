@@ -6,8 +6,9 @@
  * @module
  */
 
+import { cStrides, gatherC } from "../../_internal/ndarray.ts";
 import * as zarr from "zarrita";
-import { StorageError, UnsupportedFormatError } from "../../errors.ts";
+import { CorruptDataError, StorageError, UnsupportedFormatError } from "../../errors.ts";
 import type { NdArray, TypedArray } from "../base.ts";
 import { type ChunkEncoder, type DtypeInfo, rawBytes } from "./codec.ts";
 import type { ZarrStoreAdapter } from "./store.ts";
@@ -20,7 +21,7 @@ export function jsonBytes(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value, null, 2));
 }
 
-/** Parses a metadata file; a corrupt one is a `StorageError` (code `ERR_ZARR_METADATA`). */
+/** Parses a metadata file; a corrupt one is a `CorruptDataError` (code `ERR_CORRUPT_DATA`). */
 export function parseJson(bytes: Uint8Array, path: string, operation: string): unknown {
   try {
     return JSON.parse(decoder.decode(bytes));
@@ -31,10 +32,7 @@ export function parseJson(bytes: Uint8Array, path: string, operation: string): u
 
 /** The typed error for corrupt Zarr metadata. */
 export function corrupt(op: string, path: string, reason: string, cause?: unknown): StorageError {
-  return new StorageError(op, path, `corrupt Zarr metadata: ${reason}`, {
-    code: "ERR_ZARR_METADATA",
-    cause,
-  });
+  return new CorruptDataError(op, path, `corrupt Zarr metadata: ${reason}`, { cause });
 }
 
 /** What the backend needs to know about an array. */
@@ -189,16 +187,7 @@ export function toTypedArray(data: unknown, op: string, path: string): TypedArra
   throw new UnsupportedFormatError(op, path, "only numeric Zarr arrays are supported");
 }
 
-/** C-order strides (elements) of a shape. */
-export function cStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
+export { cStrides };
 
 /** Reads a whole array: every chunk fetched with one batched read, then decoded by zarrita. */
 export async function readWholeArray(
@@ -222,27 +211,9 @@ export async function readWholeArray(
   return { data, shape: out.shape, stride: out.stride ?? cStrides(out.shape) };
 }
 
-/** A C-contiguous version of an n-d array. */
+/** A C-contiguous version of an n-d array (the kernel's gather). */
 function cOrder(a: NdArray): TypedArray {
-  const want = cStrides(a.shape);
-  const n = a.shape.reduce((x, y) => x * y, 1);
-  if (a.stride.every((s, i) => s === want[i] || a.shape[i] === 1) && a.data.length >= n) {
-    return a.data.length === n ? a.data : (a.data.subarray(0, n) as TypedArray);
-  }
-  const out = new (a.data.constructor as new (n: number) => TypedArray)(n);
-  const src = a.data as unknown as ArrayLike<number | bigint>;
-  const dst = out as unknown as { [i: number]: number | bigint };
-  const idx = a.shape.map(() => 0);
-  for (let i = 0; i < n; i++) {
-    let off = 0;
-    for (let d = 0; d < idx.length; d++) off += idx[d]! * a.stride[d]!;
-    dst[i] = src[off]!;
-    for (let d = idx.length - 1; d >= 0; d--) {
-      if (++idx[d]! < a.shape[d]!) break;
-      idx[d] = 0;
-    }
-  }
-  return out;
+  return gatherC(a.data, a.shape, a.stride);
 }
 
 /**

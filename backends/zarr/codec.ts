@@ -8,6 +8,7 @@
  * @module
  */
 
+import { DTYPES as KERNEL_DTYPES } from "../../_internal/ndarray.ts";
 import { gzipSync, zlibSync } from "fflate";
 import * as zarr from "zarrita";
 import type { TypedArray } from "../base.ts";
@@ -30,18 +31,15 @@ export interface DtypeInfo {
   ctor: new (n: number) => TypedArray;
 }
 
-const DTYPES: DtypeInfo[] = [
-  { v3: "int8", v2: "|i1", size: 1, ctor: Int8Array },
-  { v3: "uint8", v2: "|u1", size: 1, ctor: Uint8Array },
-  { v3: "int16", v2: "<i2", size: 2, ctor: Int16Array },
-  { v3: "uint16", v2: "<u2", size: 2, ctor: Uint16Array },
-  { v3: "int32", v2: "<i4", size: 4, ctor: Int32Array },
-  { v3: "uint32", v2: "<u4", size: 4, ctor: Uint32Array },
-  { v3: "int64", v2: "<i8", size: 8, ctor: BigInt64Array },
-  { v3: "uint64", v2: "<u8", size: 8, ctor: BigUint64Array },
-  { v3: "float32", v2: "<f4", size: 4, ctor: Float32Array },
-  { v3: "float64", v2: "<f8", size: 8, ctor: Float64Array },
-];
+/** The kernel's dtype table (`_internal/ndarray.ts`) in Zarr's names; no float16. */
+const DTYPES: DtypeInfo[] = KERNEL_DTYPES.filter((d) => d.ctor && d.name !== "float16").map((
+  d,
+) => ({
+  v3: d.name,
+  v2: `${d.size === 1 ? "|" : "<"}${d.kind}${d.size}`,
+  size: d.size,
+  ctor: d.ctor as unknown as new (n: number) => TypedArray,
+}));
 
 /** The Zarr data type of a typed array, or undefined for unsupported ones. */
 export function dtypeOf(data: ArrayBufferView): DtypeInfo | undefined {

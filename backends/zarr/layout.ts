@@ -6,7 +6,7 @@
  * @module
  */
 
-import { StorageError } from "../../errors.ts";
+import { StorageError, type StorageErrorCode } from "../../errors.ts";
 import { isNdArray, type NdArray, type TypedArray } from "../base.ts";
 import { basename } from "../../_internal/paths.ts";
 import { type DtypeInfo, dtypeOf } from "./codec.ts";
@@ -78,7 +78,12 @@ export interface PlateBatch {
 
 const NAME_RE = /^[A-Za-z0-9]+$/;
 
-function fail(op: string, path: string, reason: string, code = "EINVAL"): StorageError {
+function fail(
+  op: string,
+  path: string,
+  reason: string,
+  code: StorageErrorCode = "EINVAL",
+): StorageError {
   return new StorageError(op, path, reason, { code });
 }
 
