@@ -18,6 +18,7 @@ import {
   PermissionDeniedError,
   restate,
   StorageError,
+  type StorageErrorCode,
 } from "../../errors.ts";
 import { confine } from "./url.ts";
 
@@ -198,7 +199,7 @@ export class HttpTransport {
         await cancel(response);
         return { response, bytes: undefined };
       }
-      const fail = (why: string, code = "ERR_TRUNCATED") =>
+      const fail = (why: string, code: StorageErrorCode = "ERR_TRUNCATED") =>
         new StorageError(op, path, `${why} (${url})`, { code, status });
       let plan: BodyPlan = { skip: 0, budget: req.budget ?? this.#budget };
       if (req.range) {
@@ -311,7 +312,7 @@ async function readBody(
   res: Response,
   plan: BodyPlan,
   signal: AbortSignal,
-  fail: (why: string, code?: string) => StorageError,
+  fail: (why: string, code?: StorageErrorCode) => StorageError,
   overBudget: () => StorageError,
 ): Promise<Uint8Array | StorageError> {
   const declared = declaredLength(res);
@@ -396,7 +397,7 @@ function rangeMismatch(
   header: string | null,
   offset: number,
   length: number,
-): { why: string; code: string } | undefined {
+): { why: string; code: StorageErrorCode } | undefined {
   const end = offset + length - 1;
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec((header ?? "").trim());
   if (!m) {
