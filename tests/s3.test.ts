@@ -509,3 +509,27 @@ describe("s3 backend", { skip: s3Skip }, () => {
     });
   });
 });
+
+describe("s3 multipart planning (no gateway needed)", () => {
+  it("copies above 5 GiB are split into contiguous parts within S3's limits", async () => {
+    const { planParts } = await import("../backends/s3.ts");
+    const { copyRange, MAX_PART, MAX_PARTS, MIN_PART } = await import("../backends/s3/parts.ts");
+    const size = 6 * 2 ** 30 + 17;
+    const parts = planParts(size, 512 * 2 ** 20);
+    assert.equal(parts.length, 13);
+    assert.deepEqual(parts.map((p) => p.n), parts.map((_, i) => i + 1));
+    assert.equal(parts[0]!.start, 0);
+    for (let i = 1; i < parts.length; i++) assert.equal(parts[i]!.start, parts[i - 1]!.end);
+    assert.equal(parts.at(-1)!.end, size);
+    assert.equal(parts.at(-1)!.end - parts.at(-1)!.start, 17);
+    assert.equal(copyRange(parts[1]!), `bytes=${512 * 2 ** 20}-${2 * 512 * 2 ** 20 - 1}`);
+    // 5 TiB at the minimum part size would need 1M parts: the part size grows instead
+    const huge = planParts(5 * 2 ** 40, MIN_PART);
+    assert.ok(huge.length <= MAX_PARTS, String(huge.length));
+    assert.ok(huge.every((p) => p.end - p.start <= MAX_PART));
+    assert.equal(huge.at(-1)!.end, 5 * 2 ** 40);
+    assert.deepEqual(planParts(0, MIN_PART), [{ n: 1, start: 0, end: 0 }]);
+    assert.throws(() => planParts(5 * 2 ** 40 + 1, MIN_PART), RangeError);
+    assert.throws(() => planParts(10, 1024), RangeError);
+  });
+});
