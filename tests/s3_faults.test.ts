@@ -1,0 +1,241 @@
+// Faults against the real gateway: radosgw SIGKILLed in the middle of a
+// loadBatch and of a saveBatch, a 127.0.0.1 proxy answering 503 SlowDown
+// with Retry-After, a proxy that cuts bodies short, a server that never
+// answers, and a redirect to another origin (credentials must not follow).
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, request, type Server } from "node:http";
+import { StorageError } from "../errors.ts";
+import { bucketName, type Gateway, gateway, s3Backend, s3Skip } from "./_s3.ts";
+
+after(() => {
+  if (typeof gateway !== "string") gateway.stop();
+});
+
+const gw = () => gateway as Gateway;
+
+/** A proxy in front of the gateway; `hook` may answer a request itself. */
+async function proxy(
+  hook: (req: { method: string; url: string; n: number }) =>
+    | { status: number; headers: Record<string, string>; body: string }
+    | "truncate"
+    | undefined,
+): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const server: Server = createServer((req, res) => {
+    n++;
+    const h = hook({ method: req.method ?? "GET", url: req.url ?? "/", n });
+    if (h && h !== "truncate") {
+      res.writeHead(h.status, { "content-length": String(h.body.length), ...h.headers });
+      res.end(h.body);
+      req.resume();
+      return;
+    }
+    const up = request({
+      host: "127.0.0.1",
+      port: gw().port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+    }, (ures) => {
+      res.writeHead(ures.statusCode ?? 502, ures.headers);
+      if (h === "truncate") {
+        const chunks: Buffer[] = [];
+        ures.on("data", (c: Buffer) => chunks.push(c));
+        ures.on("end", () => {
+          const all = Buffer.concat(chunks);
+          res.write(all.subarray(0, Math.floor(all.length / 2)));
+          res.socket?.destroy(); // the rest never comes
+        });
+      } else ures.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const a = server.address();
+  const port = typeof a === "object" && a ? a.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    count: () => n,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections?.();
+        server.close(() => r());
+      }),
+  };
+}
+
+const slowDown = {
+  status: 503,
+  headers: { "retry-after": "1", "content-type": "application/xml" },
+  body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+};
+
+describe("s3 faults", { skip: s3Skip }, () => {
+  it("radosgw killed during a loadBatch: typed error, then works after restart", async () => {
+    const b = `/${bucketName("kill-load")}`;
+    const s3 = s3Backend();
+    await s3.ensureDirectory(b);
+    const paths = Array.from({ length: 60 }, (_, i) => `${b}/o${i}.bin`);
+    const data = paths.map((_, i) => new Uint8Array(64 * 1024).fill(i));
+    await s3.saveBatch(data, paths);
+    let gets = 0;
+    const killing = s3Backend({
+      retries: 2,
+      retryDelayMs: 20,
+      concurrency: 4,
+      fetch: async (input, init) => {
+        const r = await fetch(input, init);
+        if (init?.method === "GET" && ++gets === 10) gw().killGateway();
+        return r;
+      },
+    });
+    await assert.rejects(killing.loadBatch(paths, { as: "bytes" }), (e: unknown) => {
+      assert.ok(e instanceof StorageError, String(e));
+      assert.ok(e.operation === "loadBatch" && paths.includes(e.path), e.message);
+      return true;
+    });
+    await gw().restart();
+    const back = await s3Backend().loadBatch<Uint8Array>(paths, { as: "bytes" });
+    assert.deepEqual(back.map((x) => x[0]), data.map((x) => x[0]));
+    assert.ok(back.every((x) => x.length === 64 * 1024));
+  });
+
+  it("radosgw killed during a saveBatch: typed error, no partial batch left, next batch works", async () => {
+    const b = `/${bucketName("kill-save")}`;
+    const s3 = s3Backend();
+    await s3.ensureDirectory(`${b}/w`);
+    await s3.save("before", `${b}/w/existing.txt`);
+    const paths = Array.from({ length: 80 }, (_, i) => `${b}/w/p${i}.bin`);
+    const data = paths.map((_, i) => new Uint8Array(32 * 1024).fill(i));
+    let puts = 0;
+    let restarting: Promise<void> | undefined;
+    const killing = s3Backend({
+      retries: 1,
+      retryDelayMs: 20,
+      concurrency: 4,
+      cleanupTimeoutMs: 90_000,
+      fetch: async (input, init) => {
+        const r = await fetch(input, init);
+        if (init?.method === "PUT" && ++puts === 12) {
+          gw().killGateway();
+          // the gateway comes back while the batch is cleaning up after itself
+          restarting = new Promise((ok) => setTimeout(ok, 300)).then(() => gw().restart());
+        }
+        return r;
+      },
+    });
+    await assert.rejects(killing.saveBatch(data, paths), (e: unknown) => {
+      assert.ok(e instanceof StorageError, String(e));
+      assert.doesNotMatch(e.message, /could not be removed/, e.message);
+      return true;
+    });
+    assert.ok(puts >= 12, `only ${puts} PUTs`);
+    await restarting;
+    assert.deepEqual(await s3.listDir(`${b}/w`), ["existing.txt"]);
+    await s3.saveBatch(data, paths);
+    assert.equal((await s3.listDir(`${b}/w`)).length, 81);
+  });
+
+  it("503 SlowDown with Retry-After is retried after the wait the server asked for", async () => {
+    const b = `/${bucketName("slow")}`;
+    await s3Backend().ensureDirectory(b);
+    await s3Backend().save("ok", `${b}/x.txt`);
+    const p = await proxy(({ n }) => (n === 1 ? slowDown : undefined));
+    try {
+      const s3 = s3Backend({ endpoint: p.url, retryDelayMs: 1, retries: 3 });
+      const t0 = performance.now();
+      assert.equal(await s3.load(`${b}/x.txt`), "ok");
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 950, `retried after ${ms.toFixed(0)} ms, Retry-After asked for 1 s`);
+      assert.equal(p.count(), 2);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("503 SlowDown on every attempt → StorageError with the status after retries", async () => {
+    const p = await proxy(() => ({
+      ...slowDown,
+      headers: { ...slowDown.headers, "retry-after": "0" },
+    }));
+    try {
+      const s3 = s3Backend({ endpoint: p.url, retryDelayMs: 5, retries: 2 });
+      await assert.rejects(s3.load("/some-bucket/x.txt"), (e: unknown) => {
+        assert.ok(e instanceof StorageError);
+        assert.equal(e.status, 503);
+        assert.equal(e.code, "S3_SlowDown");
+        assert.match(e.message, /after 3 attempts/);
+        return true;
+      });
+      assert.equal(p.count(), 3);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("a body cut short is retried, then a typed error: never short data", async () => {
+    const b = `/${bucketName("cut")}`;
+    await s3Backend().ensureDirectory(b);
+    const full = new Uint8Array(300_000).fill(9);
+    await s3Backend().save(full, `${b}/x.bin`);
+    const p = await proxy(({ method }) => (method === "GET" ? "truncate" : undefined));
+    try {
+      const s3 = s3Backend({ endpoint: p.url, retryDelayMs: 5, retries: 2 });
+      await assert.rejects(s3.load(`${b}/x.bin`, { as: "bytes" }), (e: unknown) => {
+        assert.ok(e instanceof StorageError, String(e));
+        assert.ok(["ERR_TRUNCATED", "ECONNRESET"].includes(e.code), e.code);
+        return true;
+      });
+      assert.equal(p.count(), 3);
+      await assert.rejects(s3.loadRange(`${b}/x.bin`, 0, 200_000), StorageError);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("a server that never answers times out (typed ETIMEDOUT); a redirect is not followed", async () => {
+    const hung: Server = createServer(() => {/* never answers */});
+    let leaked = 0;
+    const elsewhere: Server = createServer((req, res) => {
+      leaked++;
+      res.end();
+      req.resume();
+    });
+    await Promise.all(
+      [hung, elsewhere].map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()))),
+    );
+    const port = (s: Server) => {
+      const a = s.address();
+      return typeof a === "object" && a ? a.port : 0;
+    };
+    const redirect = await proxy(() => ({
+      status: 307,
+      headers: { location: `http://127.0.0.1:${port(elsewhere)}/b/x.txt` },
+      body: "",
+    }));
+    try {
+      const s3 = s3Backend({
+        endpoint: `http://127.0.0.1:${port(hung)}`,
+        timeoutMs: 200,
+        retries: 1,
+      });
+      await assert.rejects(s3.load("/bucket/x.txt"), (e: unknown) => {
+        assert.ok(e instanceof StorageError);
+        assert.equal(e.code, "ETIMEDOUT");
+        return true;
+      });
+      await assert.rejects(
+        s3Backend({ endpoint: redirect.url }).load("/bucket/x.txt"),
+        (e: unknown) => e instanceof StorageError && e.status === 307,
+      );
+      assert.equal(leaked, 0, "a request followed the redirect to another origin");
+    } finally {
+      await redirect.close();
+      hung.closeAllConnections?.();
+      await new Promise((r) => hung.close(r));
+      await new Promise((r) => elsewhere.close(r));
+    }
+  });
+});
