@@ -308,6 +308,7 @@ export class S3Backend extends AbstractStorageBackend
             bodies[i]!,
             this.#partSize,
             this.#partConcurrency,
+            !overwrite,
             sig,
           );
         } else {

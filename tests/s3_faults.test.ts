@@ -16,16 +16,17 @@ const gw = () => gateway as Gateway;
 
 /** A proxy in front of the gateway; `hook` may answer a request itself. */
 async function proxy(
-  hook: (req: { method: string; url: string; n: number }) =>
+  hook: (req: { method: string; url: string; n: number; headers: Record<string, unknown> }) =>
     | { status: number; headers: Record<string, string>; body: string }
     | "truncate"
+    | "lose-response"
     | undefined,
 ): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
   let n = 0;
   const server: Server = createServer((req, res) => {
     n++;
-    const h = hook({ method: req.method ?? "GET", url: req.url ?? "/", n });
-    if (h && h !== "truncate") {
+    const h = hook({ method: req.method ?? "GET", url: req.url ?? "/", n, headers: req.headers });
+    if (h && typeof h === "object") {
       res.writeHead(h.status, { "content-length": String(h.body.length), ...h.headers });
       res.end(h.body);
       req.resume();
@@ -38,6 +39,12 @@ async function proxy(
       path: req.url,
       headers: req.headers,
     }, (ures) => {
+      if (h === "lose-response") {
+        // the gateway did the work; the client never hears about it
+        ures.resume();
+        ures.on("end", () => res.socket?.destroy());
+        return;
+      }
       res.writeHead(ures.statusCode ?? 502, ures.headers);
       if (h === "truncate") {
         const chunks: Buffer[] = [];
@@ -190,6 +197,33 @@ describe("s3 faults", { skip: s3Skip }, () => {
       });
       assert.equal(p.count(), 3);
       await assert.rejects(s3.loadRange(`${b}/x.bin`, 0, 200_000), StorageError);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("a create-only PUT whose answer was lost is retried without a false AlreadyExistsError", async () => {
+    const b = `/${bucketName("lost")}`;
+    await s3Backend().ensureDirectory(b);
+    let lost = 0;
+    const p = await proxy(({ method, headers }) => {
+      if (method === "PUT" && headers["if-none-match"] === "*" && lost++ === 0) {
+        return "lose-response";
+      }
+      return undefined;
+    });
+    try {
+      const s3 = s3Backend({ endpoint: p.url, retryDelayMs: 5, retries: 2 });
+      await s3.save("mine", `${b}/once.txt`);
+      assert.equal(lost, 2, "the first PUT's answer was lost and the PUT was sent again");
+      assert.equal(await s3.load(`${b}/once.txt`), "mine");
+      // someone else's object is still refused after a lost answer
+      lost = 0;
+      await s3Backend().save("theirs", `${b}/taken.txt`);
+      const s3b = s3Backend({ endpoint: p.url, retryDelayMs: 5, retries: 2 });
+      const v = await s3b.saveIfVersion(new TextEncoder().encode("x"), `${b}/taken.txt`, null);
+      assert.equal(v, false);
+      assert.equal(await s3Backend().load(`${b}/taken.txt`), "theirs");
     } finally {
       await p.close();
     }

@@ -4,8 +4,8 @@
  * filesystem semantics (directories, parents, refusals) live in `s3.ts`.
  *
  * Conditional writes carry a random `x-amz-meta-hcs-write` id: when a
- * create-only or compare-and-swap PUT had to be retried and then meets 412,
- * the object's id says whether the earlier attempt was in fact ours.
+ * create-only or compare-and-swap PUT meets 412, the object's id says whether
+ * an earlier attempt whose answer was lost was in fact ours.
  *
  * @module
  */
@@ -221,17 +221,20 @@ export class Objects {
       idempotent: condition === undefined,
     });
     if (r.status === 412) {
-      if (r.attempts > 1) {
-        // an earlier attempt may have landed before its answer was lost
-        const h = await this.head(op, path, bucket, key, signal);
-        if (h?.writeId === id) return h.etag;
-      }
-      return false;
+      // An earlier attempt may have landed before its answer was lost (ours
+      // or the HTTP stack's own resend of the request): the id tells.
+      const h = await this.head(op, path, bucket, key, signal);
+      return h?.writeId === id ? h.etag : false;
     }
     return r.headers.get("etag") ?? (await this.head(op, path, bucket, key, signal))?.etag ?? "";
   }
 
-  /** Multipart upload of `body` (views into it, no copies); aborted on any failure. */
+  /**
+   * Multipart upload of `body` (views into it, no copies); aborted on any
+   * failure. `createOnly` completes with `If-None-Match: *` (a 412 there is
+   * `AlreadyExistsError`; servers that ignore the header leave only the
+   * caller's earlier absence check).
+   */
   async putMultipart(
     op: string,
     path: string,
@@ -240,6 +243,7 @@ export class Objects {
     body: Uint8Array,
     partSize: number,
     partConcurrency: number,
+    createOnly: boolean,
     signal?: AbortSignal,
   ): Promise<void> {
     const init = await this.client.send(op, path, {
@@ -268,13 +272,24 @@ export class Objects {
         if (!etag) throw new CorruptDataError(op, path, `part ${p.n} has no ETag`);
         return { n: p.n, etag };
       });
-      await this.#complete(op, path, bucket, key, uploadId, utf8(completeBody(etags)), signal);
+      const done = await this.#complete(
+        op,
+        path,
+        bucket,
+        key,
+        uploadId,
+        utf8(completeBody(etags)),
+        signal,
+        createOnly,
+      );
+      if (!done) throw new AlreadyExistsError(op, path);
     } catch (err) {
       await this.abortUpload(op, path, bucket, key, uploadId);
       throw err;
     }
   }
 
+  /** Completes an upload; false when `createOnly` and the key exists (412). */
   async #complete(
     op: string,
     path: string,
@@ -283,16 +298,21 @@ export class Objects {
     uploadId: string,
     body: Uint8Array,
     signal?: AbortSignal,
-  ): Promise<void> {
+    createOnly = false,
+  ): Promise<boolean> {
+    const headers: Record<string, string> = { "content-type": "application/xml" };
+    if (createOnly) headers["if-none-match"] = "*";
     const r = await this.client.send(op, path, {
       method: "POST",
       bucket,
       key,
       query: { uploadId },
       body,
-      headers: { "content-type": "application/xml" },
+      headers,
       signal,
+      pass: createOnly ? [412] : [],
     });
+    if (r.status === 412) return false;
     // S3 may answer 200 and still report a failure in the body
     const t = text(r.body);
     if (/<Error>/.test(t)) {
@@ -301,6 +321,7 @@ export class Objects {
         status: r.status,
       });
     }
+    return true;
   }
 
   /** Aborts a multipart upload (best effort: it never throws). */
