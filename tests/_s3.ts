@@ -1,11 +1,14 @@
 /**
- * Test helper: one real Ceph RADOS Gateway per test file, started by the
+ * Test helper: one real Ceph RADOS Gateway per test process (Bun runs every
+ * file in one process and evaluates this module once), started by the
  * project's scripts/s3/start.sh in a fresh temp dir on a free port, and
- * stopped (exactly it, by its recorded PIDs) after the file — or at process
- * exit if the file dies first. Where it cannot start, `skip` carries the
- * reason (printed once; a failure under CI=true via `peerSkip`).
+ * stopped — exactly it, by its recorded PIDs — when the process exits (a
+ * per-file `after` would stop it under the next file's feet), by a detached
+ * watchdog if the process dies without running its exit handlers. Where it
+ * cannot start, `s3Skip` carries the reason (printed once; a failure under
+ * CI=true via `peerSkip`).
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -89,7 +92,18 @@ export async function startGateway(): Promise<Gateway | string> {
     spawnSync("bash", [STOP, dir], { stdio: "ignore" });
     rmSync(base, { recursive: true, force: true });
   };
-  process.once("exit", stop);
+  process.once("exit", stop); // Bun, Node
+  (globalThis as { addEventListener?: (t: string, f: () => void) => void }).addEventListener?.(
+    "unload",
+    stop, // Deno runs no process "exit" handlers after its tests
+  );
+  // and if this process dies without either (SIGKILL, a crash), a watchdog stops it
+  spawn("bash", [
+    "-c",
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; exec bash "$0" "$1"`,
+    STOP,
+    dir,
+  ], { detached: true, stdio: "ignore" }).unref();
   const pidOf = (name: string): number | undefined => {
     try {
       for (const line of readFileSync(join(dir, "pids"), "utf8").split("\n")) {

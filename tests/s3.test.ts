@@ -1,6 +1,6 @@
 // The S3 backend's contract, against a real Ceph RADOS Gateway started by
 // scripts/s3/start.sh (tests/_s3.ts). Each test gets its own bucket.
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   AlreadyExistsError,
@@ -15,10 +15,6 @@ import {
 import { S3Backend } from "../backends/s3.ts";
 import type { NdArray } from "../backends/base.ts";
 import { bucketName, gateway, rawClient, s3Backend, s3Skip } from "./_s3.ts";
-
-after(() => {
-  if (typeof gateway !== "string") gateway.stop();
-});
 
 const enc = new TextEncoder();
 const arr = (): NdArray<Uint16Array> => ({

@@ -14,7 +14,6 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const work = mkdtempSync(join(tmpdir(), "hcs-s3-cli-"));
 
 after(() => {
-  if (typeof gateway !== "string") gateway.stop();
   rmSync(work, { recursive: true, force: true });
 });
 

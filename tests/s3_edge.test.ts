@@ -18,7 +18,6 @@ const work = mkdtempSync(join(tmpdir(), "hcs-s3-edge-"));
 const LAZY_NODE_ONLY = ["*disk.ts", "*file_lock.ts", "*ffi/mod.ts"];
 
 after(() => {
-  if (typeof gateway !== "string") gateway.stop();
   rmSync(work, { recursive: true, force: true });
 });
 

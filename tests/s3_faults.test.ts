@@ -2,15 +2,11 @@
 // loadBatch and of a saveBatch, a 127.0.0.1 proxy answering 503 SlowDown
 // with Retry-After, a proxy that cuts bodies short, a server that never
 // answers, and a redirect to another origin (credentials must not follow).
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import { StorageError } from "../errors.ts";
 import { bucketName, type Gateway, gateway, s3Backend, s3Skip } from "./_s3.ts";
-
-after(() => {
-  if (typeof gateway !== "string") gateway.stop();
-});
 
 const gw = () => gateway as Gateway;
 

@@ -2,7 +2,7 @@
 // the real gateway. Wells go up with saveBatch and come back by virtual name
 // (NGFF 0.5 and 0.4); then the concurrency proof: 4 processes (2 Deno, 2 Bun)
 // × 24 wells of one plate → 96 wells in the plate metadata, several runs.
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
@@ -18,10 +18,6 @@ const BIN = {
   deno: isDeno ? process.execPath : join(repo, "node_modules/.bin/deno"),
   bun: isDeno ? join(repo, "node_modules/.bin/bun") : process.execPath,
 };
-
-after(() => {
-  if (typeof gateway !== "string") gateway.stop();
-});
 
 function plane(v: number, h = 16, w = 12): NdArray<Uint16Array> {
   return {
