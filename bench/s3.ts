@@ -8,7 +8,9 @@
  *   Debian's /usr/bin/python3);
  * - `loadBatch` at several concurrency bounds (how the default was chosen);
  * - the client evaluation: small-GET requests/s, cold import time and
- *   minified browser-bundle size of aws4fetch vs @aws-sdk/client-s3.
+ *   minified browser-bundle size of aws4fetch vs @aws-sdk/client-s3;
+ * - an OME-Zarr plate (4 wells × 4 fields × 2 channels, 1024² uint16, zstd)
+ *   written and read with the Zarr backend on S3 vs on the local disk.
  *
  * Run: deno run -A bench/s3.ts [--quick] [--concurrency N]
  */
@@ -20,6 +22,9 @@ import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3Backend } from "../backends/s3.ts";
+import { ZarrBackend } from "../backends/zarr.ts";
+import { DiskBackend } from "../backends/disk.ts";
+import type { NdArray, StorageBackend } from "../backends/base.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -219,10 +224,56 @@ const s3Bundle = bundleSize(
 );
 rmSync(work, { recursive: true, force: true });
 
+// --- an OME-Zarr plate on S3 vs on disk ---
+const SIDE = 1024;
+const planeData = Array.from({ length: 32 }, (_, p) => {
+  const d = new Uint16Array(SIDE * SIDE);
+  let x = (p + 1) * 2654435761 >>> 0;
+  for (let i = 0; i < d.length; i++) {
+    x = (x * 1664525 + 1013904223) >>> 0;
+    d[i] = 400 + ((i % SIDE + (i >> 10)) >> 3) + (x >>> 26);
+  }
+  return d;
+});
+async function plate(store: StorageBackend, dir: string): Promise<{ write: number; read: number }> {
+  const z = new ZarrBackend({ store, compression: "zstd", chunks: "plane" });
+  await store.ensureDirectory(dir);
+  const t0 = performance.now();
+  for (let w = 0; w < 4; w++) {
+    const data: NdArray[] = [];
+    const paths: string[] = [];
+    const coordinates: number[][] = [];
+    for (let f = 0; f < 4; f++) {
+      for (let c = 0; c < 2; c++) {
+        data.push({ data: planeData[w * 8 + f * 2 + c]!, shape: [SIDE, SIDE], stride: [SIDE, 1] });
+        paths.push(`${dir}/${"ABCD"[w]}01_s${f}_w${c}.tif`);
+        coordinates.push([f, c]);
+      }
+    }
+    await z.saveBatch(data, paths, {
+      row: "ABCD"[w]!,
+      column: "01",
+      axes: [{ name: "field", role: "image" }, { name: "channel", type: "channel" }],
+      coordinates,
+    });
+  }
+  const t1 = performance.now();
+  const got = await z.loadBatch<NdArray<Uint16Array>>(await z.listFiles(dir));
+  const t2 = performance.now();
+  if (got.length !== 32) throw new Error(`read ${got.length} planes`);
+  return { write: (t1 - t0) / 1000, read: (t2 - t1) / 1000 };
+}
+const plateS3 = await plate(hcs, `/${bucket}/plate.zarr`);
+const diskDir = mkdtempSync(join(tmpdir(), "hcs-s3-bench-disk-"));
+const plateDisk = await plate(new DiskBackend(), join(diskDir, "plate.zarr"));
+rmSync(diskDir, { recursive: true, force: true });
+
 await hcs.deleteAll(`/${bucket}`);
 stop();
 
 const rt = "Deno" in globalThis ? "deno" : "bun";
+const plateRow = (name: string, r: { write: number; read: number }) =>
+  `| ${name} | ${r.write.toFixed(2)} | ${r.read.toFixed(2)} |`;
 console.log(`\n## S3 (${rt}, Ceph RGW 16 on 127.0.0.1, ${N} × 256 KiB, concurrency ${C})\n`);
 console.log("| run | seconds | throughput |\n| --- | ---: | ---: |");
 for (const [name, s, t] of rows) console.log(`| ${name} | ${s.toFixed(2)} | ${t} |`);
@@ -248,3 +299,8 @@ console.log(
     (sdkBundle / 1024).toFixed(1)
   } KiB |`,
 );
+console.log(
+  "\n| OME-Zarr plate, 4×4×2 × 1024² uint16, zstd | write s | read s |\n| --- | ---: | ---: |",
+);
+console.log(plateRow("on S3 (Ceph RGW, 127.0.0.1)", plateS3));
+console.log(plateRow("on local disk", plateDisk));
