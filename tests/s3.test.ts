@@ -6,6 +6,7 @@ import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
   IsADirectoryError,
+  LimitExceededError,
   NotADirectoryError,
   NotFoundError,
   PermissionDeniedError,
@@ -145,6 +146,18 @@ describe("s3 backend", { skip: s3Skip }, () => {
       await s3.save("f", `${b}/f`);
       await rejects(s3.save("x", `${b}/f/x.txt`), NotADirectoryError);
       await rejects(s3.save("x", `/${bucketName()}/x.txt`), NotFoundError);
+    });
+
+    it("an object over maxDecodedBytes is refused from its Content-Length, before its body", async () => {
+      const { s3, b } = await fresh();
+      await s3.save(new Uint8Array(5000), `${b}/big.bin`);
+      const small = s3Backend({ maxDecodedBytes: 4096 });
+      await rejects(
+        small.load(`${b}/big.bin`, { as: "bytes" }),
+        LimitExceededError,
+        `${b}/big.bin`,
+      );
+      assert.equal((await s3.load<Uint8Array>(`${b}/big.bin`, { as: "bytes" })).length, 5000);
     });
 
     it("load errors: missing → NotFound, directory → IsADirectory, below a file → NotADirectory", async () => {

@@ -17,6 +17,7 @@ import { AwsV4Signer } from "aws4fetch";
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
+  LimitExceededError,
   NotFoundError,
   PermissionDeniedError,
   restate,
@@ -228,11 +229,11 @@ export class S3Client {
         const cl = contentLength(res);
         if (cl !== undefined && cl > req.maxBytes) {
           await discard(res);
-          throw new StorageError(
+          throw new LimitExceededError(
             op,
             path,
-            `object is ${cl} bytes, over the limit of ${req.maxBytes}`,
-            { code: "ERR_LIMIT_EXCEEDED", status },
+            `object is ${cl} bytes, over the maxDecodedBytes budget of ${req.maxBytes}`,
+            { status },
           );
         }
       }
