@@ -322,8 +322,13 @@ describe("s3 backend", { skip: s3Skip }, () => {
       await rejects(s3.listFiles(`${b}/img1.txt`), NotADirectoryError);
       await rejects(s3.listDir(`${b}/img1.txt`), NotADirectoryError);
       // deleteAll batches DeleteObjects (1000 per request) and removes the bucket
-      await s3.deleteAll(b);
+      const spy = spyFetch();
+      await s3Backend({ fetch: spy.fetch }).deleteAll(b);
       assert.equal(await s3.exists(b), false);
+      const batches = spy.seen.filter((r) =>
+        r.method === "POST" && r.url.searchParams.has("delete")
+      );
+      assert.equal(batches.length, 2, "1110 keys → two DeleteObjects requests");
     });
 
     it("isFile/isDir/exists/stat on files, prefixes, buckets and missing paths", async () => {
