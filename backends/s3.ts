@@ -363,12 +363,16 @@ export class S3Backend extends AbstractStorageBackend
     await pool([...groups].length, 4, signal, async (gi, sig) => {
       const members = [...groups.values()][gi]!;
       const first = locs[members[0]!]!;
-      await this.#parentExists(op, paths[members[0]!]!, first, sig);
+      // the parent check and the target checks go out together: one round trip
+      const parent = this.#parentExists(op, paths[members[0]!]!, first, sig);
       if (members.length >= 8) {
         // many targets in one directory: one listing answers for all of them
         const j = first.key.lastIndexOf("/");
         const prefix = j < 0 ? "" : `${first.key.slice(0, j)}/`;
-        const all = await this.#o.listAll(op, paths[members[0]!]!, first.bucket, prefix, true, sig);
+        const [, all] = await Promise.all([
+          parent,
+          this.#o.listAll(op, paths[members[0]!]!, first.bucket, prefix, true, sig),
+        ]);
         const files = new Set(all.keys.map((k) => k.key));
         const dirs = new Set(all.prefixes.map((p) => p.slice(0, -1)));
         for (const i of members) {
@@ -381,8 +385,12 @@ export class S3Backend extends AbstractStorageBackend
         }
         return;
       }
-      for (const i of members) {
-        const k = await this.#kind(op, paths[i]!, locs[i]!, sig);
+      const [, ...kinds] = await Promise.all([
+        parent,
+        ...members.map((i) => this.#kind(op, paths[i]!, locs[i]!, sig)),
+      ]);
+      for (const [m, i] of members.entries()) {
+        const k = kinds[m]!;
         if (k.kind === "dir") throw new IsADirectoryError(op, paths[i]!);
         if (k.kind === "file") {
           if (!overwrite) throw new AlreadyExistsError(op, paths[i]!);
