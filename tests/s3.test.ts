@@ -547,3 +547,63 @@ describe("s3 multipart planning (no gateway needed)", () => {
     assert.throws(() => planParts(10, 1024), RangeError);
   });
 });
+
+describe("s3 addressing (no gateway needed)", () => {
+  it("keys are percent-encoded per segment; virtual-hosted unless an IP or forcePathStyle", async () => {
+    const { S3Client } = await import("../backends/s3/client.ts");
+    const make = (endpoint: string, forcePathStyle: boolean) =>
+      new S3Client({
+        endpoint: new URL(endpoint),
+        region: "eu-west-1",
+        credentials: { accessKeyId: "a", secretAccessKey: "b" },
+        forcePathStyle,
+        fetch,
+        retries: 0,
+        retryDelayMs: 1,
+        maxRetryDelayMs: 1,
+        timeoutMs: 1000,
+        signal: undefined,
+      });
+    const aws = make("https://s3.eu-west-1.amazonaws.com", false);
+    const u = aws.url("my-bucket", "dir/a b?c#d%e/@x(1)", { prefix: "p q+r" });
+    assert.equal(u.host, "my-bucket.s3.eu-west-1.amazonaws.com");
+    assert.equal(u.pathname, "/dir/a%20b%3Fc%23d%25e/%40x%281%29");
+    assert.equal(u.search, "?prefix=p%20q%2Br");
+    assert.equal(u.hash, "");
+    // a dotted bucket cannot be a TLS-valid subdomain: path style
+    assert.equal(aws.url("my.bucket", "k").href, "https://s3.eu-west-1.amazonaws.com/my.bucket/k");
+    assert.equal(
+      make("http://127.0.0.1:7480", false).url("b1b", "k").href,
+      "http://127.0.0.1:7480/b1b/k",
+    );
+    assert.equal(
+      make("https://minio.example:9000/base/", true).url("bkt", "x/y").href,
+      "https://minio.example:9000/base/bkt/x/y",
+    );
+    assert.throws(() =>
+      new S3Backend({
+        endpoint: "http://user:pw@127.0.0.1:1",
+        region: "us-east-1",
+        credentials: { accessKeyId: "a", secretAccessKey: "b" },
+      }), TypeError);
+    assert.throws(() =>
+      new S3Backend({
+        endpoint: "file:///etc",
+        region: "us-east-1",
+        credentials: { accessKeyId: "a", secretAccessKey: "b" },
+      }), TypeError);
+  });
+});
+
+describe("s3 rooted at one bucket", { skip: s3Skip }, () => {
+  it("with the bucket option, paths are /<key> inside that bucket", async () => {
+    const bucket = bucketName("root");
+    await s3Backend().ensureDirectory(`/${bucket}`);
+    const rooted = s3Backend({ bucket });
+    await rooted.ensureDirectory("/d");
+    await rooted.save("x", "/d/a.txt");
+    assert.deepEqual(await rooted.listDir("/"), ["d"]);
+    assert.deepEqual(await rooted.listFiles("/", { recursive: true }), ["/d/a.txt"]);
+    assert.equal(await s3Backend().load(`/${bucket}/d/a.txt`), "x");
+  });
+});
