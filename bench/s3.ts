@@ -50,7 +50,9 @@ if (process.env.S3_ENDPOINT) {
   env = Object.fromEntries(out.trim().split("\n").map((l) => l.split("=", 2) as [string, string]));
 }
 const stop = () => {
-  if (started) spawnSync("bash", [join(root, "scripts/s3/stop.sh"), started], { stdio: "ignore" });
+  if (!started) return;
+  spawnSync("bash", [join(root, "scripts/s3/stop.sh"), started], { stdio: "ignore" });
+  rmSync(dirname(started), { recursive: true, force: true });
 };
 
 const credentials = {
