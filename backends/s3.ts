@@ -17,11 +17,15 @@
  *   copies to one destination can both pass the check (S3 has no
  *   conditional copy).
  * - Client: `aws4fetch` signs; everything else is this module's own
- *   `fetch` loop. Measured against the Ceph gateway on this machine
- *   (2 cores), see bench/s3.ts: cold import 13 ms vs 190 ms for
- *   `@aws-sdk/client-s3`, 11 KB vs ~1.1 MB bundled (bun build --minify), and
- *   equal-concurrency GET/PUT throughput at least the SDK's. aws4fetch also
- *   runs on workerd, which the SDK does only with polyfills.
+ *   `fetch` loop. Chosen over `@aws-sdk/client-s3` by bench/s3.ts against
+ *   the Ceph gateway (2 shared cores, Deno): 1,878 vs 684 small GETs/s at
+ *   concurrency 32, cold import 0.5 ms vs 213 ms, 6 KiB vs 209 KiB minified
+ *   browser bundle, and it runs unchanged in workerd.
+ * - Create-only multipart uploads check absence, then complete with
+ *   `If-None-Match: *`; Ceph 16 ignores that header there, so two racing
+ *   creators of one large object can both succeed on Ceph (not on AWS).
+ * - `concurrency` defaults to 32: against the local gateway 8–64 were equal
+ *   within noise (it is CPU-bound), and remote stores are latency-bound.
  *
  * @example
  * ```ts

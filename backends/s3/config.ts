@@ -30,7 +30,7 @@ export interface S3BackendOptions {
   maxRetryDelayMs?: number;
   /** Per-attempt timeout in ms, body included. Default 60000; 0 disables. */
   timeoutMs?: number;
-  /** Requests `loadBatch`/`saveBatch` keep in flight. Default 32 (measured, see bench/s3.ts). */
+  /** Requests `loadBatch`/`saveBatch` keep in flight. Default 32 (see bench/s3.ts). */
   concurrency?: number;
   /** Objects above this size are uploaded in parts. Default 64 MiB. */
   multipartThreshold?: number;
