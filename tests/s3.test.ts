@@ -470,6 +470,27 @@ describe("s3 backend", { skip: s3Skip }, () => {
       );
     });
 
+    it("an abort in the middle of a loadBatch stops it: ABORT_ERR, no more requests", async () => {
+      const { s3, b } = await fresh();
+      const paths = Array.from({ length: 60 }, (_, i) => `${b}/o${i}.txt`);
+      await s3.saveBatch(paths.map(String), paths);
+      const ctl = new AbortController();
+      let gets = 0;
+      const spy = spyFetch((method) => {
+        if (method === "GET" && ++gets === 5) ctl.abort(new Error("user gave up"));
+        return undefined;
+      });
+      const reader = s3Backend({ fetch: spy.fetch, concurrency: 2 });
+      await assert.rejects(
+        reader.loadBatch(paths, { signal: ctl.signal }),
+        (e: unknown) => e instanceof StorageError && e.code === "ABORT_ERR",
+      );
+      const sent = spy.seen.length;
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(spy.seen.length, sent, "no request after the abort settled");
+      assert.ok(sent < 10, `${sent} requests for an abort after the 5th`);
+    });
+
     it("getBackend('s3') configures from the environment; missing settings name the variables", async () => {
       const { createRegistry } = await import("../registry/registry.ts");
       const names = [
