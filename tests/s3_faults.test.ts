@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
-import { StorageError } from "../errors.ts";
+import { LimitExceededError, StorageError } from "../errors.ts";
 import { bucketName, type Gateway, gateway, s3Backend, s3Skip } from "./_s3.ts";
 
 const gw = () => gateway as Gateway;
@@ -222,6 +222,36 @@ describe("s3 faults", { skip: s3Skip }, () => {
       assert.equal(await s3Backend().load(`${b}/taken.txt`), "theirs");
     } finally {
       await p.close();
+    }
+  });
+
+  it("bodies without a Content-Length are bounded: objects by maxDecodedBytes, XML by a cap", async () => {
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      const listing = (req.url ?? "").includes("list-type=2");
+      res.writeHead(200, { "content-type": "application/xml" }); // chunked: no Content-Length
+      const chunk = Buffer.alloc(64 * 1024, 0x41);
+      let sent = 0;
+      const total = listing ? 17 * 2 ** 20 : 8192;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const a = server.address();
+    const endpoint = `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
+    try {
+      const s3 = s3Backend({ endpoint, maxDecodedBytes: 4096, retries: 0 });
+      await assert.rejects(s3.load("/bucket/x.bin", { as: "bytes" }), LimitExceededError);
+      await assert.rejects(s3.listDir("/bucket/d"), LimitExceededError);
+    } finally {
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
     }
   });
 

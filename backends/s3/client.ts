@@ -78,6 +78,10 @@ export interface S3Response {
 }
 
 const RETRY = new Set([408, 429, 500, 502, 503, 504]);
+/** Largest XML answer (a 1000-key listing page is well under 1 MiB). */
+const XML_LIMIT = 16 * 2 ** 20;
+/** Bytes of an error body kept (the rest is dropped). */
+const ERROR_LIMIT = 64 * 1024;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -225,22 +229,31 @@ export class S3Client {
       }
       const status = res.status;
       const ok = (status >= 200 && status < 300) || (req.pass?.includes(status) ?? false);
-      if (ok && req.maxBytes !== undefined) {
-        const cl = contentLength(res);
-        if (cl !== undefined && cl > req.maxBytes) {
-          await discard(res);
-          throw new LimitExceededError(
-            op,
-            path,
-            `object is ${cl} bytes, over the maxDecodedBytes budget of ${req.maxBytes}`,
-            { status },
-          );
-        }
+      // every body is bounded: objects by maxBytes, XML answers and error bodies by fixed caps
+      const limit = ok ? (req.maxBytes ?? XML_LIMIT) : ERROR_LIMIT;
+      const cl = contentLength(res);
+      if (ok && cl !== undefined && cl > limit) {
+        await discard(res);
+        throw new LimitExceededError(
+          op,
+          path,
+          `response is ${cl} bytes, over the limit of ${limit} (maxDecodedBytes for objects)`,
+          { status },
+        );
       }
       let body: Uint8Array;
       try {
-        body = req.method === "HEAD" ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer());
+        body = req.method === "HEAD"
+          ? new Uint8Array(0)
+          : cl !== undefined && cl <= limit
+          ? new Uint8Array(await res.arrayBuffer())
+          : await readCapped(res, limit, !ok);
       } catch (err) {
+        if (err instanceof OverLimit) {
+          throw new LimitExceededError(op, path, `response body over the limit of ${limit}`, {
+            status,
+          });
+        }
         if (ctl.signal.aborted) {
           const e = interrupted(err);
           if (e instanceof Retryable) return e;
@@ -337,6 +350,36 @@ function retryAfter(h: Headers): number {
 function contentLength(res: Response): number | undefined {
   const v = res.headers.get("content-length");
   return v !== null && /^\d+$/.test(v.trim()) ? Number(v) : undefined;
+}
+
+class OverLimit extends Error {}
+
+/** Reads a body of unknown length, at most `limit` bytes (or throws `OverLimit`; `truncate` keeps the head). */
+async function readCapped(res: Response, limit: number, truncate: boolean): Promise<Uint8Array> {
+  const reader = res.body?.getReader();
+  if (!reader) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      await reader.cancel().catch(() => {});
+      if (!truncate) throw new OverLimit();
+      chunks.push(value.subarray(0, value.length - (n - limit)));
+      n = limit;
+      break;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }
 
 async function discard(res: Response): Promise<void> {
