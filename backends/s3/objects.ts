@@ -10,10 +10,18 @@
  * @module
  */
 
-import { AlreadyExistsError, CorruptDataError, StorageError } from "../../errors.ts";
+import {
+  AlreadyExistsError,
+  CorruptDataError,
+  LimitExceededError,
+  StorageError,
+} from "../../errors.ts";
 import { type S3Client, type S3Response, sleep, text, utf8 } from "./client.ts";
 import { completeBody, deleteErrors, deleteObjectsBody, field, parseListPage } from "./xml.ts";
 import { copyRange, MAX_PART, planParts } from "./parts.ts";
+
+/** Most entries one listing collects (a server paging forever cannot exhaust memory). */
+const MAX_LISTED = 10_000_000;
 
 /** What HEAD says about an object. */
 export interface Head {
@@ -147,6 +155,9 @@ export class Objects {
       });
       keys.push(...page.keys);
       prefixes.push(...page.prefixes);
+      if (keys.length + prefixes.length > MAX_LISTED) {
+        throw new LimitExceededError(op, path, `listing has more than ${MAX_LISTED} entries`);
+      }
       token = page.next;
       if (token !== undefined) {
         // a server repeating a token would page forever
