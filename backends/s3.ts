@@ -196,6 +196,7 @@ export class S3Backend extends AbstractStorageBackend
         timeoutMs: positive(o.timeoutMs, 60_000, "timeoutMs"),
         signal: o.signal,
       }),
+      positive(o.maxListEntries, 10_000_000, "maxListEntries", 1),
     );
   }
 

@@ -255,6 +255,37 @@ describe("s3 faults", { skip: s3Skip }, () => {
     }
   });
 
+  it("a server that pages a listing forever is stopped at maxListEntries", async () => {
+    let pages = 0;
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      pages++;
+      const keys = Array.from(
+        { length: 1000 },
+        (_, i) => `<Contents><Key>d/k${pages}-${i}</Key><Size>1</Size></Contents>`,
+      ).join("");
+      const xml = `<ListBucketResult><EncodingType>url</EncodingType>${keys}` +
+        `<IsTruncated>true</IsTruncated><NextContinuationToken>t${pages}</NextContinuationToken>` +
+        `</ListBucketResult>`;
+      res.writeHead(200, { "content-length": String(Buffer.byteLength(xml)) });
+      res.end(xml);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const a = server.address();
+    try {
+      const s3 = s3Backend({
+        endpoint: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`,
+        maxListEntries: 2500,
+        retries: 0,
+      });
+      await assert.rejects(s3.listFiles("/bucket/d", { recursive: true }), LimitExceededError);
+      assert.equal(pages, 3);
+    } finally {
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("a server that never answers times out (typed ETIMEDOUT); a redirect is not followed", async () => {
     const hung: Server = createServer(() => {/* never answers */});
     let leaked = 0;

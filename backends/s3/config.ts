@@ -40,6 +40,8 @@ export interface S3BackendOptions {
   partConcurrency?: number;
   /** Largest object `load` reads, checked against Content-Length first. Default 1 GiB. */
   maxDecodedBytes?: number;
+  /** Most entries one listing may collect before `LimitExceededError`. Default 10,000,000. */
+  maxListEntries?: number;
   /** How long a failed `saveBatch` keeps retrying the removal of what it wrote. Default 30000. */
   cleanupTimeoutMs?: number;
   /** Aborts every request of this backend. */

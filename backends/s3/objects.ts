@@ -20,9 +20,6 @@ import { type S3Client, type S3Response, sleep, text, utf8 } from "./client.ts";
 import { completeBody, deleteErrors, deleteObjectsBody, field, parseListPage } from "./xml.ts";
 import { copyRange, MAX_PART, planParts } from "./parts.ts";
 
-/** Most entries one listing collects (a server paging forever cannot exhaust memory). */
-const MAX_LISTED = 10_000_000;
-
 /** What HEAD says about an object. */
 export interface Head {
   size: number;
@@ -79,9 +76,15 @@ export function writeId(): string {
 /** Object operations on one client. `op`/`path` name the storage call for errors. */
 export class Objects {
   readonly client: S3Client;
-  /** @param client the signed-request client */
-  constructor(client: S3Client) {
+  /** Most entries one listing collects (a server paging forever cannot exhaust memory). */
+  readonly maxListed: number;
+  /**
+   * @param client the signed-request client
+   * @param maxListed the listing bound
+   */
+  constructor(client: S3Client, maxListed = 10_000_000) {
     this.client = client;
+    this.maxListed = maxListed;
   }
 
   /** HEAD an object; undefined when absent. */
@@ -155,8 +158,8 @@ export class Objects {
       });
       keys.push(...page.keys);
       prefixes.push(...page.prefixes);
-      if (keys.length + prefixes.length > MAX_LISTED) {
-        throw new LimitExceededError(op, path, `listing has more than ${MAX_LISTED} entries`);
+      if (keys.length + prefixes.length > this.maxListed) {
+        throw new LimitExceededError(op, path, `listing has more than ${this.maxListed} entries`);
       }
       token = page.next;
       if (token !== undefined) {
