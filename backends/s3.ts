@@ -67,16 +67,15 @@ import {
   type StoreCapabilities,
   type VersionedBytes,
 } from "./base.ts";
-import { assertPath, normalize } from "../_internal/paths.ts";
-import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
+import { naturalSort } from "../_internal/listing.ts";
 import { assertStorable, checkBatch } from "../_internal/values.ts";
 import { decodedBudget } from "../_internal/limits.ts";
 import { decodeForPath, encodeForPath } from "../formats/mod.ts";
-import { S3Client, text, validBucket } from "./s3/client.ts";
-import { type Head, Objects, pool } from "./s3/objects.ts";
+import { S3Client, validBucket } from "./s3/client.ts";
+import { Objects, pool } from "./s3/objects.ts";
+import { listFilesIn, Namespace, transfer } from "./s3/namespace.ts";
 import { optionsFromEnv, parseEndpoint, positive, type S3BackendOptions } from "./s3/config.ts";
 import { MIN_PART } from "./s3/parts.ts";
-import { parseBuckets } from "./s3/xml.ts";
 
 export type { S3Credentials } from "./s3/client.ts";
 export { optionsFromEnv };
@@ -102,17 +101,6 @@ export interface S3CallOptions {
 export interface S3LoadOptions extends LoadOptions, S3CallOptions {}
 /** `save`/`saveBatch` options of the S3 backend. */
 export interface S3SaveOptions extends SaveOptions, S3CallOptions {}
-
-/** Where a path points: the service root, a bucket (`key` ""), or an object key. */
-interface Loc {
-  bucket: string | undefined;
-  key: string;
-}
-
-/** What is at a path. */
-type Kind = { kind: "file"; head: Head } | { kind: "dir" } | { kind: "missing" };
-
-const COPY_PART = 512 * 2 ** 20;
 
 /**
  * Object storage as a full backend. See the module documentation.
@@ -148,7 +136,7 @@ export class S3Backend extends AbstractStorageBackend
     crossProcessLock: false,
   };
   readonly #o: Objects;
-  readonly #bucket: string | undefined;
+  readonly #ns: Namespace;
   readonly #concurrency: number;
   readonly #threshold: number;
   readonly #partSize: number;
@@ -176,7 +164,6 @@ export class S3Backend extends AbstractStorageBackend
       throw new TypeError(`S3Backend: '${o.bucket}' is not a valid bucket name`);
     }
     this.key = o.key ?? "s3";
-    this.#bucket = o.bucket;
     this.#concurrency = positive(o.concurrency, 32, "concurrency", 1);
     this.#threshold = positive(o.multipartThreshold, 64 * 2 ** 20, "multipartThreshold", MIN_PART);
     this.#partSize = positive(o.partSize, 16 * 2 ** 20, "partSize", MIN_PART);
@@ -198,70 +185,7 @@ export class S3Backend extends AbstractStorageBackend
       }),
       positive(o.maxListEntries, 10_000_000, "maxListEntries", 1),
     );
-  }
-
-  // ------------------------------------------------------------ paths
-
-  #loc(path: string, op: string): Loc {
-    assertPath(path, op);
-    const n = normalize(path.startsWith("/") ? path : `/${path}`);
-    const segs = n === "/" ? [] : n.slice(1).split("/");
-    if (this.#bucket !== undefined) return { bucket: this.#bucket, key: segs.join("/") };
-    const bucket = segs.shift();
-    if (bucket !== undefined && !validBucket(bucket)) {
-      throw new StorageError(op, path, `'${bucket}' is not a valid S3 bucket name`, {
-        code: "EINVAL",
-      });
-    }
-    return { bucket, key: segs.join("/") };
-  }
-
-  #objectLoc(path: string, op: string): { bucket: string; key: string } {
-    const l = this.#loc(path, op);
-    if (l.bucket === undefined || l.key === "") throw new IsADirectoryError(op, path);
-    return { bucket: l.bucket, key: l.key };
-  }
-
-  async #kind(op: string, path: string, l: Loc, signal?: AbortSignal): Promise<Kind> {
-    if (l.bucket === undefined) return { kind: "dir" };
-    if (l.key === "") {
-      return (await this.#o.bucketExists(op, path, l.bucket, signal))
-        ? { kind: "dir" }
-        : { kind: "missing" };
-    }
-    const [head, children] = await Promise.all([
-      this.#o.head(op, path, l.bucket, l.key, signal),
-      this.#o.any(op, path, l.bucket, `${l.key}/`, signal).catch((err) => {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      }),
-    ]);
-    if (head) return { kind: "file", head };
-    return children ? { kind: "dir" } : { kind: "missing" };
-  }
-
-  /** The error for a path that has no object: a directory, below a file, or missing. */
-  async #missing(op: string, path: string, l: Loc, signal?: AbortSignal): Promise<StorageError> {
-    const k = await this.#kind(op, path, l, signal);
-    if (k.kind === "dir") return new IsADirectoryError(op, path);
-    if (l.bucket !== undefined && l.key.includes("/")) {
-      const segs = l.key.split("/");
-      for (let i = 1; i < segs.length; i++) {
-        if (await this.#o.head(op, path, l.bucket, segs.slice(0, i).join("/"), signal)) {
-          return new NotADirectoryError(op, path, "a parent is a file");
-        }
-      }
-    }
-    return new NotFoundError(op, path, "no such file");
-  }
-
-  /** Checks that the parent directory of an object exists. */
-  async #parentExists(op: string, path: string, l: Loc, signal?: AbortSignal): Promise<void> {
-    const i = l.key.lastIndexOf("/");
-    const parent: Loc = { bucket: l.bucket, key: i < 0 ? "" : l.key.slice(0, i) };
-    const k = await this.#kind(op, path, parent, signal);
-    if (k.kind === "file") throw new NotADirectoryError(op, path, "the parent is a file");
-    if (k.kind === "missing") throw new NotFoundError(op, path, "parent directory does not exist");
+    this.#ns = new Namespace(this.#o, o.bucket);
   }
 
   // ------------------------------------------------------------ writes
@@ -282,17 +206,17 @@ export class S3Backend extends AbstractStorageBackend
   ): Promise<void> {
     const op = paths.length === 1 && data.length === 1 ? "save" : "saveBatch";
     checkBatch(data, paths, op, (p) => {
-      const l = this.#loc(p, op);
+      const l = this.#ns.loc(p, op);
       return `${l.bucket}/${l.key}`;
     });
     const signal = options.signal;
     const overwrite = options.overwrite === true;
     const locs = paths.map((p, i) => {
       assertStorable(data[i], op, p);
-      return this.#objectLoc(p, op);
+      return this.#ns.objectLoc(p, op);
     });
     const bodies = paths.map((p, i) => encodeForPath(data[i]!, p, op));
-    const existed = await this.#preflight(op, paths, locs, overwrite, signal);
+    const existed = await this.#ns.preflight(op, paths, locs, overwrite, signal);
     // every write started and not refused by the store may have landed: undo removes those
     const started = new Set<number>();
     try {
@@ -333,7 +257,7 @@ export class S3Backend extends AbstractStorageBackend
         }
       }, false);
     } catch (err) {
-      const left = await this.#undo(op, paths, locs, [...started]);
+      const left = await this.#ns.undo(op, paths, locs, [...started], this.#cleanupMs);
       if (left.length > 0 && err instanceof StorageError) {
         throw restate(
           err,
@@ -348,97 +272,13 @@ export class S3Backend extends AbstractStorageBackend
     }
   }
 
-  /** Checks parents and targets before the first write; returns the indices that exist. */
-  async #preflight(
-    op: string,
-    paths: readonly string[],
-    locs: readonly { bucket: string; key: string }[],
-    overwrite: boolean,
-    signal: AbortSignal | undefined,
-  ): Promise<Set<number>> {
-    const groups = new Map<string, number[]>();
-    locs.forEach((l, i) => {
-      const j = l.key.lastIndexOf("/");
-      const g = `${l.bucket}/${j < 0 ? "" : l.key.slice(0, j)}`;
-      const list = groups.get(g);
-      if (list) list.push(i);
-      else groups.set(g, [i]);
-    });
-    const existed = new Set<number>();
-    await pool([...groups].length, 4, signal, async (gi, sig) => {
-      const members = [...groups.values()][gi]!;
-      const first = locs[members[0]!]!;
-      // the parent check and the target checks go out together: one round trip
-      const parent = this.#parentExists(op, paths[members[0]!]!, first, sig);
-      if (members.length >= 8) {
-        // many targets in one directory: one listing answers for all of them
-        const j = first.key.lastIndexOf("/");
-        const prefix = j < 0 ? "" : `${first.key.slice(0, j)}/`;
-        const [, all] = await Promise.all([
-          parent,
-          this.#o.listAll(op, paths[members[0]!]!, first.bucket, prefix, true, sig),
-        ]);
-        const files = new Set(all.keys.map((k) => k.key));
-        const dirs = new Set(all.prefixes.map((p) => p.slice(0, -1)));
-        for (const i of members) {
-          const l = locs[i]!;
-          if (dirs.has(l.key)) throw new IsADirectoryError(op, paths[i]!);
-          if (files.has(l.key)) {
-            if (!overwrite) throw new AlreadyExistsError(op, paths[i]!);
-            existed.add(i);
-          }
-        }
-        return;
-      }
-      const [, ...kinds] = await Promise.all([
-        parent,
-        ...members.map((i) => this.#kind(op, paths[i]!, locs[i]!, sig)),
-      ]);
-      for (const [m, i] of members.entries()) {
-        const k = kinds[m]!;
-        if (k.kind === "dir") throw new IsADirectoryError(op, paths[i]!);
-        if (k.kind === "file") {
-          if (!overwrite) throw new AlreadyExistsError(op, paths[i]!);
-          existed.add(i);
-        }
-      }
-    });
-    return existed;
-  }
-
-  /** Deletes what a failed batch created; returns the paths it could not remove. */
-  async #undo(
-    op: string,
-    paths: readonly string[],
-    locs: readonly { bucket: string; key: string }[],
-    created: number[],
-  ): Promise<string[]> {
-    const byBucket = new Map<string, number[]>();
-    for (const i of created) {
-      const b = locs[i]!.bucket;
-      byBucket.set(b, [...(byBucket.get(b) ?? []), i]);
-    }
-    const left: string[] = [];
-    for (const [bucket, idx] of byBucket) {
-      const failed = await this.#o.deleteWithin(
-        op,
-        paths[idx[0]!]!,
-        bucket,
-        idx.map((i) => locs[i]!.key),
-        this.#cleanupMs,
-      );
-      if (failed.length > 0) left.push(...idx.map((i) => paths[i]!));
-    }
-    return left;
-  }
-
   // ------------------------------------------------------------ reads
 
   async #getBytes(op: string, path: string, signal?: AbortSignal): Promise<VersionedBytes> {
-    const l = this.#loc(path, op);
-    if (l.bucket === undefined || l.key === "") throw await this.#missing(op, path, l, signal);
+    const l = this.#ns.loc(path, op);
+    if (l.bucket === undefined || l.key === "") throw await this.#ns.missing(op, path, l, signal);
     const r = await this.#o.get(op, path, l.bucket, l.key, this.#maxBytes, signal);
-    if (!r) throw await this.#missing(op, path, l, signal);
+    if (!r) throw await this.#ns.missing(op, path, l, signal);
     return { bytes: r.body, version: r.headers.get("etag") ?? "" };
   }
 
@@ -475,11 +315,11 @@ export class S3Backend extends AbstractStorageBackend
     ) {
       throw new RangeError(`${op} '${path}': offset and length must be non-negative integers`);
     }
-    const l = this.#loc(path, op);
-    if (l.bucket === undefined || l.key === "") throw await this.#missing(op, path, l);
+    const l = this.#ns.loc(path, op);
+    if (l.bucket === undefined || l.key === "") throw await this.#ns.missing(op, path, l);
     if (length === 0) {
       if (!(await this.#o.head(op, path, l.bucket, l.key, options.signal))) {
-        throw await this.#missing(op, path, l);
+        throw await this.#ns.missing(op, path, l);
       }
       return new Uint8Array(0);
     }
@@ -496,7 +336,7 @@ export class S3Backend extends AbstractStorageBackend
       },
       [404, 416],
     );
-    if (!r) throw await this.#missing(op, path, l, options.signal);
+    if (!r) throw await this.#ns.missing(op, path, l, options.signal);
     if (r.status === 416) return new Uint8Array(0);
     if (r.status === 200) return r.body.slice(offset, offset + length);
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(r.headers.get("content-range") ?? "");
@@ -516,7 +356,7 @@ export class S3Backend extends AbstractStorageBackend
     options: S3CallOptions = {},
   ): Promise<VersionedBytes | undefined> {
     const op = "loadVersioned";
-    const l = this.#objectLoc(path, op);
+    const l = this.#ns.objectLoc(path, op);
     const r = await this.#o.get(op, path, l.bucket, l.key, this.#maxBytes, options.signal);
     if (!r) return undefined;
     const version = r.headers.get("etag");
@@ -536,7 +376,7 @@ export class S3Backend extends AbstractStorageBackend
   ): Promise<string | false> {
     const op = "saveIfVersion";
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`${op} '${path}': bytes expected`);
-    const l = this.#objectLoc(path, op);
+    const l = this.#ns.objectLoc(path, op);
     const cond = expected === null ? "absent" as const : { etag: expected };
     try {
       return await this.#o.put(op, path, l.bucket, l.key, bytes, cond, options.signal);
@@ -548,35 +388,12 @@ export class S3Backend extends AbstractStorageBackend
 
   // ------------------------------------------------------------ listings
 
-  async #level(op: string, path: string, l: Loc, signal?: AbortSignal) {
-    if (l.bucket === undefined) {
-      const r = await this.#o.client.send(op, path, { method: "GET", signal });
-      return { files: [] as string[], dirs: parseBuckets(text(r.body)), marker: true };
-    }
-    const prefix = l.key === "" ? "" : `${l.key}/`;
-    const all = await this.#o.listAll(op, path, l.bucket, prefix, true, signal);
-    const files: string[] = [];
-    let marker = l.key === "";
-    for (const k of all.keys) {
-      if (k.key === prefix) marker = true;
-      else files.push(k.key.slice(prefix.length));
-    }
-    const dirs = all.prefixes.map((p) => p.slice(prefix.length, -1));
-    return { files: files.filter(valid), dirs: dirs.filter(valid), marker };
-  }
-
-  async #emptyLevel(op: string, path: string, l: Loc, signal?: AbortSignal): Promise<never> {
-    const k = await this.#kind(op, path, l, signal);
-    if (k.kind === "file") throw new NotADirectoryError(op, path);
-    throw new NotFoundError(op, path, "no such directory");
-  }
-
   /** Entry names of a directory (files and subdirectories), natural order. */
   async listDir(path: string, options: S3CallOptions = {}): Promise<string[]> {
-    const l = this.#loc(path, "listDir");
-    const lv = await this.#level("listDir", path, l, options.signal);
+    const l = this.#ns.loc(path, "listDir");
+    const lv = await this.#ns.level("listDir", path, l, options.signal);
     if (!lv.marker && lv.files.length === 0 && lv.dirs.length === 0) {
-      await this.#emptyLevel("listDir", path, l, options.signal);
+      await this.#ns.emptyLevel("listDir", path, l, options.signal);
     }
     return naturalSort([...new Set([...lv.files, ...lv.dirs])]);
   }
@@ -586,49 +403,13 @@ export class S3Backend extends AbstractStorageBackend
    * listing inside a bucket is one flat ListObjectsV2 pass.
    */
   async listFiles(dir: string, options: ListOptions & S3CallOptions = {}): Promise<string[]> {
-    const op = "listFiles";
-    const l = this.#loc(dir, op);
-    const signal = options.signal;
-    if (l.bucket === undefined || !options.recursive) {
-      return await breadthFirst(dir, async (rel) => {
-        const sub: Loc = relLoc(l, rel);
-        const lv = await this.#level(op, dir, sub, signal);
-        if (rel === "" && !lv.marker && lv.files.length === 0 && lv.dirs.length === 0) {
-          await this.#emptyLevel(op, dir, l, signal);
-        }
-        return [
-          ...lv.files.map((name) => ({ name, kind: "file" as const })),
-          ...lv.dirs.map((name) => ({ name, kind: "dir" as const })),
-        ];
-      }, options);
-    }
-    const prefix = l.key === "" ? "" : `${l.key}/`;
-    const all = await this.#o.listAll(op, dir, l.bucket, prefix, false, signal);
-    if (all.keys.length === 0 && l.key !== "") await this.#emptyLevel(op, dir, l, signal);
-    const tree = new Map<string, Map<string, ListEntry["kind"]>>([["", new Map()]]);
-    const add = (rel: string, name: string, kind: ListEntry["kind"]) => {
-      let m = tree.get(rel);
-      if (!m) tree.set(rel, m = new Map());
-      if (kind === "dir" || !m.has(name)) m.set(name, kind);
-    };
-    for (const { key } of all.keys) {
-      const parts = key.slice(prefix.length).split("/");
-      const last = parts.pop()!;
-      if (!parts.every(valid) || (last !== "" && !valid(last))) continue;
-      parts.forEach((p, i) => add(parts.slice(0, i).join("/"), p, "dir"));
-      if (last !== "") add(parts.join("/"), last, "file");
-    }
-    return await breadthFirst(
-      dir,
-      (rel) => [...(tree.get(rel) ?? new Map()).entries()].map(([name, kind]) => ({ name, kind })),
-      options,
-    );
+    return await listFilesIn(this.#ns, dir, options);
   }
 
   /** True for an object; `IsADirectoryError` for a prefix or bucket; `NotFoundError` if missing. */
   async isFile(path: string, options: S3CallOptions = {}): Promise<boolean> {
-    const l = this.#loc(path, "isFile");
-    const k = await this.#kind("isFile", path, l, options.signal);
+    const l = this.#ns.loc(path, "isFile");
+    const k = await this.#ns.kind("isFile", path, l, options.signal);
     if (k.kind === "file") return true;
     if (k.kind === "dir") throw new IsADirectoryError("isFile", path);
     throw new NotFoundError("isFile", path);
@@ -636,8 +417,8 @@ export class S3Backend extends AbstractStorageBackend
 
   /** True for a prefix or bucket; `NotADirectoryError` for an object; `NotFoundError` if missing. */
   async isDir(path: string, options: S3CallOptions = {}): Promise<boolean> {
-    const l = this.#loc(path, "isDir");
-    const k = await this.#kind("isDir", path, l, options.signal);
+    const l = this.#ns.loc(path, "isDir");
+    const k = await this.#ns.kind("isDir", path, l, options.signal);
     if (k.kind === "dir") return true;
     if (k.kind === "file") throw new NotADirectoryError("isDir", path);
     throw new NotFoundError("isDir", path);
@@ -645,8 +426,8 @@ export class S3Backend extends AbstractStorageBackend
 
   /** Describes a path (S3 has no symlinks). */
   async stat(path: string, options: S3CallOptions = {}): Promise<StatResult> {
-    const l = this.#loc(path, "stat");
-    const k = await this.#kind("stat", path, l, options.signal);
+    const l = this.#ns.loc(path, "stat");
+    const k = await this.#ns.kind("stat", path, l, options.signal);
     if (k.kind === "file") return { type: "file", path, exists: true, size: k.head.size };
     if (k.kind === "dir") return { type: "directory", path, exists: true };
     return { type: "missing", path, exists: false };
@@ -657,7 +438,7 @@ export class S3Backend extends AbstractStorageBackend
   /** Creates the bucket if needed and a `dir/` marker at every level below it. */
   async ensureDirectory(path: string, options: S3CallOptions = {}): Promise<void> {
     const op = "ensureDirectory";
-    const l = this.#loc(path, op);
+    const l = this.#ns.loc(path, op);
     const signal = options.signal;
     if (l.bucket === undefined) return;
     const bucket = l.bucket;
@@ -689,7 +470,7 @@ export class S3Backend extends AbstractStorageBackend
   /** Removes an object, an empty directory (its marker) or an empty bucket. */
   async delete(path: string, options: S3CallOptions = {}): Promise<void> {
     const op = "delete";
-    const l = this.#loc(path, op);
+    const l = this.#ns.loc(path, op);
     const signal = options.signal;
     if (l.bucket === undefined) {
       throw new StorageError(op, path, "cannot delete the root", { code: "EBUSY" });
@@ -724,7 +505,7 @@ export class S3Backend extends AbstractStorageBackend
   /** Removes an object or a whole prefix (DeleteObjects, 1000 keys a request); a bucket too. */
   async deleteAll(path: string, options: S3CallOptions = {}): Promise<void> {
     const op = "deleteAll";
-    const l = this.#loc(path, op);
+    const l = this.#ns.loc(path, op);
     const signal = options.signal;
     if (l.bucket === undefined) {
       throw new StorageError(op, path, "cannot delete the root", { code: "EBUSY" });
@@ -753,7 +534,7 @@ export class S3Backend extends AbstractStorageBackend
   /** Always false: S3 has no symbolic links. */
   isSymlink(path: string): Promise<boolean> {
     try {
-      this.#loc(path, "isSymlink");
+      this.#ns.loc(path, "isSymlink");
       return Promise.resolve(false);
     } catch (err) {
       return Promise.reject(err);
@@ -762,83 +543,13 @@ export class S3Backend extends AbstractStorageBackend
 
   /** Moves an object or a prefix (server-side copy, then delete); refuses an existing destination. */
   async move(src: string, dst: string, options: S3CallOptions = {}): Promise<void> {
-    await this.#transfer("move", src, dst, options.signal);
+    await transfer(this.#ns, "move", src, dst, options.signal, this.#concurrency, this.#cleanupMs);
   }
 
   /** Copies an object or a prefix server-side; refuses an existing destination. */
   async copy(src: string, dst: string, options: S3CallOptions = {}): Promise<void> {
-    await this.#transfer("copy", src, dst, options.signal);
+    await transfer(this.#ns, "copy", src, dst, options.signal, this.#concurrency, this.#cleanupMs);
   }
-
-  async #transfer(op: "move" | "copy", src: string, dst: string, signal?: AbortSignal) {
-    const s = this.#loc(src, op);
-    const d = this.#loc(dst, op);
-    if (s.bucket === undefined || s.key === "" || d.bucket === undefined || d.key === "") {
-      throw new UnsupportedOperationError(op, src, "whole buckets cannot be moved or copied");
-    }
-    const sb = s.bucket;
-    const db = d.bucket;
-    const [sk, dk] = await Promise.all([
-      this.#kind(op, src, s, signal),
-      this.#kind(op, dst, d, signal),
-    ]);
-    if (sk.kind === "missing") throw new NotFoundError(op, src);
-    if (dk.kind !== "missing") throw new AlreadyExistsError(op, dst);
-    await this.#parentExists(op, dst, d, signal);
-    if (sk.kind === "file") {
-      await this.#o.copy(
-        op,
-        dst,
-        { bucket: sb, key: s.key, size: sk.head.size },
-        db,
-        d.key,
-        COPY_PART,
-        signal,
-      );
-      if (op === "move") {
-        await this.#o.client.send(op, src, { method: "DELETE", bucket: sb, key: s.key, signal });
-      }
-      return;
-    }
-    if (sb === db && (d.key + "/").startsWith(`${s.key}/`)) {
-      throw new StorageError(op, dst, `cannot ${op} a directory into itself`, { code: "EINVAL" });
-    }
-    const all = await this.#o.listAll(op, src, sb, `${s.key}/`, false, signal);
-    const done: string[] = [];
-    try {
-      await pool(all.keys.length, this.#concurrency, signal, async (i, sig) => {
-        const k = all.keys[i]!;
-        const target = `${d.key}/${k.key.slice(s.key.length + 1)}`;
-        await this.#o.copy(
-          op,
-          dst,
-          { bucket: sb, key: k.key, size: k.size },
-          db,
-          target,
-          COPY_PART,
-          sig,
-        );
-        done.push(target);
-      });
-    } catch (err) {
-      await this.#o.deleteWithin(op, dst, db, done, this.#cleanupMs);
-      throw err;
-    }
-    if (op === "move") await this.#o.deleteKeys(op, src, sb, all.keys.map((k) => k.key), signal);
-  }
-}
-
-function valid(name: string): boolean {
-  return name !== "" && name !== "." && name !== ".." && !name.includes("/");
-}
-
-function relLoc(l: Loc, rel: string): Loc {
-  if (rel === "") return l;
-  if (l.bucket === undefined) {
-    const [bucket, ...rest] = rel.split("/");
-    return { bucket, key: rest.join("/") };
-  }
-  return { bucket: l.bucket, key: l.key === "" ? rel : `${l.key}/${rel}` };
 }
 
 /**
