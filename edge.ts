@@ -1,7 +1,7 @@
 /**
  * The edge entry point of hcs-store: the core (typed errors, the contract
- * types, the registry), the memory backend, the HTTP backend and the Zarr
- * backend, with nothing that imports `node:*` or `bun:*`. It runs on
+ * types, the registry), the memory backend, the HTTP backend, the S3 backend
+ * and the Zarr backend, with nothing that imports `node:*` or `bun:*`. It runs on
  * Cloudflare workerd, Deno Deploy, browsers, and of course Deno, Bun and Node.
  *
  * Registry entries stay lazy: the `disk` backend, its FFI bulk reader and
@@ -33,6 +33,14 @@ export {
   type HttpListOptions,
   type HttpLoadOptions,
 } from "./backends/http.ts";
+export {
+  S3Backend,
+  type S3BackendOptions,
+  type S3CallOptions,
+  type S3Credentials,
+  type S3LoadOptions,
+  type S3SaveOptions,
+} from "./backends/s3.ts";
 export type { ByteStore } from "./backends/zarr/store.ts";
 export {
   type BackendResolver,

@@ -140,6 +140,8 @@ export interface Location {
  * made absolute against the cwd; an `http(s)://` URL means the http backend.
  */
 export function location(arg: string, defaultBackend = "disk"): Location {
+  const s3 = s3Location(arg);
+  if (s3) return s3;
   // A URL is on the http backend, which takes absolute URLs as paths.
   if (/^https?:\/\//i.test(arg)) return { backend: "http", path: arg };
   const m = /^([A-Za-z][A-Za-z0-9_.-]+):(.*)$/.exec(arg);
@@ -155,6 +157,16 @@ export function location(arg: string, defaultBackend = "disk"): Location {
   else if (backend === "http" && /^https?:\/\//i.test(path)) return { backend, path };
   else if (!path.startsWith("/")) path = `/${path}`;
   return { backend, path };
+}
+
+/**
+ * `s3://bucket/key` → the s3 backend's path `/bucket/key` (undefined for
+ * anything else). The backend itself is configured from `S3_*`/`AWS_*`.
+ */
+export function s3Location(arg: string): Location | undefined {
+  const m = /^s3:\/\/([^/]+)(\/.*)?$/i.exec(arg);
+  if (!m) return undefined;
+  return { backend: "s3", path: `/${m[1]}${m[2] ?? ""}` };
 }
 
 /** Resolves a backend by key; an unknown key is the caller's mistake (exit 2). */

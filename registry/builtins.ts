@@ -91,6 +91,13 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
     plan: () => ({ implementation: "mapped" }),
   },
   {
+    key: "s3",
+    supports: () => true,
+    // configured from S3_* / AWS_* variables; missing ones are a typed error here, not later
+    load: async () => (await import("../backends/s3.ts")).s3FromEnv(safeEnv),
+    plan: () => ({ implementation: "aws4fetch" }),
+  },
+  {
     key: "zarr",
     supports: () => true,
     load: async (ctx) =>

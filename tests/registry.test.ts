@@ -90,10 +90,10 @@ describe("registry", () => {
 
   it("unknown key → BackendNotFoundError listing what is available", async () => {
     const reg = createRegistry();
-    await assert.rejects(reg.getBackend("s3"), (err: unknown) => {
+    await assert.rejects(reg.getBackend("gcs"), (err: unknown) => {
       assert.ok(err instanceof BackendNotFoundError);
       assert.equal(err.code, "ERR_BACKEND_NOT_FOUND");
-      assert.match(err.message, /s3/);
+      assert.match(err.message, /gcs/);
       assert.match(err.message, /memory/);
       assert.ok(err.available.includes("memory"));
       return true;
