@@ -62,6 +62,7 @@ export const STORAGE_ERROR_CODES = [
   "ERR_BACKEND_FACTORY",
   "ERR_TRUNCATED",
   "ERR_REDIRECT",
+  "ERR_MISSING_CONFIG",
   "ERR_SIZE_CHANGED",
   "ERR_RELEASED",
   "ERR_TIFF_PAGES_DIFFER",
@@ -69,9 +70,13 @@ export const STORAGE_ERROR_CODES = [
 
 /**
  * The code of a {@linkcode StorageError}: one of {@linkcode STORAGE_ERROR_CODES},
- * or `HTTP_<status>` for an HTTP status with no class of its own.
+ * `HTTP_<status>` for an HTTP status with no class of its own, or `S3_<Code>`
+ * for an S3 error answer (`S3_InvalidArgument`) with no class of its own.
  */
-export type StorageErrorCode = typeof STORAGE_ERROR_CODES[number] | `HTTP_${number}`;
+export type StorageErrorCode =
+  | typeof STORAGE_ERROR_CODES[number]
+  | `HTTP_${number}`
+  | `S3_${string}`;
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(STORAGE_ERROR_CODES);
 
@@ -85,5 +90,5 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(STORAGE_ERROR_CODES);
  * ```
  */
 export function isStorageErrorCode(code: string): code is StorageErrorCode {
-  return KNOWN_CODES.has(code) || /^HTTP_[1-5]\d\d$/.test(code);
+  return KNOWN_CODES.has(code) || /^HTTP_[1-5]\d\d$/.test(code) || /^S3_[A-Za-z]+$/.test(code);
 }

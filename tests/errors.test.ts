@@ -244,7 +244,11 @@ describe("one error vocabulary", () => {
         seen.set(code, path.relative(repo, file));
       }
       for (const m of text.matchAll(/\bcode:\s*`([^`]*)`/g)) {
-        assert.match(m[1]!, /^HTTP_\$\{[a-z.]+\}$/, `${path.relative(repo, file)}: ${m[0]}`);
+        assert.match(
+          m[1]!,
+          /^(HTTP_\$\{[a-z.]+\}|S3_\$\{[^}]+\})$/,
+          `${path.relative(repo, file)}: ${m[0]}`,
+        );
       }
     }
     assert.ok(seen.size >= 20, `scan found only ${seen.size} codes`);
@@ -261,6 +265,7 @@ describe("one error vocabulary", () => {
     const missing = STORAGE_ERROR_CODES.filter((c) => !table.includes(`\`${c}\``));
     assert.deepEqual(missing, []);
     assert.ok(table.includes("`HTTP_<status>`"));
+    assert.ok(table.includes("`S3_<Code>`"));
   });
 
   it("the code decides the class, also for errors built as plain StorageError", () => {

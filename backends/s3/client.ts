@@ -22,6 +22,7 @@ import {
   PermissionDeniedError,
   restate,
   StorageError,
+  type StorageErrorCode,
 } from "../../errors.ts";
 
 /** Credentials for SigV4. */
@@ -309,6 +310,11 @@ export function s3ErrorOf(body: Uint8Array): { code?: string; message?: string }
 }
 
 /** The one mapping from an S3 response to a typed error. */
+/** The `S3_<Code>` error code for a server's `<Code>` (untrusted text: letters only, else `fallback`). */
+export function s3Code(code: string | undefined, fallback: StorageErrorCode): StorageErrorCode {
+  return code !== undefined && /^[A-Za-z]{1,64}$/.test(code) ? `S3_${code}` : fallback;
+}
+
 export function statusError(
   op: string,
   path: string,
@@ -336,7 +342,7 @@ export function statusError(
       status,
     });
   }
-  return new StorageError(op, path, what, { code: code ? `S3_${code}` : `HTTP_${status}`, status });
+  return new StorageError(op, path, what, { code: s3Code(code, `HTTP_${status}`), status });
 }
 
 function retryAfter(h: Headers): number {

@@ -16,7 +16,7 @@ import {
   LimitExceededError,
   StorageError,
 } from "../../errors.ts";
-import { type S3Client, type S3Response, sleep, text, utf8 } from "./client.ts";
+import { type S3Client, s3Code, type S3Response, sleep, text, utf8 } from "./client.ts";
 import { completeBody, deleteErrors, deleteObjectsBody, field, parseListPage } from "./xml.ts";
 import { copyRange, MAX_PART, planParts } from "./parts.ts";
 
@@ -331,7 +331,7 @@ export class Objects {
     const t = text(r.body);
     if (/<Error>/.test(t)) {
       throw new StorageError(op, path, `multipart completion failed: ${field(t, "Code")}`, {
-        code: `S3_${field(t, "Code") ?? "Error"}`,
+        code: s3Code(field(t, "Code"), "EIO"),
         status: r.status,
       });
     }
