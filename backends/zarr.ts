@@ -72,11 +72,12 @@ import {
   type StorageBackend,
   type StorageValue,
   type SymlinkOptions,
-  type TypedArray,
 } from "./base.ts";
 import { assertPath, basename, dirname, join, joinListed, normalize } from "../_internal/paths.ts";
 import { breadthFirst, type ListEntry, nameFilter, naturalSort } from "../_internal/listing.ts";
 import { checkBatch } from "../_internal/values.ts";
+import { decodedBudget, type DecodeLimits } from "../_internal/limits.ts";
+import { readPlanes, readWhole } from "../zarr/read.ts";
 import {
   type ByteStore,
   isMissing,
@@ -98,17 +99,13 @@ import {
 } from "./zarr/codec.ts";
 import {
   type ArrayMeta,
-  chunkGrid,
-  corrupt,
   cStrides,
   encodeChunks,
   jsonBytes,
-  openArray,
   parseJson,
   readArrayMeta,
-  readWholeArray,
-  toTypedArray,
 } from "./zarr/array.ts";
+import { groupAttributes, parseFilenameMap, parsePlate, parseWellImages } from "../zarr/ngff.ts";
 import {
   ATTR_FILENAME_MAP,
   contiguous,
@@ -118,7 +115,6 @@ import {
   plateAttrs,
   type PlateAxis,
   type PlateBatch,
-  plateOf,
   plateState,
   validatePlateBatch,
   wellAttrs,
@@ -148,6 +144,11 @@ export interface ZarrBackendOptions {
   level?: number;
   /** Plate chunking: one chunk per plane (default) or per field array (`"well"`). */
   chunks?: "plane" | "well";
+  /**
+   * Largest decoded value (an array or a plane) in bytes; default
+   * `DEFAULT_MAX_DECODED_BYTES` (1 GiB). Also accepted per `load`/`loadBatch`.
+   */
+  maxDecodedBytes?: number;
 }
 
 /** Options of `save`/`saveBatch` on the Zarr backend. */
@@ -270,6 +271,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   /** The default plate chunking. */
   readonly chunks: "plane" | "well";
   readonly #level: number | undefined;
+  readonly #maxDecoded: number;
   #store: ByteStore | undefined;
   #storePromise: Promise<ByteStore> | undefined;
   readonly #registry: BackendResolver | undefined;
@@ -297,6 +299,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     this.chunks = chunks;
     this.#store = options.store;
     this.#registry = options.registry;
+    this.#maxDecoded = decodedBudget(options);
   }
 
   /** The byte store (resolving `"disk"` from the registry on first use). */
@@ -318,6 +321,10 @@ export class ZarrBackend extends AbstractStorageBackend {
       throw new StorageError(op, path, "the byte store is read-only", { code: "EROFS" });
     }
     return s;
+  }
+
+  #budget(options: LoadOptions & DecodeLimits): number {
+    return options.maxDecodedBytes === undefined ? this.#maxDecoded : decodedBudget(options);
   }
 
   #compression(options: ZarrSaveOptions, op: string): CompressionSpec {
@@ -402,32 +409,21 @@ export class ZarrBackend extends AbstractStorageBackend {
   ): Promise<PlateIndex | undefined> {
     const adapter = new ZarrStoreAdapter(bytes, store);
     const rootName = version === 3 ? "zarr.json" : ".zattrs";
-    const rootJson = parseJson(rootBytes, join(store, rootName), op) as Record<string, unknown>;
-    const plate = plateOf(version === 3 ? rootJson?.attributes : rootJson);
+    const rootPath = join(store, rootName);
+    const rootJson = parseJson(rootBytes, rootPath, op);
+    const plate = parsePlate(groupAttributes(rootJson, version), op, rootPath);
     if (!plate) return undefined;
-    if (!Array.isArray(plate.wells)) {
-      throw corrupt(op, join(store, rootName), "plate has no wells");
-    }
-    const wells = (plate.wells as { path?: unknown }[])
-      .map((w) => w?.path)
-      .filter((p): p is string => typeof p === "string" && /^[A-Za-z0-9]+\/[A-Za-z0-9]+$/.test(p));
+    const wells = plate.wells.map((w) => w.path);
     const wellMetaName = version === 3 ? "zarr.json" : ".zattrs";
     await adapter.prefetch(wells.map((w) => `/${w}/${wellMetaName}`));
     const arrays: string[] = [];
     for (const w of wells) {
       const b = await adapter.get(`/${w}/${wellMetaName}`);
       if (!b) continue;
-      const json = parseJson(b, join(store, w, wellMetaName), op) as Record<string, unknown>;
-      const attrs = (version === 3 ? json?.attributes : json) as
-        | Record<string, unknown>
-        | undefined;
-      const ome = attrs?.ome as Record<string, unknown> | undefined;
-      const well = (ome?.well ?? attrs?.well) as { images?: { path?: unknown }[] } | undefined;
-      if (!well || !Array.isArray(well.images)) {
-        throw corrupt(op, join(store, w, wellMetaName), "well has no images");
-      }
-      for (const img of well.images) {
-        if (typeof img?.path === "string") arrays.push(`${w}/${img.path}/0`);
+      const wellPath = join(store, w, wellMetaName);
+      const json = parseJson(b, wellPath, op);
+      for (const img of parseWellImages(groupAttributes(json, version), op, wellPath)) {
+        arrays.push(`${w}/${img}/0`);
       }
     }
     const metaKeys = (a: string) =>
@@ -441,20 +437,9 @@ export class ZarrBackend extends AbstractStorageBackend {
       records.set(dir, { keys, bytes: raw });
       const meta = await readArrayMeta(adapter, dir, join(store, dir), op);
       if (!meta) continue;
-      const map = meta.attrs[ATTR_FILENAME_MAP];
-      if (typeof map !== "object" || map === null) continue;
-      for (const [name, coords] of Object.entries(map as Record<string, unknown>)) {
-        if (
-          !Array.isArray(coords) || coords.length !== meta.shape.length - 2 ||
-          coords.some((c, i) => !Number.isInteger(c) || c < 0 || c >= meta.shape[i]!)
-        ) {
-          throw corrupt(
-            op,
-            join(store, dir),
-            `filename map entry '${name}' does not fit the array`,
-          );
-        }
-        names.set(name, { dir, meta, coords: coords as number[] });
+      const metaPath = join(store, dir, version === 3 ? "zarr.json" : ".zattrs");
+      for (const e of parseFilenameMap(meta.attrs[ATTR_FILENAME_MAP], meta.shape, op, metaPath)) {
+        names.set(e.name, { dir, meta, coords: e.coords });
       }
     }
     return { store, version, root: rootBytes, names, arrays: records };
@@ -487,84 +472,14 @@ export class ZarrBackend extends AbstractStorageBackend {
     index: PlateIndex,
     entries: PlateEntry[],
     op: string,
+    budget: number,
   ): Promise<NdArray[]> {
     const adapter = new ZarrStoreAdapter(bytes, index.store);
     for (const e of entries) {
       const rec = index.arrays.get(e.dir)!;
       rec.keys.forEach((k, i) => adapter.prime(`/${k}`, rec.bytes[i]));
     }
-    // Which chunks each plane needs.
-    const needs = entries.map((e) => {
-      const m = e.meta;
-      const nd = m.shape.length;
-      const lead = e.coords.map((c, i) => Math.floor(c / m.chunks[i]!));
-      const yx = chunkGrid(m.shape.slice(nd - 2), m.chunks.slice(nd - 2));
-      return yx.map((t) => [...lead, ...t]);
-    });
-    const keys = entries.flatMap((e, i) => needs[i]!.map((cc) => `/${e.dir}/${e.meta.keyOf(cc)}`));
-    await adapter.prefetch(keys);
-    const opened = new Map<string, zarr.Array<zarr.DataType, zarr.Readable>>();
-    const decoded = new Map<string, Promise<{ data: TypedArray; stride: number[] }>>();
-    const handedOut = new Set<string>();
-    const out: NdArray[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      const path = join(index.store, e.dir);
-      let arr = opened.get(e.dir);
-      if (!arr) {
-        arr = await openArray(adapter, e.dir, e.meta, path, op);
-        opened.set(e.dir, arr);
-      }
-      const m = e.meta;
-      const nd = m.shape.length;
-      const h = m.shape[nd - 2]!;
-      const w = m.shape[nd - 1]!;
-      try {
-        if (m.chunks[nd - 2]! >= h && m.chunks[nd - 1]! >= w) {
-          // The plane lies in one chunk: decode that chunk once, slice the plane out.
-          const cc = needs[i]![0]!;
-          const key = `${e.dir}/${m.keyOf(cc)}`;
-          let p = decoded.get(key);
-          if (!p) {
-            const a = arr;
-            p = a.getChunk(cc).then((c) => ({
-              data: toTypedArray(c.data, op, path),
-              stride: c.stride,
-            }));
-            decoded.set(key, p);
-          }
-          const chunk = await p;
-          let off = 0;
-          e.coords.forEach((c, d) => off += (c - cc[d]! * m.chunks[d]!) * chunk.stride[d]!);
-          const rowStride = chunk.stride[nd - 2]!;
-          let data: TypedArray;
-          if (chunk.stride[nd - 1] === 1 && rowStride === w) {
-            // A chunk that is exactly the plane is handed out as is, once.
-            const whole = chunk.data.length === h * w && off === 0 && !handedOut.has(key);
-            if (whole) handedOut.add(key);
-            data = whole ? chunk.data : chunk.data.slice(off, off + h * w) as TypedArray;
-          } else {
-            data = new (chunk.data.constructor as new (n: number) => TypedArray)(h * w);
-            const src = chunk.data as unknown as ArrayLike<number | bigint>;
-            const dst = data as unknown as { [k: number]: number | bigint };
-            const cs = chunk.stride[nd - 1]!;
-            for (let y = 0; y < h; y++) {
-              for (let x = 0; x < w; x++) dst[y * w + x] = src[off + y * rowStride + x * cs]!;
-            }
-          }
-          out.push({ data, shape: [h, w], stride: [w, 1] });
-        } else {
-          const sel = [...e.coords, null, null];
-          const r = await zarr.get(arr, sel) as { data: unknown; shape: number[] };
-          const data = toTypedArray(r.data, op, path);
-          out.push({ data, shape: [h, w], stride: [w, 1] });
-        }
-      } catch (err) {
-        if (err instanceof StorageError) throw err;
-        throw corrupt(op, path, `cannot decode chunk: ${(err as Error)?.message ?? err}`, err);
-      }
-    }
-    return out;
+    return await readPlanes(adapter, entries, op, budget);
   }
 
   // ------------------------------------------------------------------ reads
@@ -576,7 +491,7 @@ export class ZarrBackend extends AbstractStorageBackend {
    */
   override async loadBatch<T = StorageValue>(
     paths: readonly string[],
-    options: LoadOptions = {},
+    options: LoadOptions & DecodeLimits = {},
   ): Promise<T[]> {
     const op = "loadBatch";
     if (!Array.isArray(paths)) throw new TypeError(`${op}: paths must be an array`);
@@ -608,7 +523,13 @@ export class ZarrBackend extends AbstractStorageBackend {
       } else plain.push(i);
     }
     for (const [index, list] of virtual) {
-      const planes = await this.#readPlanes(bytes, index, list.map((x) => x.entry), op);
+      const planes = await this.#readPlanes(
+        bytes,
+        index,
+        list.map((x) => x.entry),
+        op,
+        this.#budget(options),
+      );
       list.forEach((x, k) => {
         const v = planes[k]!;
         results[x.i] = options.as === "bytes" ? rawBytes(v.data).slice() : v;
@@ -633,7 +554,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   async #loadOne(
     bytes: ByteStore,
     path: string,
-    options: LoadOptions,
+    options: LoadOptions & DecodeLimits,
     batchError: unknown,
   ): Promise<unknown> {
     const op = "load";
@@ -645,7 +566,7 @@ export class ZarrBackend extends AbstractStorageBackend {
       if (!isMissing(err)) throw err;
     }
     if (meta) {
-      const value = await readWholeArray(adapter, "", meta, path, op);
+      const value = await readWhole(adapter, "", meta, path, op, this.#budget(options));
       return options.as === "bytes" ? rawBytes(value.data).slice() : value;
     }
     try {
@@ -667,7 +588,10 @@ export class ZarrBackend extends AbstractStorageBackend {
   }
 
   /** Loads one value (see {@linkcode ZarrBackend.loadBatch}). */
-  async load<T = StorageValue>(path: string, options: LoadOptions = {}): Promise<T> {
+  async load<T = StorageValue>(
+    path: string,
+    options: LoadOptions & DecodeLimits = {},
+  ): Promise<T> {
     assertPath(path, "load");
     try {
       return (await this.loadBatch<T>([path], options))[0]!;
@@ -930,7 +854,8 @@ export class ZarrBackend extends AbstractStorageBackend {
           const json = parseJson(current, metaPath, op) as Record<string, unknown>;
           attrs = version === "0.5" ? json?.attributes : json;
         }
-        const state = plateState(plateOf(attrs), options.plateName ?? basename(store));
+        const plate = parsePlate(attrs, op, metaPath);
+        const state = plateState(plate, options.plateName ?? basename(store));
         state.wells.push({ row: batch.row, column: batch.column });
         state.fieldCount = Math.max(state.fieldCount, batch.fieldCount);
         const next = plateAttrs(state, version);

@@ -10,7 +10,7 @@ import { conformance } from "./conformance.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { type Compression, ZarrBackend } from "../backends/zarr.ts";
 import type { LoadOptions, NdArray, StorageValue, TypedArray } from "../backends/base.ts";
-import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.ts";
+import { AlreadyExistsError, CorruptDataError, NotFoundError, StorageError } from "../errors.ts";
 import { createRegistry } from "../registry/registry.ts";
 
 const enc = new TextEncoder();
@@ -654,9 +654,10 @@ describe("zarr: bad input is refused before anything is written", () => {
     const z = new ZarrBackend({ store: mem, compression: "zlib" });
     await z.save(nd(new Uint16Array(16), [4, 4]), "/p/a.tif", { row: "A", column: "1" });
     await mem.save(new Uint8Array([1, 2, 3, 4, 5]), "/p/A/1/0/0/c/0/0", { overwrite: true });
+    // A bad chunk is corrupt data (naming the chunk), not corrupt metadata.
     await assert.rejects(
       z.load("/p/a.tif"),
-      (e) => e instanceof StorageError && e.code === "ERR_ZARR_METADATA",
+      (e) => e instanceof CorruptDataError && e.path === "/p/A/1/0/0/c/0/0",
     );
   });
 

@@ -47,6 +47,8 @@ export interface ArrayMeta {
   keyOf(coords: readonly number[]): string;
   /** User attributes (v3 `attributes`, v2 `.zattrs`). */
   attrs: Record<string, unknown>;
+  /** The stored metadata document (`zarr.json` or `.zarray`), for the chunk decoder. */
+  raw: Record<string, unknown>;
 }
 
 function isIntArray(x: unknown): x is number[] {
@@ -86,6 +88,7 @@ export function parseV3Array(json: unknown, path: string, op: string): ArrayMeta
         ? (c.length ? c.join(sep as string) : "0")
         : ["c", ...c.map(String)].join(sep as string),
     attrs: typeof attrs === "object" && attrs !== null ? attrs : {},
+    raw: m,
   };
 }
 
@@ -113,6 +116,7 @@ export function parseV2Array(json: unknown, attrs: unknown, path: string, op: st
     chunks,
     keyOf: (c) => (c.length ? c.join(sep as string) : "0"),
     attrs: a,
+    raw: m,
   };
 }
 

@@ -10,6 +10,7 @@ import { StorageError } from "../../errors.ts";
 import { isNdArray, type NdArray, type TypedArray } from "../base.ts";
 import { basename } from "../../_internal/paths.ts";
 import { type DtypeInfo, dtypeOf } from "./codec.ts";
+import type { NgffPlate } from "../../zarr/ngff.ts";
 
 /** NGFF metadata versions: 0.5 (Zarr v3) and 0.4 (Zarr v2, OpenHCS layout). */
 export type NgffVersion = "0.5" | "0.4";
@@ -401,27 +402,10 @@ export interface PlateState {
   fieldCount: number;
 }
 
-/** Reads the plate object out of root attributes (0.5 `ome.plate` or 0.4 `plate`). */
-export function plateOf(attrs: unknown): Record<string, unknown> | undefined {
-  if (typeof attrs !== "object" || attrs === null) return undefined;
-  const a = attrs as Record<string, unknown>;
-  const ome = a.ome as Record<string, unknown> | undefined;
-  const plate = (typeof ome === "object" && ome !== null ? ome.plate : undefined) ?? a.plate;
-  return typeof plate === "object" && plate !== null ? plate as Record<string, unknown> : undefined;
-}
-
-/** The (row, column) pairs and field count of a plate object. */
-export function plateState(plate: Record<string, unknown> | undefined, name: string): PlateState {
-  const wells: PlateState["wells"] = [];
-  if (plate && Array.isArray(plate.wells)) {
-    for (const w of plate.wells as { path?: unknown }[]) {
-      if (typeof w?.path !== "string") continue;
-      const [r, c] = w.path.split("/");
-      if (r && c) wells.push({ row: r, column: c });
-    }
-  }
-  const fc = typeof plate?.field_count === "number" ? plate.field_count : 0;
-  return { name: typeof plate?.name === "string" ? plate.name : name, wells, fieldCount: fc };
+/** The (row, column) pairs and field count of a parsed plate (validated by the NGFF model). */
+export function plateState(plate: NgffPlate | undefined, name: string): PlateState {
+  const wells = (plate?.wells ?? []).map((w) => ({ row: w.row, column: w.column }));
+  return { name: plate?.name ?? name, wells, fieldCount: plate?.fieldCount ?? 0 };
 }
 
 /** Plate root attributes listing every well exactly once, rows and columns in plate order. */

@@ -1,0 +1,234 @@
+/**
+ * The OME-NGFF read model (0.4 and 0.5): plate, well, multiscales and the
+ * PolyStore filename map, parsed from group attributes into plain values.
+ * The backend's plate index, the HTTP listing and the CLI all read NGFF
+ * through this module, so every path stored metadata names is validated in
+ * one place (see `paths.ts`) before anyone joins it to a store path.
+ *
+ * Decision: hostile or malformed entries are `CorruptDataError`s naming the
+ * metadata file and the entry; they are never skipped silently.
+ *
+ * @module
+ */
+
+import { CorruptDataError } from "../errors.ts";
+import { safeName, safeRelPath } from "./paths.ts";
+
+/** Metadata attribute object. */
+export type Attrs = Record<string, unknown>;
+
+function rec(v: unknown): Attrs | undefined {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? v as Attrs : undefined;
+}
+
+/** The NGFF block of group attributes: 0.5 `attributes.ome`, 0.4 the attributes themselves. */
+export function omeBlock(attrs: unknown): Attrs {
+  const a = rec(attrs) ?? {};
+  return rec(a.ome) ?? a;
+}
+
+/** The attributes of a group's metadata document (v3 `zarr.json` or v2 `.zattrs`). */
+export function groupAttributes(json: unknown, zarrFormat: 2 | 3): Attrs {
+  const j = rec(json) ?? {};
+  return zarrFormat === 3 ? rec(j.attributes) ?? {} : j;
+}
+
+/** One well listed by a plate. */
+export interface NgffWellRef {
+  /** `row/column`, validated. */
+  path: string;
+  /** Row name. */
+  row: string;
+  /** Column name. */
+  column: string;
+  /** Stored `rowIndex`, if an integer. */
+  rowIndex?: number;
+  /** Stored `columnIndex`, if an integer. */
+  columnIndex?: number;
+}
+
+/** A plate, as its metadata describes it. */
+export interface NgffPlate {
+  /** Plate name, if stored. */
+  name?: string;
+  /** NGFF version (`plate.version`, else the `ome` block's, else undefined). */
+  version?: string;
+  /** Row names in stored order. */
+  rows: string[];
+  /** Column names in stored order. */
+  columns: string[];
+  /** Wells in stored order. */
+  wells: NgffWellRef[];
+  /** `field_count`, if a non-negative integer. */
+  fieldCount?: number;
+}
+
+/** The raw plate object of root attributes (0.5 `ome.plate` or 0.4 `plate`), if any. */
+export function rawPlate(attrs: unknown): Attrs | undefined {
+  const a = rec(attrs);
+  if (!a) return undefined;
+  return rec(rec(a.ome)?.plate) ?? rec(a.plate);
+}
+
+function names(list: unknown, what: string, op: string, metaPath: string): string[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new CorruptDataError(op, metaPath, `plate ${what} is not a list`);
+  return list.map((r, i) => safeName(rec(r)?.name, `plate ${what}[${i}].name`, op, metaPath));
+}
+
+/**
+ * Parses the plate of root attributes; `undefined` when there is none.
+ *
+ * @param attrs the root group's attributes
+ * @param op the operation (for errors)
+ * @param metaPath the metadata file (for errors)
+ */
+export function parsePlate(attrs: unknown, op: string, metaPath: string): NgffPlate | undefined {
+  const p = rawPlate(attrs);
+  if (!p) return undefined;
+  if (!Array.isArray(p.wells)) throw new CorruptDataError(op, metaPath, "plate has no wells list");
+  const wells = p.wells.map((w, i): NgffWellRef => {
+    const what = `plate wells[${i}].path`;
+    const path = safeRelPath(rec(w)?.path, what, op, metaPath, 2);
+    const [row, column] = path.split("/");
+    if (column === undefined) {
+      throw new CorruptDataError(op, metaPath, `${what} ${JSON.stringify(path)} is not row/column`);
+    }
+    const out: NgffWellRef = { path, row: row!, column };
+    const ri = rec(w)?.rowIndex;
+    const ci = rec(w)?.columnIndex;
+    if (Number.isInteger(ri)) out.rowIndex = ri as number;
+    if (Number.isInteger(ci)) out.columnIndex = ci as number;
+    return out;
+  });
+  const plate: NgffPlate = {
+    rows: names(p.rows, "rows", op, metaPath),
+    columns: names(p.columns, "columns", op, metaPath),
+    wells,
+  };
+  if (typeof p.name === "string") plate.name = p.name;
+  const version = p.version ?? rec(rec(attrs)?.ome)?.version ?? rec(attrs)?.version;
+  if (typeof version === "string") plate.version = version;
+  if (Number.isSafeInteger(p.field_count) && (p.field_count as number) >= 0) {
+    plate.fieldCount = p.field_count as number;
+  }
+  return plate;
+}
+
+/**
+ * The image (field) group paths of a well's attributes, validated.
+ *
+ * @param attrs the well group's attributes
+ * @param op the operation (for errors)
+ * @param metaPath the metadata file (for errors)
+ */
+export function parseWellImages(attrs: unknown, op: string, metaPath: string): string[] {
+  const well = rec(omeBlock(attrs).well) ?? rec(rec(attrs)?.well);
+  if (!well || !Array.isArray(well.images)) {
+    throw new CorruptDataError(op, metaPath, "well has no images list");
+  }
+  return well.images.map((img, i) =>
+    safeRelPath(rec(img)?.path, `well images[${i}].path`, op, metaPath, 4)
+  );
+}
+
+/** An axis of a multiscale image. */
+export interface NgffAxis {
+  /** Axis name. */
+  name: string;
+  /** Axis type, where given. */
+  type?: string;
+}
+
+/** The first multiscale image of a field group. */
+export interface NgffMultiscale {
+  /** Axes, in array order (may be empty when not stored). */
+  axes: NgffAxis[];
+  /** Dataset paths, full resolution first, validated. */
+  datasets: string[];
+}
+
+/**
+ * Parses the first `multiscales` entry of an image group's attributes.
+ *
+ * @param attrs the image group's attributes
+ * @param op the operation (for errors)
+ * @param metaPath the metadata file (for errors)
+ */
+export function parseMultiscale(attrs: unknown, op: string, metaPath: string): NgffMultiscale {
+  const list = omeBlock(attrs).multiscales ?? rec(attrs)?.multiscales;
+  const ms = Array.isArray(list) ? rec(list[0]) : undefined;
+  if (!ms || !Array.isArray(ms.datasets) || ms.datasets.length === 0) {
+    throw new CorruptDataError(op, metaPath, "no multiscales datasets in this image group");
+  }
+  const datasets = ms.datasets.map((d, i) =>
+    safeRelPath(rec(d)?.path, `multiscales datasets[${i}].path`, op, metaPath, 4)
+  );
+  const axes: NgffAxis[] = (Array.isArray(ms.axes) ? ms.axes : []).map((a, i) => {
+    if (typeof a === "string") return { name: a };
+    const r = rec(a);
+    if (typeof r?.name !== "string") {
+      throw new CorruptDataError(op, metaPath, `multiscales axes[${i}] has no name`);
+    }
+    const out: NgffAxis = { name: r.name };
+    if (typeof r.type === "string") out.type = r.type;
+    return out;
+  });
+  return { axes, datasets };
+}
+
+/**
+ * Child node paths NGFF attributes name (plate wells, well images, multiscale
+ * datasets), for listings that cannot list a directory (HTTP without a
+ * manifest). Unsafe entries are refused like everywhere else.
+ */
+export function ngffChildren(attrs: unknown, op: string, metaPath: string): string[] {
+  const out: string[] = [];
+  const block = omeBlock(attrs);
+  const plate = parsePlate(attrs, op, metaPath);
+  if (plate) out.push(...plate.wells.map((w) => w.path));
+  if (rec(block.well) ?? rec(rec(attrs)?.well)) out.push(...parseWellImages(attrs, op, metaPath));
+  if (Array.isArray(block.multiscales ?? rec(attrs)?.multiscales)) {
+    out.push(...parseMultiscale(attrs, op, metaPath).datasets);
+  }
+  return out;
+}
+
+/** One filename-map entry: a virtual file name and its coordinates in the field array. */
+export interface FilenameEntry {
+  /** The virtual file name (one safe segment). */
+  name: string;
+  /** Index on each leading axis of the array. */
+  coords: number[];
+}
+
+/**
+ * The PolyStore filename map of an array's attributes, validated against
+ * the array's shape (names are single safe segments; coordinates integers
+ * inside the leading axes).
+ */
+export function parseFilenameMap(
+  map: unknown,
+  shape: readonly number[],
+  op: string,
+  metaPath: string,
+): FilenameEntry[] {
+  const m = rec(map);
+  if (!m) return [];
+  const out: FilenameEntry[] = [];
+  for (const [name, coords] of Object.entries(m)) {
+    safeName(name, "filename map entry", op, metaPath);
+    if (
+      !Array.isArray(coords) || coords.length !== shape.length - 2 ||
+      coords.some((c, i) => !Number.isInteger(c) || c < 0 || c >= shape[i]!)
+    ) {
+      throw new CorruptDataError(
+        op,
+        metaPath,
+        `filename map entry '${name}' does not fit the array`,
+      );
+    }
+    out.push({ name, coords: coords as number[] });
+  }
+  return out;
+}
