@@ -57,6 +57,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  restate,
   StorageError,
   UnsupportedFormatError,
 } from "../errors.ts";
@@ -78,6 +79,14 @@ import { breadthFirst, type ListEntry, nameFilter, naturalSort } from "../_inter
 import { checkBatch } from "../_internal/values.ts";
 import { decodedBudget, type DecodeLimits } from "../_internal/limits.ts";
 import { readPlanes, readWhole } from "../zarr/read.ts";
+import {
+  orphanedWell,
+  OWNER_FILE,
+  ownerRecord,
+  STAGING_PREFIX,
+  stagingName,
+  sweepStaging,
+} from "../zarr/leftovers.ts";
 import {
   type ByteStore,
   isMissing,
@@ -816,29 +825,42 @@ export class ZarrBackend extends AbstractStorageBackend {
         { code: "EINVAL" },
       );
     }
+    // Leftovers of killed writers go first; a well they left behind may be rewritten.
+    await sweepStaging(s, store);
     const wellExists = await s.exists(wellPath);
-    if (wellExists && options.overwrite !== true) {
+    if (
+      wellExists && options.overwrite !== true && !(await orphanedWell(s, wellPath))
+    ) {
       throw new AlreadyExistsError(op, wellPath, "well already exists (use overwrite)");
     }
 
     // Everything is checked: write the well into a temporary group, then move it into place.
-    await s.ensureDirectory(join(store, batch.row));
-    const rowMeta = version === "0.5"
-      ? [["zarr.json", jsonBytes({ zarr_format: 3, node_type: "group", attributes: {} })]] as const
-      : [[".zgroup", jsonBytes({ zarr_format: 2 })]] as const;
-    for (const [name, b] of rowMeta) {
-      const p = join(store, batch.row, name);
-      if (!(await readOptional(s, p))) await s.save(b, p, { overwrite: true });
-    }
-    const tmp = join(store, `.hcs-zarr-tmp-${batch.row}${batch.column}-${randomId()}`);
+    const owner = await ownerRecord();
+    const tmp = join(store, stagingName(batch.row, batch.column, owner));
     const adapter = new ZarrStoreAdapter(s, tmp);
     try {
-      await writeWellInto(adapter, batch, version, compression, chunking, encode);
+      await s.ensureDirectory(join(store, batch.row));
+      const rowMeta = version === "0.5"
+        ? [[
+          "zarr.json",
+          jsonBytes({ zarr_format: 3, node_type: "group", attributes: {} }),
+        ]] as const
+        : [[".zgroup", jsonBytes({ zarr_format: 2 })]] as const;
+      for (const [name, b] of rowMeta) {
+        const p = join(store, batch.row, name);
+        if (!(await readOptional(s, p))) await s.save(b, p, { overwrite: true });
+      }
       await s.ensureDirectory(tmp);
+      await s.save(jsonBytes(owner), join(tmp, OWNER_FILE), { overwrite: true });
+      await writeWellInto(adapter, batch, version, compression, chunking, encode);
       await adapter.flush(op);
       await swapInto(s, tmp, wellPath, wellExists, op);
     } catch (err) {
       await s.deleteAll(tmp).catch(() => {});
+      // Name the user's plate, not the internal staging group.
+      if (err instanceof StorageError && err.path.includes(STAGING_PREFIX)) {
+        throw restate(err, op, store, `${err.reason} (writing well ${wellPath})`);
+      }
       throw err;
     }
 
@@ -879,6 +901,8 @@ export class ZarrBackend extends AbstractStorageBackend {
           await s.save(jsonBytes({ ...base, ...next }), metaPath, { overwrite: true });
         }
       }));
+    // The plate lists the well now: it is no longer a writer's leftover.
+    await s.delete(join(wellPath, OWNER_FILE)).catch(() => {});
   }
 
   /** Runs `fn` under the cross-process file lock when the byte store is the local disk. */
