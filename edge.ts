@@ -33,7 +33,7 @@ export {
   type HttpListOptions,
   type HttpLoadOptions,
 } from "./backends/http.ts";
-export type { ByteStore } from "./backends/zarr/store.ts";
+export type { ByteStore } from "./zarr/store.ts";
 export {
   type BackendResolver,
   type Compression,

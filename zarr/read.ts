@@ -15,8 +15,8 @@
 import { LimitExceededError } from "../errors.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { cStrides } from "../_internal/ndarray.ts";
-import type { ArrayMeta } from "../backends/zarr/array.ts";
-import type { ZarrStoreAdapter } from "../backends/zarr/store.ts";
+import type { ArrayMeta } from "./array.ts";
+import type { ZarrStoreAdapter } from "./store.ts";
 import { boundedBytes, type ChunkDecoder, chunkDecoder, fillValue } from "./decode.ts";
 
 /** Most chunks one read may touch (a documented limit; `LimitExceededError` past it). */

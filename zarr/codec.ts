@@ -10,7 +10,7 @@
 
 import { gzipSync, zlibSync } from "fflate";
 import * as zarr from "zarrita";
-import type { TypedArray } from "../base.ts";
+import type { TypedArray } from "../backends/base.ts";
 
 /** A compression setting of the Zarr backend. */
 export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";
