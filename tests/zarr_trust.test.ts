@@ -166,6 +166,11 @@ describe("zarr trust: metadata paths stay inside the plate", () => {
       await assert.rejects(z.load("/p.zarr/a.tif"), CorruptDataError);
       assert.ok(requests.length > 0);
       for (const r of requests) assert.ok(r.startsWith("/srv/p.zarr/"), `request outside: ${r}`);
+      // The HTTP listing reads NGFF children through the same model: refused, not followed.
+      requests.length = 0;
+      const http = new HttpBackend({ baseUrl: `http://127.0.0.1:${port}/srv/` });
+      await assert.rejects(http.listFiles("/p.zarr", { recursive: true }), CorruptDataError);
+      for (const r of requests) assert.ok(r.startsWith("/srv/"), `request outside the base: ${r}`);
     } finally {
       await new Promise((r) => server.close(r));
       rmSync(dir, { recursive: true, force: true });

@@ -416,3 +416,13 @@ export function boundedBytes(
   }
   return n;
 }
+
+/** The v3-style name of an array's element type (`uint16`), from either format's metadata. */
+export function dtypeName(raw: Record<string, unknown>, version: 2 | 3): string {
+  if (version === 3) return String(raw.data_type);
+  const m = /^[<>|]([iubf])([1248])$/.exec(String(raw.dtype));
+  if (!m) return String(raw.dtype);
+  if (m[1] === "b") return "bool";
+  const kind = m[1] === "i" ? "int" : m[1] === "u" ? "uint" : "float";
+  return `${kind}${Number(m[2]) * 8}`;
+}

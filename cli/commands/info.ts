@@ -5,7 +5,9 @@
  */
 
 import { readPlateInfo } from "../_plate.ts";
+import type { ByteStore } from "../../zarr/store.ts";
 import {
+  backendFor,
   type Command,
   type CommandContext,
   humanBytes,
@@ -16,12 +18,13 @@ import {
 
 const HELP = `hcs-store info — describe an OME-Zarr plate
 
-Usage: hcs-store info [options] PLATE.zarr
+Usage: hcs-store info [options] [BACKEND:]PLATE.zarr | URL
 
 Prints the plate's NGFF version, rows, columns, wells (with their fields), the
 axes, dtype, shape, chunks and codec of the first field's full-resolution
-array, and the plate's files and size on disk. Reads NGFF 0.5 (Zarr v3) and
-0.4 (Zarr v2) plates, whoever wrote them.
+array, and the plate's files and size (where the store can list them). Reads
+NGFF 0.5 (Zarr v3) and 0.4 (Zarr v2) plates, whoever wrote them, on the local
+disk (a bare path or zarr:), over HTTP (an http(s):// URL) or on any backend.
 
 Options:
       --json        print {path, ngff, zarrFormat, rows, columns, wells, fieldCount,
@@ -45,10 +48,17 @@ export const info: Command = {
     }
     if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
     const loc = location(positionals[0]!);
-    if (loc.backend !== "disk" && loc.backend !== "zarr") {
-      throw new UsageError(`info reads plates on the local disk, not ${loc.backend}:`, "info");
+    let p;
+    if (loc.backend === "disk" || loc.backend === "zarr") p = await readPlateInfo(loc.path);
+    else if (loc.backend === "http" && /^https?:\/\//i.test(loc.path)) {
+      // The plate URL becomes the HTTP backend's base, so no request leaves it.
+      const { HttpBackend } = await import("../../backends/http.ts");
+      const base = loc.path.endsWith("/") ? loc.path : `${loc.path}/`;
+      p = { ...await readPlateInfo("/", new HttpBackend({ baseUrl: base })), path: loc.path };
+    } else {
+      const store = await backendFor<ByteStore>(ctx.registry, loc.backend, "info");
+      p = await readPlateInfo(loc.path, store);
     }
-    const p = await readPlateInfo(loc.path);
     if (values.json) {
       ctx.out(JSON.stringify(p, null, 2));
       return 0;
@@ -64,7 +74,10 @@ export const info: Command = {
     ctx.out(`dtype:    ${p.dtype}`);
     ctx.out(`shape:    [${p.shape.join(", ")}]  chunks [${p.chunks.join(", ")}]`);
     ctx.out(`codec:    ${p.codec}`);
-    ctx.out(`on disk:  ${humanBytes(p.sizeBytes)} in ${p.fileCount} files`);
+    if (p.fileCount !== undefined) {
+      const size = p.sizeBytes === undefined ? "" : `${humanBytes(p.sizeBytes)} in `;
+      ctx.out(`on disk:  ${size}${p.fileCount} files`);
+    }
     return 0;
   },
 };
