@@ -12,31 +12,11 @@
  * reading): see {@linkcode ZarrBackendOptions.store}. Plain paths that are
  * neither inside a plate nor a Zarr array go straight to that backend.
  *
- * What the byte store can do is resolved once into a typed store
- * (`zarr/capabilities.ts`). Nothing here imports `node:*`: the backend runs
- * on edge runtimes over the HTTP backend.
- *
- * Behaviour where the spec is silent:
- * - One `saveBatch` writes one whole well. The well is staged in a hidden
- *   group in the store (`.hcs-zarr-tmp-*`) and moved into place, so readers
- *   never see a half-written well; an existing well is `AlreadyExistsError`
- *   unless `{ overwrite: true }`, which swaps the new well in.
- * - Plate metadata is a read-modify-write of the root `zarr.json` (0.5) or
- *   `.zattrs` (0.4): compare-and-swap where the store has it, else under the
- *   store's cross-process lock (disk: `zarr.json.lock` beside it), always
- *   under an in-process mutex. Wells are merged, never dropped; rows are
- *   ordered A..Z, AA..AF, columns by number; indices are recomputed.
- * - Stored metadata is untrusted: paths it names are confined to the store,
- *   sizes are checked against `maxDecodedBytes` before allocating, chunks
- *   must decode to exactly their shape (`zarr/decode.ts`).
- * - Inside a plate store, names from the filename maps take precedence over
- *   physical files of the same name; `listFiles`/`listDir` there show the
- *   virtual names plus plain files beside the Zarr metadata.
- * - A Zarr array directory (`x.zarr`) behaves as one file: `isFile`, `load`,
- *   `listFiles` list it; `delete` removes the whole array.
- * - Zarr v3 zlib is written as the `numcodecs.zlib` codec (no core v3 zlib
- *   codec exists); gzip, zstd and blosc use the core v3 codec names.
- * - Default compression `zlib` level 1 (pure JS available everywhere).
+ * Decisions: what the byte store can do is resolved once into a typed
+ * store (`zarr/capabilities.ts`); stored metadata is untrusted (paths
+ * confined, sizes budgeted by `maxDecodedBytes`). Behaviour where the spec
+ * is silent is listed in `zarr/README.md`. No `node:*` import: it runs on
+ * edge runtimes over the HTTP backend.
  *
  * @example Write a plate well and read planes back by name
  * ```ts
@@ -65,12 +45,10 @@ import {
 } from "../errors.ts";
 import {
   AbstractStorageBackend,
-  type AnyBackend,
   isNdArray,
   type ListOptions,
   type LoadOptions,
   type NdArray,
-  type SaveOptions,
   type StatResult,
   type StorageBackend,
   type StorageValue,
@@ -81,74 +59,25 @@ import { naturalSort } from "../_internal/listing.ts";
 import { checkBatch } from "../_internal/values.ts";
 import { decodedBudget, type DecodeLimits } from "../_internal/limits.ts";
 import { type TypedStore, typedStore } from "../zarr/capabilities.ts";
-import { type ByteStore, isMissing, ZarrStoreAdapter } from "../zarr/store.ts";
+import { type ByteStore, isMissing } from "../zarr/store.ts";
 import {
-  chunkEncoder,
   type Compression,
   type CompressionSpec,
   rawBytes,
   resolveCompression,
 } from "../zarr/codec.ts";
-import { type ArrayMeta, readArrayMeta } from "../zarr/array.ts";
-import { type NgffVersion, type PlateAxis, validatePlateBatch } from "../zarr/batch.ts";
-import { type PlateEntry, type PlateIndex, PlateIndexCache } from "../zarr/index.ts";
-import { readWhole } from "../zarr/read.ts";
+import type { NgffVersion } from "../zarr/batch.ts";
+import type { BackendResolver, ZarrBackendOptions, ZarrSaveOptions } from "../zarr/options.ts";
+import { PlateIndexCache } from "../zarr/index.ts";
+import { readArrayAt } from "../zarr/read.ts";
 import { planArray, writeArray, writeMixedBatch } from "../zarr/array_write.ts";
-import { writePlateWell } from "../zarr/plate_write.ts";
+import { planWell, writePlateWell } from "../zarr/plate_write.ts";
 import { arrayMetaAt, isZarrPath, listZarrFiles, plateNames } from "../zarr/listing.ts";
 
 export type { Compression } from "../zarr/codec.ts";
 export type { ByteStore } from "../zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "../zarr/batch.ts";
-
-/** Something that resolves backends by key (a `Registry`). */
-export interface BackendResolver {
-  /** Resolves a backend by registry key. */
-  getBackend(key: string): Promise<AnyBackend>;
-}
-
-/** Options of the {@linkcode ZarrBackend} constructor. */
-export interface ZarrBackendOptions {
-  /** The byte store (default: the registry's `"disk"` backend, resolved on first use). */
-  store?: ByteStore;
-  /** Where to resolve `"disk"` when no store is given (default: the process registry). */
-  registry?: BackendResolver;
-  /** NGFF version written by default: `"0.5"` (Zarr v3, default) or `"0.4"` (Zarr v2, OpenHCS). */
-  ngff?: NgffVersion;
-  /** Chunk compression (default `"zlib"`, pure JS). */
-  compression?: Compression;
-  /** Compression level (codec default if omitted). */
-  level?: number;
-  /** Plate chunking: one chunk per plane (default) or per field array (`"well"`). */
-  chunks?: "plane" | "well";
-  /**
-   * Largest decoded value (an array or a plane) in bytes; default
-   * `DEFAULT_MAX_DECODED_BYTES` (1 GiB). Also accepted per `load`/`loadBatch`.
-   */
-  maxDecodedBytes?: number;
-}
-
-/** Options of `save`/`saveBatch` on the Zarr backend. */
-export interface ZarrSaveOptions extends SaveOptions {
-  /** Plate row: makes `saveBatch` write an HCS plate well. */
-  row?: string;
-  /** Plate column (kept as given). */
-  column?: string | number;
-  /** Leading axes of a plate batch (default: one image axis `field`). */
-  axes?: readonly PlateAxis[];
-  /** Per plane: its index on each axis. */
-  coordinates?: readonly (readonly number[])[];
-  /** NGFF version for this call. */
-  ngff?: NgffVersion;
-  /** Compression for this call. */
-  compression?: Compression;
-  /** Compression level for this call. */
-  level?: number;
-  /** Plates: `"plane"` or `"well"`. Single arrays: also an explicit chunk shape. */
-  chunks?: "plane" | "well" | readonly number[];
-  /** Plate name written to new plate metadata (default: the store directory's name). */
-  plateName?: string;
-}
+export type { BackendResolver, ZarrBackendOptions, ZarrSaveOptions } from "../zarr/options.ts";
 
 function hasPlateOptions(options: ZarrSaveOptions | undefined): boolean {
   return options !== undefined && (options.row !== undefined || options.column !== undefined);
@@ -270,43 +199,9 @@ export class ZarrBackend extends AbstractStorageBackend {
     const ts = await this.#ts();
     const bytes = ts.bytes;
     const results = new Array<unknown>(paths.length);
-    const byStore = new Map<string, string[]>();
-    for (const p of paths) {
-      const store = dirname(p);
-      let list = byStore.get(store);
-      if (!list) byStore.set(store, list = []);
-      list.push(basename(p));
-    }
-    const indexes = new Map<string, PlateIndex | undefined>();
-    for (const [store, names] of byStore) {
-      indexes.set(store, await this.#cache.resolve(bytes, store, names, op));
-    }
-    const virtual = new Map<PlateIndex, { i: number; entry: PlateEntry }[]>();
-    const plain: number[] = [];
-    for (let i = 0; i < paths.length; i++) {
-      const p = paths[i]!;
-      const index = indexes.get(dirname(p));
-      const entry = index?.names.get(basename(p));
-      if (index && entry) {
-        let list = virtual.get(index);
-        if (!list) virtual.set(index, list = []);
-        list.push({ i, entry });
-      } else plain.push(i);
-    }
     const budget = this.#budget(options);
-    for (const [index, list] of virtual) {
-      const planes = await this.#cache.readPlanes(
-        bytes,
-        index,
-        list.map((x) => x.entry),
-        op,
-        budget,
-      );
-      list.forEach((x, k) => {
-        const v = planes[k]!;
-        results[x.i] = options.as === "bytes" ? rawBytes(v.data).slice() : v;
-      });
-    }
+    const { planes, plain } = await this.#cache.readVirtual(bytes, paths, op, budget);
+    for (const [i, v] of planes) results[i] = options.as === "bytes" ? rawBytes(v.data).slice() : v;
     if (plain.length > 0) {
       const plainPaths = plain.map((i) => paths[i]!);
       let values: unknown[];
@@ -329,23 +224,13 @@ export class ZarrBackend extends AbstractStorageBackend {
     options: LoadOptions,
     budget: number,
   ): Promise<unknown> {
-    const op = "load";
-    const adapter = new ZarrStoreAdapter(bytes, path);
-    let meta: ArrayMeta | undefined;
-    try {
-      meta = await readArrayMeta(adapter, "", path, op);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-    }
-    if (meta) {
-      const value = await readWhole(adapter, "", meta, path, op, budget);
-      return options.as === "bytes" ? rawBytes(value.data).slice() : value;
-    }
+    const value = await readArrayAt(bytes, path, "load", budget);
+    if (value) return options.as === "bytes" ? rawBytes(value.data).slice() : value;
     try {
       return await bytes.load(path, options);
     } catch (err) {
       if (err instanceof NotFoundError && (await this.#isPlate(bytes, dirname(path)))) {
-        throw new NotFoundError(op, path, "not in any filename map of the plate");
+        throw new NotFoundError("load", path, "not in any filename map of the plate");
       }
       throw err;
     }
@@ -435,43 +320,18 @@ export class ZarrBackend extends AbstractStorageBackend {
     options: ZarrSaveOptions,
   ): Promise<void> {
     const op = "saveBatch";
-    if (!Array.isArray(paths) || paths.length === 0 || typeof paths[0] !== "string") {
-      validatePlateBatch(planes, paths, options as never, "", op);
-    }
-    const store = dirname(paths[0]!);
-    for (const p of paths) {
-      if (typeof p === "string" && dirname(p) !== store) {
-        throw new RangeError(
-          `${op} '${p}': every path of a plate batch must be in one store directory ('${store}')`,
-        );
-      }
-    }
-    const plateOpts: Parameters<typeof validatePlateBatch>[2] = {
+    const { store, write } = await planWell(planes, paths, {
+      ...options,
       row: options.row!,
       column: options.column!,
-    };
-    if (options.axes !== undefined) plateOpts.axes = options.axes;
-    if (options.coordinates !== undefined) plateOpts.coordinates = options.coordinates;
-    const batch = validatePlateBatch(planes, paths, plateOpts, store, op);
-    const version = ngffOf(options.ngff ?? this.ngff, op, store);
-    const chunking = options.chunks ?? this.chunks;
-    if (chunking !== "plane" && chunking !== "well") {
-      throw new TypeError(`${op} '${store}': plate chunks must be "plane" or "well"`);
-    }
-    const compression = this.#compression(options, op);
-    const encode = await chunkEncoder(compression, batch.dtype);
+      ngff: options.ngff ?? this.ngff,
+      chunks: options.chunks ?? this.chunks,
+      compression: this.#compression(options, op),
+    }, op);
     await this.#writer(op, store);
     this.#cache.forget(store);
     try {
-      await writePlateWell(await this.#ts(), store, {
-        batch,
-        version,
-        chunking,
-        compression,
-        encode,
-        overwrite: options.overwrite === true,
-        plateName: options.plateName,
-      }, op);
+      await writePlateWell(await this.#ts(), store, write, op);
     } finally {
       this.#cache.forget(store);
     }

@@ -11,7 +11,7 @@
  */
 
 import type { NdArray } from "../backends/base.ts";
-import { join, normalize } from "../_internal/paths.ts";
+import { basename, dirname, join, normalize } from "../_internal/paths.ts";
 import { type ArrayMeta, parseJson, readArrayMeta } from "./array.ts";
 import {
   ATTR_FILENAME_MAP,
@@ -144,6 +144,46 @@ export class PlateIndexCache {
       if (!(await this.stale(bytes, r.index, dirs))) return r.index;
     }
     return (await this.index(bytes, store, op, true))?.index;
+  }
+
+  /**
+   * Reads those of `paths` that are virtual files of plates (one batched
+   * chunk read per plate, each chunk read once): their planes by request
+   * index, and the indexes of the other (plain) paths.
+   */
+  async readVirtual(
+    bytes: ByteStore,
+    paths: readonly string[],
+    op: string,
+    budget: number,
+  ): Promise<{ planes: Map<number, NdArray>; plain: number[] }> {
+    const byStore = new Map<string, string[]>();
+    for (const p of paths) {
+      const store = dirname(p);
+      let list = byStore.get(store);
+      if (!list) byStore.set(store, list = []);
+      list.push(basename(p));
+    }
+    const indexes = new Map<string, PlateIndex | undefined>();
+    for (const [store, names] of byStore) {
+      indexes.set(store, await this.resolve(bytes, store, names, op));
+    }
+    const virtual = new Map<PlateIndex, { i: number; entry: PlateEntry }[]>();
+    const plain: number[] = [];
+    paths.forEach((p, i) => {
+      const index = indexes.get(dirname(p));
+      const entry = index?.names.get(basename(p));
+      if (!index || !entry) return plain.push(i);
+      let list = virtual.get(index);
+      if (!list) virtual.set(index, list = []);
+      list.push({ i, entry });
+    });
+    const planes = new Map<number, NdArray>();
+    for (const [index, list] of virtual) {
+      const got = await this.readPlanes(bytes, index, list.map((x) => x.entry), op, budget);
+      list.forEach((x, k) => planes.set(x.i, got[k]!));
+    }
+    return { planes, plain };
   }
 
   /** Reads the planes `entries` of one plate, each chunk read at most once (one batched read). */

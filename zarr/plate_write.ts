@@ -13,13 +13,20 @@
  */
 
 import { AlreadyExistsError, restate, StorageError } from "../errors.ts";
-import { basename, join } from "../_internal/paths.ts";
+import { basename, dirname, join } from "../_internal/paths.ts";
 import { cStrides } from "../_internal/ndarray.ts";
 import type { TypedStore } from "./capabilities.ts";
-import { type ChunkEncoder, type CompressionSpec, rawBytes } from "./codec.ts";
+import { type ChunkEncoder, chunkEncoder, type CompressionSpec, rawBytes } from "./codec.ts";
 import { chunkKey, jsonBytes, parseJson, writeArrayInto, writeGroupInto } from "./array.ts";
 import { swapInto } from "./array_write.ts";
-import { contiguous, type NgffVersion, type PlateBatch } from "./batch.ts";
+import {
+  contiguous,
+  type NgffVersion,
+  type PlateAxis,
+  type PlateBatch,
+  type PlateOptions,
+  validatePlateBatch,
+} from "./batch.ts";
 import {
   fieldArrayAttrs,
   groupAttributes,
@@ -58,6 +65,74 @@ export interface WellWrite {
   overwrite: boolean;
   /** Plate name for new plate metadata. */
   plateName?: string | undefined;
+}
+
+/** What a plate `saveBatch` asked for, with the backend's defaults filled in. */
+export interface WellRequest {
+  /** Plate row. */
+  row: string;
+  /** Plate column. */
+  column: string | number;
+  /** Leading axes. */
+  axes?: readonly PlateAxis[] | undefined;
+  /** Per plane: its index on each axis. */
+  coordinates?: readonly (readonly number[])[] | undefined;
+  /** NGFF version. */
+  ngff: unknown;
+  /** Plate chunking. */
+  chunks: unknown;
+  /** Codec. */
+  compression: CompressionSpec;
+  /** Replace an existing well. */
+  overwrite?: boolean | undefined;
+  /** Plate name for new plate metadata. */
+  plateName?: string | undefined;
+}
+
+/**
+ * Checks a plate batch (one store directory, axes, coordinates, planes,
+ * NGFF version, chunking) and prepares its encoder; nothing is written.
+ */
+export async function planWell(
+  planes: readonly unknown[],
+  paths: readonly string[],
+  r: WellRequest,
+  op: string,
+): Promise<{ store: string; write: WellWrite }> {
+  const opts: PlateOptions = { row: r.row, column: r.column };
+  if (r.axes !== undefined) opts.axes = r.axes;
+  if (r.coordinates !== undefined) opts.coordinates = r.coordinates;
+  if (!Array.isArray(paths) || paths.length === 0 || typeof paths[0] !== "string") {
+    validatePlateBatch(planes, paths, opts, "", op);
+  }
+  const store = dirname(paths[0]!);
+  for (const p of paths) {
+    if (typeof p === "string" && dirname(p) !== store) {
+      throw new RangeError(
+        `${op} '${p}': every path of a plate batch must be in one store directory ('${store}')`,
+      );
+    }
+  }
+  const batch = validatePlateBatch(planes, paths, opts, store, op);
+  if (r.ngff !== "0.5" && r.ngff !== "0.4") {
+    throw new TypeError(`${op} '${store}': ngff must be "0.5" or "0.4"`);
+  }
+  if (r.chunks !== "plane" && r.chunks !== "well") {
+    throw new TypeError(`${op} '${store}': plate chunks must be "plane" or "well"`);
+  }
+  const encode = await chunkEncoder(r.compression, batch.dtype);
+  return {
+    store,
+    write: {
+      batch,
+      version: r.ngff,
+      chunking: r.chunks,
+      compression: r.compression,
+      encode,
+      overwrite: r.overwrite === true,
+      plateName: r.plateName,
+    },
+  };
 }
 
 /** In-process mutexes, per byte store and key. */

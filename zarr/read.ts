@@ -15,8 +15,8 @@
 import { LimitExceededError } from "../errors.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { cStrides } from "../_internal/ndarray.ts";
-import type { ArrayMeta } from "./array.ts";
-import type { ZarrStoreAdapter } from "./store.ts";
+import { type ArrayMeta, readArrayMeta } from "./array.ts";
+import { type ByteStore, isMissing, ZarrStoreAdapter } from "./store.ts";
 import { boundedBytes, type ChunkDecoder, chunkDecoder, fillValue } from "./decode.ts";
 
 /** Most chunks one read may touch (a documented limit; `LimitExceededError` past it). */
@@ -175,6 +175,23 @@ export async function readWhole(
     copyBox(data, cs, 0, out, outStride, dstOff, ext);
   }
   return { data: out, shape: [...meta.shape], stride: outStride };
+}
+
+/** The whole array at `path` of `bytes`, or undefined when `path` holds no array. */
+export async function readArrayAt(
+  bytes: ByteStore,
+  path: string,
+  op: string,
+  budget: number,
+): Promise<NdArray | undefined> {
+  const adapter = new ZarrStoreAdapter(bytes, path);
+  let meta: ArrayMeta | undefined;
+  try {
+    meta = await readArrayMeta(adapter, "", path, op);
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+  }
+  return meta ? await readWhole(adapter, "", meta, path, op, budget) : undefined;
 }
 
 /** One plane to read: the array at store key `dir` and the plane's leading coordinates. */
