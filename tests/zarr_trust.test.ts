@@ -8,7 +8,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import {
   StorageError,
   UnsupportedFormatError,
 } from "../errors.ts";
+import { peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -393,4 +394,42 @@ describe("zarr trust: dtypes outside the table are refused", () => {
   it("every refusal is a StorageError", () => {
     assert.ok(new CorruptDataError("x", "/y") instanceof StorageError);
   });
+});
+
+describe("zarr trust: zarr-python's fixed-width bytes and unicode arrays", () => {
+  const missing = pythonMissing(["zarr", "numpy", "numcodecs"]);
+  it(
+    "|S1 and <U4 arrays (every compressor) are refused with UnsupportedFormatError, never numbers",
+    {
+      skip: peerSkip("python zarr", missing),
+    },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-dtypes-"));
+      try {
+        const script = `
+import sys, os, numpy as np, numcodecs, zarr
+d = sys.argv[1]
+for dt, values in (("|S1", [b"a", b"b", b"c"]), ("<U4", ["ab", "c", "dddd"])):
+    for comp in (None, numcodecs.Zlib(), numcodecs.GZip(), numcodecs.Zstd(), numcodecs.Blosc()):
+        name = dt[1:] + "-" + (comp.codec_id if comp else "none") + ".zarr"
+        a = zarr.open_array(os.path.join(d, name), mode="w", shape=(3,), chunks=(3,), dtype=dt, compressor=comp)
+        a[:] = np.array(values, dtype=dt)
+`;
+        const r = spawnSync(PYTHON, ["-c", script, dir], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        const z = new ZarrBackend({ store: new DiskBackend() });
+        const names = readdirSync(dir).sort();
+        assert.equal(names.length, 10);
+        for (const name of names) {
+          await assert.rejects(z.load(join(dir, name)), (e) => {
+            assert.ok(e instanceof UnsupportedFormatError, `${name}: ${e}`);
+            assert.match(e.message, name.startsWith("S1") ? /"\|S1"/ : /"<U4"/);
+            return true;
+          });
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
