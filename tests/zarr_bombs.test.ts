@@ -5,6 +5,7 @@
  * that inflate to 1 GiB for an 8 KiB chunk (a single array and a plate
  * plane), and a zstd frame declaring 1 GiB. Target: a typed error in under
  * 2 s with peak RSS under 300 MB. The numbers are printed.
+ * (A max-ratio zlib chunk — 64 MiB of zeros at level 9 — is included too.)
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -14,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { zlibSync } from "fflate";
 import { DiskBackend } from "../backends/disk.ts";
 import { ZarrBackend } from "../backends/zarr.ts";
 
@@ -115,6 +117,10 @@ async function makeFixtures(dir: string): Promise<Record<string, string>> {
   arr("zlib-1g.zarr", ".zarray", v2({ compressor: { id: "zlib", level: 1 } }), {
     "0": zlibBomb(GiB),
   });
+  // Dynamic-Huffman deflate at its ~1032:1 ratio (64 MiB of zeros in ~64 KB).
+  arr("zlib-maxratio.zarr", ".zarray", v2({ compressor: { id: "zlib", level: 9 } }), {
+    "0": zlibSync(new Uint8Array(64 << 20), { level: 9 }),
+  });
   arr("gzip-1g.zarr", ".zarray", v2({ compressor: { id: "gzip", level: 1 } }), {
     "0": gzipBomb(GiB, 8192),
   });
@@ -142,6 +148,7 @@ describe("zarr bombs in child processes (peak RSS and wall time measured)", () =
         "grid-v2.zarr": "LimitExceededError",
         "grid-v3.zarr": "LimitExceededError",
         "zlib-1g.zarr": "CorruptDataError",
+        "zlib-maxratio.zarr": "CorruptDataError",
         "gzip-1g.zarr": "CorruptDataError",
         "zstd-1g.zarr": "CorruptDataError",
         "plate plane": "CorruptDataError",

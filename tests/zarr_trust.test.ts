@@ -13,7 +13,8 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { zlibSync } from "fflate";
+import { deflateSync, zlibSync } from "fflate";
+import { inflateCapped } from "../zarr/decode.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { DiskBackend } from "../backends/disk.ts";
 import { HttpBackend } from "../backends/http.ts";
@@ -313,6 +314,24 @@ describe("zarr trust: chunks decode to exactly their shape", () => {
       return true;
     });
     assert.ok(performance.now() - t < 2000);
+  });
+
+  it("the pure-JS inflate (runtimes without DecompressionStream) is capped too", () => {
+    const fail = (why: string): never => {
+      throw new CorruptDataError("load", "/k", why);
+    };
+    const ok = new Uint8Array(8192).map((_, i) => i % 251);
+    assert.deepEqual(inflateCapped(deflateSync(ok), 8192, fail), ok);
+    const t = performance.now();
+    assert.throws(
+      () => inflateCapped(deflateSync(new Uint8Array(16 << 20)), 8192, fail),
+      /past the expected 8192 bytes/,
+    );
+    assert.ok(performance.now() - t < 2000);
+    assert.throws(
+      () => inflateCapped(deflateSync(ok).subarray(0, 100), 8192, fail),
+      CorruptDataError,
+    );
   });
 
   it("an uncompressed chunk of 10 bytes for an 8 KiB chunk is CorruptDataError, never 5 values then zeros", async () => {
