@@ -13,7 +13,7 @@ import { joinListed } from "../_internal/paths.ts";
 import { breadthFirst, type ListEntry, nameFilter, naturalSort } from "../_internal/listing.ts";
 import { type ArrayMeta, readArrayMeta } from "./array.ts";
 import type { TypedStore } from "./capabilities.ts";
-import type { PlateIndex, PlateIndexCache } from "./index.ts";
+import type { PlateIndex, PlateIndexCache } from "./plate_index.ts";
 import { isMissing, ZarrStoreAdapter } from "./store.ts";
 
 const METADATA_NAMES = new Set([
