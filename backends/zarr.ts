@@ -57,7 +57,7 @@ import {
 import { assertPath, basename, dirname, normalize } from "../_internal/paths.ts";
 import { naturalSort } from "../_internal/listing.ts";
 import { checkBatch } from "../_internal/values.ts";
-import { decodedBudget, type DecodeLimits } from "../_internal/limits.ts";
+import { decodedBudget } from "../_internal/limits.ts";
 import { type TypedStore, typedStore } from "../zarr/capabilities.ts";
 import { type ByteStore, isMissing } from "../zarr/store.ts";
 import {
@@ -67,8 +67,13 @@ import {
   resolveCompression,
 } from "../zarr/codec.ts";
 import type { NgffVersion } from "../zarr/batch.ts";
-import type { BackendResolver, ZarrBackendOptions, ZarrSaveOptions } from "../zarr/options.ts";
-import { PlateIndexCache } from "../zarr/index.ts";
+import type {
+  BackendResolver,
+  ZarrBackendOptions,
+  ZarrLoadOptions,
+  ZarrSaveOptions,
+} from "../zarr/options.ts";
+import { PlateIndexCache } from "../zarr/plate_index.ts";
 import { readArrayAt } from "../zarr/read.ts";
 import { planArray, writeArray, writeMixedBatch } from "../zarr/array_write.ts";
 import { planWell, writePlateWell } from "../zarr/plate_write.ts";
@@ -77,7 +82,12 @@ import { arrayMetaAt, isZarrPath, listZarrFiles, plateNames } from "../zarr/list
 export type { Compression } from "../zarr/codec.ts";
 export type { ByteStore } from "../zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "../zarr/batch.ts";
-export type { BackendResolver, ZarrBackendOptions, ZarrSaveOptions } from "../zarr/options.ts";
+export type {
+  BackendResolver,
+  ZarrBackendOptions,
+  ZarrLoadOptions,
+  ZarrSaveOptions,
+} from "../zarr/options.ts";
 
 function hasPlateOptions(options: ZarrSaveOptions | undefined): boolean {
   return options !== undefined && (options.row !== undefined || options.column !== undefined);
@@ -171,7 +181,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     return w;
   }
 
-  #budget(options: LoadOptions & DecodeLimits): number {
+  #budget(options: ZarrLoadOptions): number {
     return options.maxDecodedBytes === undefined ? this.#maxDecoded : decodedBudget(options);
   }
 
@@ -190,7 +200,7 @@ export class ZarrBackend extends AbstractStorageBackend {
    */
   override async loadBatch<T = StorageValue>(
     paths: readonly string[],
-    options: LoadOptions & DecodeLimits = {},
+    options: ZarrLoadOptions = {},
   ): Promise<T[]> {
     const op = "loadBatch";
     if (!Array.isArray(paths)) throw new TypeError(`${op}: paths must be an array`);
@@ -247,7 +257,7 @@ export class ZarrBackend extends AbstractStorageBackend {
   /** Loads one value (see {@linkcode ZarrBackend.loadBatch}). */
   async load<T = StorageValue>(
     path: string,
-    options: LoadOptions & DecodeLimits = {},
+    options: ZarrLoadOptions = {},
   ): Promise<T> {
     assertPath(path, "load");
     try {

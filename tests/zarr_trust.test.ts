@@ -279,7 +279,7 @@ describe("zarr trust: sizes are bounded before allocating", () => {
       LimitExceededError,
     );
     await assert.rejects(
-      new ZarrBackend({ store: m3 }).load("/a.zarr", { maxDecodedBytes: 100 } as LoadOptions),
+      new ZarrBackend({ store: m3 }).load("/a.zarr", { maxDecodedBytes: 100 }),
       LimitExceededError,
     );
   });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AnyBackend, SaveOptions } from "../backends/base.ts";
+import type { AnyBackend, LoadOptions, SaveOptions } from "../backends/base.ts";
 import type { Compression } from "./codec.ts";
 import type { NgffVersion, PlateAxis } from "./batch.ts";
 import type { ByteStore } from "./store.ts";
@@ -57,4 +57,10 @@ export interface ZarrSaveOptions extends SaveOptions {
   chunks?: "plane" | "well" | readonly number[];
   /** Plate name written to new plate metadata (default: the store directory's name). */
   plateName?: string;
+}
+
+/** Options of `load`/`loadBatch` on the Zarr backend. */
+export interface ZarrLoadOptions extends LoadOptions {
+  /** Largest decoded array or plane in bytes for this call (default: the backend's). */
+  maxDecodedBytes?: number;
 }
