@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deflateSync, zlibSync } from "fflate";
 import { inflateCapped } from "../zarr/decode.ts";
+import { MAX_CHUNKS_PER_READ } from "../zarr/read.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { DiskBackend } from "../backends/disk.ts";
 import { HttpBackend } from "../backends/http.ts";
@@ -282,6 +283,24 @@ describe("zarr trust: sizes are bounded before allocating", () => {
       new ZarrBackend({ store: m3 }).load("/a.zarr", { maxDecodedBytes: 100 }),
       LimitExceededError,
     );
+  });
+
+  it("a small array split into more than MAX_CHUNKS_PER_READ chunks is refused; just under it reads in bounded time", async () => {
+    const mem = new MemoryBackend();
+    await rawArray(mem, v2({ shape: [MAX_CHUNKS_PER_READ + 1], chunks: [1], dtype: "|u1" }));
+    const t0 = performance.now();
+    await assert.rejects(new ZarrBackend({ store: mem }).load("/a.zarr"), LimitExceededError);
+    assert.ok(performance.now() - t0 < 500);
+    const m2 = new MemoryBackend();
+    await rawArray(
+      m2,
+      v2({ shape: [MAX_CHUNKS_PER_READ], chunks: [1], dtype: "|u1", fill_value: 3 }),
+    );
+    const t1 = performance.now();
+    const got = await new ZarrBackend({ store: m2 }).load<NdArray>("/a.zarr");
+    assert.equal(got.data.length, MAX_CHUNKS_PER_READ);
+    assert.equal(got.data[MAX_CHUNKS_PER_READ - 1], 3, "missing chunks are the fill value");
+    assert.ok(performance.now() - t1 < 10_000, `${performance.now() - t1} ms`);
   });
 
   it("a plate plane bigger than the budget is refused before its chunks are read", async () => {

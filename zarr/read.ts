@@ -20,7 +20,7 @@ import { type ByteStore, isMissing, ZarrStoreAdapter } from "./store.ts";
 import { boundedBytes, type ChunkDecoder, chunkDecoder, fillValue } from "./decode.ts";
 
 /** Most chunks one read may touch (a documented limit; `LimitExceededError` past it). */
-export const MAX_CHUNKS_PER_READ = 1 << 20;
+export const MAX_CHUNKS_PER_READ = 1 << 16;
 
 const decoders = new WeakMap<ArrayMeta, ChunkDecoder>();
 

@@ -13,6 +13,9 @@ import { NotADirectoryError, NotFoundError, StorageError } from "../errors.ts";
 import type { ReadOnlyBackend, StorageBackend } from "../backends/base.ts";
 import { dirname, join } from "../_internal/paths.ts";
 
+/** Most keys one `prefetch` asks the byte store for in one `loadBatch`. */
+const PREFETCH_BATCH = 1024;
+
 /** The byte store under a Zarr hierarchy: a full backend, or a read-only one (HTTP). */
 export type ByteStore = StorageBackend | ReadOnlyBackend;
 
@@ -120,8 +123,13 @@ export class ZarrStoreAdapter {
     const todo = [...new Set(keys)].filter((k) => !this.#cache.has(k) && !this.#pending.has(k));
     if (todo.length === 0) return;
     this.#reads += todo.length;
-    const got = await readManyOptional(this.backend, todo.map((k) => this.pathOf(k)));
-    todo.forEach((k, i) => this.#cache.set(k, got[i]));
+    // In batches: a batch with missing keys falls back to single reads, and
+    // some stores' batch cost grows faster than linearly with its size.
+    for (let i = 0; i < todo.length; i += PREFETCH_BATCH) {
+      const part = todo.slice(i, i + PREFETCH_BATCH);
+      const got = await readManyOptional(this.backend, part.map((k) => this.pathOf(k)));
+      part.forEach((k, j) => this.#cache.set(k, got[j]));
+    }
   }
 
   /** Drops cached reads (not pending writes). */
