@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { deflateSync, zlibSync } from "fflate";
 import { inflateCapped } from "../zarr/decode.ts";
 import { MAX_CHUNKS_PER_READ } from "../zarr/read.ts";
+import { MAX_NGFF_ENTRIES } from "../zarr/ngff.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { DiskBackend } from "../backends/disk.ts";
 import { HttpBackend } from "../backends/http.ts";
@@ -301,6 +302,18 @@ describe("zarr trust: sizes are bounded before allocating", () => {
     assert.equal(got.data.length, MAX_CHUNKS_PER_READ);
     assert.equal(got.data[MAX_CHUNKS_PER_READ - 1], 3, "missing chunks are the fill value");
     assert.ok(performance.now() - t1 < 10_000, `${performance.now() - t1} ms`);
+  });
+
+  it("a plate listing more than MAX_NGFF_ENTRIES wells is refused before any well is read", async () => {
+    const mem = new Recording();
+    const z = await plate(mem);
+    await editJson(mem, "/p.zarr/zarr.json", (j) => {
+      const wells = j.attributes.ome.plate.wells;
+      for (let i = 0; i <= MAX_NGFF_ENTRIES; i++) wells.push({ path: `R${i}/1` });
+    });
+    mem.reads = [];
+    await assert.rejects(z.load("/p.zarr/a.tif"), LimitExceededError);
+    assert.ok(!mem.reads.some((r) => r.startsWith("/p.zarr/R")), "no well metadata read");
   });
 
   it("a plate plane bigger than the budget is refused before its chunks are read", async () => {

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { CorruptDataError } from "../errors.ts";
+import { CorruptDataError, LimitExceededError } from "../errors.ts";
 import { safeName, safeRelPath } from "./paths.ts";
 import type { NgffVersion, PlateBatch } from "./batch.ts";
 
@@ -36,6 +36,19 @@ export function compareColumns(a: string, b: string): number {
   const nb = Number(b);
   if (Number.isFinite(na) && Number.isFinite(nb) && na !== nb) return na - nb;
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Most wells a plate, or fields a well, may list (each is read when the plate is indexed). */
+export const MAX_NGFF_ENTRIES = 65536;
+
+function bounded(list: unknown[], what: string, op: string, metaPath: string): void {
+  if (list.length > MAX_NGFF_ENTRIES) {
+    throw new LimitExceededError(
+      op,
+      metaPath,
+      `${what} lists ${list.length} entries, more than ${MAX_NGFF_ENTRIES}`,
+    );
+  }
 }
 
 /** Metadata attribute object. */
@@ -111,6 +124,7 @@ export function parsePlate(attrs: unknown, op: string, metaPath: string): NgffPl
   const p = rawPlate(attrs);
   if (!p) return undefined;
   if (!Array.isArray(p.wells)) throw new CorruptDataError(op, metaPath, "plate has no wells list");
+  bounded(p.wells, "plate wells", op, metaPath);
   const wells = p.wells.map((w, i): NgffWellRef => {
     const what = `plate wells[${i}].path`;
     const path = safeRelPath(rec(w)?.path, what, op, metaPath, 2);
@@ -151,6 +165,7 @@ export function parseWellImages(attrs: unknown, op: string, metaPath: string): s
   if (!well || !Array.isArray(well.images)) {
     throw new CorruptDataError(op, metaPath, "well has no images list");
   }
+  bounded(well.images, "well images", op, metaPath);
   return well.images.map((img, i) =>
     safeRelPath(rec(img)?.path, `well images[${i}].path`, op, metaPath, 4)
   );
