@@ -248,6 +248,37 @@ export async function diskUsage(dir: string): Promise<{ files: number; bytes: nu
   return { files, bytes };
 }
 
+/** Where a plate is: a path on a byte store (`store` undefined: the local disk). */
+export interface PlateLocation {
+  /** The plate directory on `store`. */
+  path: string;
+  /** The byte store; undefined for the local disk. */
+  store?: ByteStore;
+  /** How to show the plate to the user (the path, or the URL). */
+  display: string;
+}
+
+/**
+ * The byte store holding the plate a command argument names: a bare path or
+ * `zarr:` is the local disk, an `http(s)://` URL becomes the base of an HTTP
+ * backend (so no request leaves it), any other `key:` is that registry backend.
+ */
+export async function plateLocation(
+  registry: { getBackend(key: string): Promise<unknown> },
+  loc: { backend: string; path: string },
+): Promise<PlateLocation> {
+  if (loc.backend === "disk" || loc.backend === "zarr") {
+    return { path: loc.path, display: loc.path };
+  }
+  if (loc.backend === "http" && /^https?:\/\//i.test(loc.path)) {
+    const { HttpBackend } = await import("../backends/http.ts");
+    const base = loc.path.endsWith("/") ? loc.path : `${loc.path}/`;
+    return { path: "/", store: new HttpBackend({ baseUrl: base }), display: loc.path };
+  }
+  const store = await registry.getBackend(loc.backend) as ByteStore;
+  return { path: loc.path, store, display: loc.path };
+}
+
 let disk: Promise<ByteStore> | undefined;
 function defaultStore(): Promise<ByteStore> {
   disk ??= import("../backends/disk.ts").then((m) => new m.DiskBackend());

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { readPlateInfo } from "../_plate.ts";
-import type { ByteStore } from "../../zarr/store.ts";
+import { plateLocation, readPlateInfo } from "../_plate.ts";
 import {
   backendFor,
   type Command,
@@ -48,17 +47,11 @@ export const info: Command = {
     }
     if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
     const loc = location(positionals[0]!);
-    let p;
-    if (loc.backend === "disk" || loc.backend === "zarr") p = await readPlateInfo(loc.path);
-    else if (loc.backend === "http" && /^https?:\/\//i.test(loc.path)) {
-      // The plate URL becomes the HTTP backend's base, so no request leaves it.
-      const { HttpBackend } = await import("../../backends/http.ts");
-      const base = loc.path.endsWith("/") ? loc.path : `${loc.path}/`;
-      p = { ...await readPlateInfo("/", new HttpBackend({ baseUrl: base })), path: loc.path };
-    } else {
-      const store = await backendFor<ByteStore>(ctx.registry, loc.backend, "info");
-      p = await readPlateInfo(loc.path, store);
-    }
+    const where = await plateLocation(
+      { getBackend: (k) => backendFor(ctx.registry, k, "info") },
+      loc,
+    );
+    const p = { ...await readPlateInfo(where.path, where.store), path: where.display };
     if (values.json) {
       ctx.out(JSON.stringify(p, null, 2));
       return 0;
