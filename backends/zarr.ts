@@ -47,19 +47,18 @@ import {
   AbstractStorageBackend,
   isNdArray,
   type ListOptions,
-  type LoadOptions,
   type NdArray,
   type StatResult,
   type StorageBackend,
   type StorageValue,
   type SymlinkOptions,
 } from "./base.ts";
-import { assertPath, basename, dirname, normalize } from "../_internal/paths.ts";
+import { assertPath, normalize } from "../_internal/paths.ts";
 import { naturalSort } from "../_internal/listing.ts";
 import { checkBatch } from "../_internal/values.ts";
 import { decodedBudget } from "../_internal/limits.ts";
 import { type TypedStore, typedStore } from "../zarr/capabilities.ts";
-import { type ByteStore, isMissing } from "../zarr/store.ts";
+import type { ByteStore } from "../zarr/store.ts";
 import {
   type Compression,
   type CompressionSpec,
@@ -74,10 +73,16 @@ import type {
   ZarrSaveOptions,
 } from "../zarr/options.ts";
 import { PlateIndexCache } from "../zarr/plate_index.ts";
-import { readArrayAt } from "../zarr/read.ts";
 import { planArray, writeArray, writeMixedBatch } from "../zarr/array_write.ts";
 import { planWell, writePlateWell } from "../zarr/plate_write.ts";
-import { arrayMetaAt, isZarrPath, listZarrFiles, plateNames } from "../zarr/listing.ts";
+import {
+  classify,
+  isZarrPath,
+  listZarrFiles,
+  loadPlain,
+  type PathKind,
+  plateNames,
+} from "../zarr/listing.ts";
 
 export type { Compression } from "../zarr/codec.ts";
 export type { ByteStore } from "../zarr/store.ts";
@@ -220,38 +225,13 @@ export class ZarrBackend extends AbstractStorageBackend {
       } catch (err) {
         if (!(err instanceof IsADirectoryError || err instanceof NotFoundError)) throw err;
         values = [];
-        for (const p of plainPaths) values.push(await this.#loadOne(bytes, p, options, budget));
+        for (const p of plainPaths) {
+          values.push(await loadPlain(bytes, this.#cache, p, options, budget));
+        }
       }
       plain.forEach((i, k) => results[i] = values[k]);
     }
     return results as T[];
-  }
-
-  /** Loads one non-plate path: a Zarr array directory, else the byte store's file. */
-  async #loadOne(
-    bytes: ByteStore,
-    path: string,
-    options: LoadOptions,
-    budget: number,
-  ): Promise<unknown> {
-    const value = await readArrayAt(bytes, path, "load", budget);
-    if (value) return options.as === "bytes" ? rawBytes(value.data).slice() : value;
-    try {
-      return await bytes.load(path, options);
-    } catch (err) {
-      if (err instanceof NotFoundError && (await this.#isPlate(bytes, dirname(path)))) {
-        throw new NotFoundError("load", path, "not in any filename map of the plate");
-      }
-      throw err;
-    }
-  }
-
-  async #isPlate(bytes: ByteStore, store: string): Promise<boolean> {
-    try {
-      return (await this.#cache.index(bytes, store, "load")) !== undefined;
-    } catch {
-      return false;
-    }
   }
 
   /** Loads one value (see {@linkcode ZarrBackend.loadBatch}). */
@@ -368,21 +348,10 @@ export class ZarrBackend extends AbstractStorageBackend {
     return await ts.bytes.listDir(path);
   }
 
-  /** Resolves what `path` is: a plate's virtual file, a Zarr array, or a byte-store entry. */
-  async #classify(
-    path: string,
-    op: string,
-  ): Promise<{ kind: "virtual" | "array" | "plain"; ts: TypedStore }> {
+  async #classify(path: string, op: string): Promise<{ kind: PathKind; ts: TypedStore }> {
     assertPath(path, op);
     const ts = await this.#ts();
-    const index = await this.#cache.resolve(ts.bytes, dirname(path), [basename(path)], op)
-      .catch((err) => {
-        if (isMissing(err)) return undefined;
-        throw err;
-      });
-    if (index?.names.has(basename(path))) return { kind: "virtual", ts };
-    if ((await arrayMetaAt(ts, path)) !== undefined) return { kind: "array", ts };
-    return { kind: "plain", ts };
+    return { kind: await classify(ts, this.#cache, path, op), ts };
   }
 
   /** True for plate virtual names, Zarr arrays and byte-store files. */

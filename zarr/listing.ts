@@ -1,20 +1,23 @@
 /**
- * Listings through the Zarr view of a byte store: a plate store lists its
- * virtual names (from the NGFF model's filename maps) plus plain files beside
- * the metadata; a `*.zarr` array directory is one file; everything else is
- * listed as the byte store lists it. Array chunk grids are never enumerated.
+ * Paths through the Zarr view of a byte store — what a path is, how it
+ * loads and lists: a plate store lists its virtual names (from the NGFF
+ * model's filename maps) plus plain files beside the metadata; a `*.zarr`
+ * array directory is one file; everything else is the byte store's. Array
+ * chunk grids are never enumerated.
  *
  * @module
  */
 
-import type { ListOptions } from "../backends/base.ts";
+import type { ListOptions, LoadOptions } from "../backends/base.ts";
 import { NotADirectoryError, NotFoundError } from "../errors.ts";
-import { joinListed } from "../_internal/paths.ts";
+import { basename, dirname, joinListed } from "../_internal/paths.ts";
 import { breadthFirst, type ListEntry, nameFilter, naturalSort } from "../_internal/listing.ts";
 import { type ArrayMeta, readArrayMeta } from "./array.ts";
+import { rawBytes } from "./codec.ts";
 import type { TypedStore } from "./capabilities.ts";
 import type { PlateIndex, PlateIndexCache } from "./plate_index.ts";
-import { isMissing, ZarrStoreAdapter } from "./store.ts";
+import { readArrayAt } from "./read.ts";
+import { type ByteStore, isMissing, ZarrStoreAdapter } from "./store.ts";
 
 const METADATA_NAMES = new Set([
   "zarr.json",
@@ -119,4 +122,55 @@ export async function listZarrFiles(
     }
     return entries;
   }, options);
+}
+
+/** What a path is in the Zarr view. */
+export type PathKind = "virtual" | "array" | "plain";
+
+/** Whether `path` is a plate's virtual file, a Zarr array, or a plain byte-store entry. */
+export async function classify(
+  ts: TypedStore,
+  cache: PlateIndexCache,
+  path: string,
+  op: string,
+): Promise<PathKind> {
+  const index = await cache.resolve(ts.bytes, dirname(path), [basename(path)], op)
+    .catch((err) => {
+      if (isMissing(err)) return undefined;
+      throw err;
+    });
+  if (index?.names.has(basename(path))) return "virtual";
+  if ((await arrayMetaAt(ts, path)) !== undefined) return "array";
+  return "plain";
+}
+
+/**
+ * Loads a path that is no plate's virtual file: a whole Zarr array, else the
+ * byte store's file (a miss inside a plate says so).
+ */
+export async function loadPlain(
+  bytes: ByteStore,
+  cache: PlateIndexCache,
+  path: string,
+  options: LoadOptions,
+  budget: number,
+): Promise<unknown> {
+  const value = await readArrayAt(bytes, path, "load", budget);
+  if (value) return options.as === "bytes" ? rawBytes(value.data).slice() : value;
+  try {
+    return await bytes.load(path, options);
+  } catch (err) {
+    if (err instanceof NotFoundError && (await isPlate(bytes, cache, dirname(path)))) {
+      throw new NotFoundError("load", path, "not in any filename map of the plate");
+    }
+    throw err;
+  }
+}
+
+async function isPlate(bytes: ByteStore, cache: PlateIndexCache, store: string): Promise<boolean> {
+  try {
+    return (await cache.index(bytes, store, "load")) !== undefined;
+  } catch {
+    return false;
+  }
 }
