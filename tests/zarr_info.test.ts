@@ -62,7 +62,9 @@ describe("info and preview loading on any backend", () => {
     }
   });
 
-  it("hcs-store info --json over HTTP from a real 127.0.0.1 server, no request outside the plate", async () => {
+  it("hcs-store info --json over HTTP from a real 127.0.0.1 server, no request outside the plate", {
+    timeout: 120_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-info-"));
     const requests: string[] = [];
     const server = createServer((req, res) => {

@@ -181,7 +181,9 @@ describe("zarr trust: metadata paths stay inside the plate", () => {
     }
   });
 
-  it("cli cp -r of a hostile plate writes nothing outside its destination", async () => {
+  it("cli cp -r of a hostile plate writes nothing outside its destination", {
+    timeout: 120_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-cp-"));
     try {
       const store = join(dir, "src", "p.zarr");
