@@ -150,4 +150,60 @@ describe("zarr leftovers of killed writers", () => {
     const left = (await mem.listDir("/p.zarr")).filter((n) => n.startsWith(STAGING_PREFIX));
     assert.deepEqual(left, []);
   });
+
+  it("ENOSPC while staging a single array or replacing a well names the user's path", async () => {
+    /** A store whose writes to hidden staging paths (or moves out of them) fail with ENOSPC. */
+    class Full extends MemoryBackend {
+      #fail(paths: readonly string[]): Promise<never> | undefined {
+        const p = paths.find((x) => /\/\.[^/]*(zarr-tmp|zarr-old)/.test(x));
+        if (!p) return undefined;
+        return Promise.reject(
+          new StorageError("write", p, "no space left on device", { code: "ENOSPC" }),
+        );
+      }
+      override saveBatch(d: readonly StorageValue[], paths: readonly string[], o?: SaveOptions) {
+        return this.#fail(paths) ?? super.saveBatch(d, paths, o);
+      }
+    }
+    const mem = new Full();
+    const z = new ZarrBackend({ store: mem });
+    const arr = { data: new Uint8Array(6), shape: [2, 3], stride: [3, 1] };
+    await assert.rejects(z.save(arr, "/x.zarr"), (e) => {
+      assert.ok(e instanceof StorageError && e.code === "ENOSPC");
+      assert.equal(e.path, "/x.zarr");
+      assert.ok(!e.message.includes("zarr-tmp"), e.message);
+      return true;
+    });
+    assert.deepEqual(await mem.listDir("/"), [], "nothing left behind");
+    // Replacing a well moves the old one aside first (`.1.zarr-old-*`): that failure names the plate.
+    const ok = new MemoryBackend();
+    const w = new ZarrBackend({ store: ok });
+    await ok.ensureDirectory("/p.zarr");
+    await w.save(plane(1), "/p.zarr/a.tif", { row: "A", column: "1" });
+    class FullOnMoveAside extends MemoryBackend {
+      override move(src: string, dst: string) {
+        if (dst.includes(".zarr-old-")) {
+          return Promise.reject(
+            new StorageError("move", dst, "no space left on device", { code: "ENOSPC" }),
+          );
+        }
+        return super.move(src, dst);
+      }
+    }
+    const full = new FullOnMoveAside();
+    for (const f of await ok.listFiles("/", { recursive: true })) {
+      await full.ensureDirectory(f.slice(0, f.lastIndexOf("/")));
+      await full.save(await ok.load<Uint8Array>(f, { as: "bytes" }), f);
+    }
+    const z2 = new ZarrBackend({ store: full });
+    await assert.rejects(
+      z2.save(plane(2), "/p.zarr/a.tif", { row: "A", column: "1", overwrite: true }),
+      (e) => {
+        assert.ok(e instanceof StorageError && e.code === "ENOSPC");
+        assert.equal(e.path, "/p.zarr");
+        return true;
+      },
+    );
+    assert.equal((await z2.load<NdArray>("/p.zarr/a.tif")).data[0], 1, "the old well is intact");
+  });
 });

@@ -7,7 +7,13 @@
  * @module
  */
 
-import { AlreadyExistsError, NotFoundError, UnsupportedFormatError } from "../errors.ts";
+import {
+  AlreadyExistsError,
+  NotFoundError,
+  restate,
+  StorageError,
+  UnsupportedFormatError,
+} from "../errors.ts";
 import type { NdArray, SaveOptions, StorageBackend, StorageValue } from "../backends/base.ts";
 import { basename, dirname, join } from "../_internal/paths.ts";
 import { cStrides } from "../_internal/ndarray.ts";
@@ -124,8 +130,19 @@ export async function writeArray(
     await swapInto(s, tmp, path, existed, op);
   } catch (err) {
     await s.deleteAll(tmp).catch(() => {});
-    throw err;
+    throw internalPathHidden(err, op, path);
   }
+}
+
+/**
+ * An I/O error on one of this module's hidden staging paths (`.x.zarr-tmp-*`,
+ * `.x.zarr-old-*`, `.hcs-zarr-tmp-*`) restated on the user's `path`.
+ */
+export function internalPathHidden(err: unknown, op: string, path: string): unknown {
+  if (err instanceof StorageError && /\/\.[^/]*(\.zarr-(tmp|old)-|hcs-zarr-tmp-)/.test(err.path)) {
+    return restate(err, op, path, `${err.reason} (while staging '${path}')`);
+  }
+  return err;
 }
 
 /**

@@ -12,13 +12,13 @@
  * @module
  */
 
-import { AlreadyExistsError, restate, StorageError } from "../errors.ts";
+import { AlreadyExistsError, StorageError } from "../errors.ts";
 import { basename, dirname, join } from "../_internal/paths.ts";
 import { cStrides } from "../_internal/ndarray.ts";
 import type { TypedStore } from "./capabilities.ts";
 import { type ChunkEncoder, chunkEncoder, type CompressionSpec, rawBytes } from "./codec.ts";
 import { chunkKey, jsonBytes, parseJson, writeArrayInto, writeGroupInto } from "./array.ts";
-import { swapInto } from "./array_write.ts";
+import { internalPathHidden, swapInto } from "./array_write.ts";
 import {
   contiguous,
   type NgffVersion,
@@ -36,14 +36,7 @@ import {
   plateState,
   wellAttrs,
 } from "./ngff.ts";
-import {
-  orphanedWell,
-  OWNER_FILE,
-  ownerRecord,
-  STAGING_PREFIX,
-  stagingName,
-  sweepStaging,
-} from "./leftovers.ts";
+import { orphanedWell, OWNER_FILE, ownerRecord, stagingName, sweepStaging } from "./leftovers.ts";
 import { readManyOptional, readOptional, ZarrStoreAdapter } from "./store.ts";
 
 /** How often a compare-and-swap metadata update is retried before `EBUSY`. */
@@ -255,10 +248,7 @@ export async function writePlateWell(
   } catch (err) {
     await s.deleteAll(tmp).catch(() => {});
     // Name the user's plate, not the internal staging group.
-    if (err instanceof StorageError && err.path.includes(STAGING_PREFIX)) {
-      throw restate(err, op, store, `${err.reason} (writing well ${wellPath})`);
-    }
-    throw err;
+    throw internalPathHidden(err, op, store);
   }
 
   // Plate metadata: wells are merged, never dropped.
