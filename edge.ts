@@ -41,7 +41,7 @@ export {
   type S3LoadOptions,
   type S3SaveOptions,
 } from "./backends/s3.ts";
-export type { ByteStore } from "./backends/zarr/store.ts";
+export type { ByteStore } from "./zarr/store.ts";
 export {
   type BackendResolver,
   type Compression,

@@ -73,13 +73,23 @@ import {
   NotFoundError,
   StorageError,
 } from "../errors.ts";
-import type { ListOptions, LoadOptions, ReadOnlyBackend, StorageValue } from "./base.ts";
+import type {
+  CapableBackend,
+  ListOptions,
+  LoadOptions,
+  RangeReader,
+  ReadOnlyBackend,
+  StorageValue,
+  StoreCapabilities,
+} from "./base.ts";
 import { normalize } from "../_internal/paths.ts";
 import { decodedBudget } from "../_internal/limits.ts";
 import { encodeSegment, parseBaseUrl, resolveUrl } from "./http/url.ts";
 import { anySignal, type Attempt, HttpTransport, type Req } from "./http/transport.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { decodeForPath } from "../formats/mod.ts";
+import { ngffChildren } from "../zarr/ngff.ts";
+import { safeRelPath } from "../zarr/paths.ts";
 
 /** Headers, or a function giving them per request (e.g. a refreshed token). */
 export type HttpHeaders = HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
@@ -163,11 +173,21 @@ interface ZarrNode {
  * console.assert(http.url("/plate/a.tif") === "https://example.org/data/plate/a.tif");
  * ```
  */
-export class HttpBackend implements ReadOnlyBackend {
+export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend {
   /** Registry key. */
   readonly key: string = "http";
   /** Read-only backends do not validate paths as a filesystem. */
   readonly requiresFilesystemValidation: false = false;
+  /** Reads, listings (manifest or index pages) and byte ranges; no writes. */
+  readonly capabilities: StoreCapabilities = Object.freeze({
+    read: true,
+    write: false,
+    list: true,
+    rangeRead: true,
+    atomicCreate: false,
+    compareAndSwap: false,
+    crossProcessLock: false,
+  });
   /** Which implementation this is. */
   readonly implementation: string = "fetch";
 
@@ -462,7 +482,8 @@ export class HttpBackend implements ReadOnlyBackend {
         if (prefix === "") files.push(f);
         else if (f.startsWith(`${prefix}/`)) files.push(f.slice(prefix.length + 1));
       }
-      const parent = parentDirUrl(cur);
+      // Never above baseUrl: nothing outside it is requested.
+      const parent = cur === this.#base?.href ? undefined : parentDirUrl(cur);
       if (!parent) break;
       const name = decodeURIComponent(cur.slice(parent.length, -1));
       prefix = prefix === "" ? name : `${name}/${prefix}`;
@@ -498,12 +519,12 @@ export class HttpBackend implements ReadOnlyBackend {
       const meta = asRecord(v3);
       const kind = meta.node_type === "array" ? "array" : "group";
       const descendants = new Set<string>();
+      const where = `${path} (${url}zarr.json)`;
       const cm = asRecord(asRecord(meta.consolidated_metadata).metadata);
-      for (const key of Object.keys(cm)) addWithParents(descendants, key);
-      for (const d of omeChildren(asRecord(asRecord(meta.attributes).ome))) {
-        addWithParents(descendants, d);
+      for (const key of Object.keys(cm)) addWithParents(descendants, key, op, where);
+      for (const d of ngffChildren(meta.attributes, op, where)) {
+        addWithParents(descendants, d, op, where);
       }
-      for (const d of omeChildren(asRecord(meta.attributes))) addWithParents(descendants, d);
       return { kind, files: ["zarr.json"], descendants: [...descendants], descendantFiles: [] };
     }
     let kind: "group" | "array" | undefined;
@@ -520,9 +541,8 @@ export class HttpBackend implements ReadOnlyBackend {
     const attrs = await this.#json(op, path, `${url}.zattrs`, signal);
     if (attrs !== undefined) {
       files.push(".zattrs");
-      const a = asRecord(attrs);
-      for (const d of omeChildren(a)) addWithParents(descendants, d);
-      for (const d of omeChildren(asRecord(a.ome))) addWithParents(descendants, d);
+      const where = `${path} (${url}.zattrs)`;
+      for (const d of ngffChildren(attrs, op, where)) addWithParents(descendants, d, op, where);
     }
     if (kind === "group") {
       const zm = await this.#json(op, path, `${url}.zmetadata`, signal);
@@ -531,8 +551,10 @@ export class HttpBackend implements ReadOnlyBackend {
         for (const key of Object.keys(asRecord(asRecord(zm).metadata))) {
           const i = key.lastIndexOf("/");
           if (i < 0) continue;
-          addWithParents(descendants, key.slice(0, i));
-          descendantFiles.push(key);
+          addWithParents(descendants, key.slice(0, i), op, `${path} (${url}.zmetadata)`);
+          descendantFiles.push(
+            safeRelPath(key, ".zmetadata key", op, `${path} (${url}.zmetadata)`, 64),
+          );
         }
       }
     }
@@ -764,33 +786,8 @@ function asRecord(v: unknown): Record<string, unknown> {
     : {};
 }
 
-function paths(list: unknown): string[] {
-  if (!Array.isArray(list)) return [];
-  const out: string[] = [];
-  for (const item of list) {
-    const p = asRecord(item).path;
-    if (typeof p === "string" && p !== "") {
-      const n = normalize(`/${p}`).slice(1);
-      if (n !== "" && !n.startsWith("..")) out.push(n);
-    }
-  }
-  return out;
-}
-
-/** Child node paths named by OME-NGFF attributes (plate wells, well images, datasets). */
-function omeChildren(attrs: Record<string, unknown>): string[] {
-  const out = [
-    ...paths(asRecord(attrs.plate).wells),
-    ...paths(asRecord(attrs.well).images),
-  ];
-  const ms = attrs.multiscales;
-  if (Array.isArray(ms)) { for (const m of ms) out.push(...paths(asRecord(m).datasets)); }
-  return out;
-}
-
-function addWithParents(set: Set<string>, rel: string): void {
-  const n = normalize(`/${rel}`).slice(1);
-  if (n === "" || n.startsWith("..")) return;
-  const parts = n.split("/");
+/** Adds a metadata-named descendant and its parents; unsafe names are refused (NGFF model rules). */
+function addWithParents(set: Set<string>, rel: string, op: string, where: string): void {
+  const parts = safeRelPath(rel, "metadata child path", op, where, 64).split("/");
   for (let i = 1; i <= parts.length; i++) set.add(parts.slice(0, i).join("/"));
 }

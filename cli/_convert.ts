@@ -12,7 +12,7 @@ import { AlreadyExistsError, NotADirectoryError, StorageError } from "../errors.
 import type { NdArray, StorageBackend, StorageValue, TypedArray } from "../backends/base.ts";
 import { isNdArray } from "../backends/base.ts";
 import { naturalCompare } from "../_internal/listing.ts";
-import { dtypeOf } from "../backends/zarr/codec.ts";
+import { dtypeOf } from "../zarr/codec.ts";
 import type { Registry } from "../registry/registry.ts";
 import { CliError, UsageError } from "./_shared.ts";
 

@@ -1,45 +1,36 @@
 /**
- * Reads an OME-Zarr plate on the local filesystem straight from its NGFF
- * metadata (0.5 on Zarr v3, 0.4 on Zarr v2) with zarrita: what `info` reports
- * and the planes `preview` draws. Independent of how the plate was written, so
- * plates from other tools work too.
+ * Reads an OME-Zarr plate straight from its NGFF metadata (0.5 on Zarr v3,
+ * 0.4 on Zarr v2) on any byte store — disk, memory, HTTP — through the
+ * shared NGFF model (`zarr/ngff.ts`) and plane reader (`zarr/read.ts`):
+ * what `info` reports and the planes `preview` draws. Independent of how
+ * the plate was written, so plates from other tools work too.
+ *
+ * Decision: the store defaults to the local disk; sizes on disk come from
+ * the store's own listing and `stat`, and are omitted where it has none.
  *
  * @module
  */
 
-import { readFile } from "node:fs/promises";
-import { lstat, readdir } from "node:fs/promises";
-import { join } from "node:path";
-import * as zarr from "zarrita";
-import { NotFoundError, StorageError, toStorageError } from "../errors.ts";
-import type { NdArray, TypedArray } from "../backends/base.ts";
-
-type AbsolutePath = `/${string}`;
-
-/** A zarrita store over a local directory. */
-class LocalStore {
-  #root: string;
-  constructor(root: string) {
-    this.#root = root;
-  }
-  async get(key: AbsolutePath): Promise<Uint8Array | undefined> {
-    try {
-      return new Uint8Array(await readFile(join(this.#root, key)));
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-      throw toStorageError(err, "read", join(this.#root, key));
-    }
-  }
-}
+import { NotFoundError, StorageError } from "../errors.ts";
+import type { NdArray } from "../backends/base.ts";
+import { join } from "../_internal/paths.ts";
+import { DEFAULT_MAX_DECODED_BYTES } from "../_internal/limits.ts";
+import { type ArrayMeta, parseJson, readArrayMeta } from "../zarr/array.ts";
+import { dtypeName } from "../zarr/decode.ts";
+import {
+  groupAttributes,
+  type NgffAxis,
+  type NgffPlate,
+  omeBlock,
+  parseMultiscale,
+  parsePlate,
+  parseWellImages,
+} from "../zarr/ngff.ts";
+import { readPlanes } from "../zarr/read.ts";
+import { type ByteStore, readOptional, ZarrStoreAdapter } from "../zarr/store.ts";
 
 /** An axis of a field's multiscale image. */
-export interface AxisInfo {
-  /** Axis name (`c`, `z`, `y`, `x`, …). */
-  name: string;
-  /** NGFF axis type (`channel`, `space`, `time`), where given. */
-  type?: string;
-}
+export type AxisInfo = NgffAxis;
 
 /** One well of a plate. */
 export interface WellInfo {
@@ -59,7 +50,7 @@ export interface WellInfo {
 
 /** What `info` reports about a plate. */
 export interface PlateInfo {
-  /** The plate directory. */
+  /** The plate directory (or URL). */
   path: string;
   /** NGFF version from the metadata (`0.5`, `0.4`). */
   ngff: string;
@@ -85,151 +76,124 @@ export interface PlateInfo {
   chunks: number[];
   /** The compression chain, in words (`zstd(level=1)`, `none`). */
   codec: string;
-  /** Files in the plate directory. */
-  fileCount: number;
-  /** Bytes of those files on disk. */
-  sizeBytes: number;
+  /** Files in the plate directory (absent when the store cannot list). */
+  fileCount?: number;
+  /** Bytes of those files (absent when the store cannot list or stat). */
+  sizeBytes?: number;
 }
 
-type Json = Record<string, unknown>;
-
-async function readJson(path: string): Promise<Json | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw toStorageError(err, "read", path);
-  }
-  try {
-    return JSON.parse(text) as Json;
-  } catch {
-    throw new StorageError("read", path, "not valid JSON", { code: "ERR_CORRUPT_DATA" });
-  }
+interface Group {
+  attrs: Record<string, unknown>;
+  zarrFormat: 2 | 3;
+  metaPath: string;
 }
 
-/** NGFF attributes of a group (`ome` block on v3, top-level `.zattrs` on v2). */
-async function groupAttrs(dir: string): Promise<{ attrs: Json; zarrFormat: 2 | 3 } | undefined> {
-  const v3 = await readJson(join(dir, "zarr.json"));
-  if (v3) {
-    const attributes = (v3.attributes ?? {}) as Json;
-    const ome = (attributes.ome ?? attributes) as Json;
-    return { attrs: ome, zarrFormat: 3 };
+/** Attributes of the group at `dir` (`zarr.json` on v3, `.zattrs` on v2). */
+async function groupAt(store: ByteStore, dir: string, op: string): Promise<Group | undefined> {
+  for (const [name, zarrFormat] of [["zarr.json", 3], [".zattrs", 2]] as const) {
+    const metaPath = join(dir, name);
+    const b = await readOptional(store, metaPath);
+    if (b) {
+      return {
+        attrs: groupAttributes(parseJson(b, metaPath, op), zarrFormat),
+        zarrFormat,
+        metaPath,
+      };
+    }
   }
-  const v2 = await readJson(join(dir, ".zattrs"));
-  if (v2) return { attrs: v2, zarrFormat: 2 };
   return undefined;
 }
 
-interface RawPlate {
-  rows?: { name: string }[];
-  columns?: { name: string }[];
-  wells?: { path: string; rowIndex?: number; columnIndex?: number }[];
-  field_count?: number;
-  name?: string;
-  version?: string;
-}
-
-interface Multiscale {
-  axes?: (string | { name: string; type?: string })[];
-  datasets?: { path: string }[];
-  version?: string;
-}
-
-/** Opens the plate metadata; a folder that is not a plate throws a clear `StorageError`. */
-async function plateMeta(
-  path: string,
-): Promise<{ plate: RawPlate; attrs: Json; zarrFormat: 2 | 3 }> {
+async function plateMeta(store: ByteStore, path: string, op: string) {
+  let g: Group | undefined;
   try {
-    const st = await lstat(path);
-    if (!st.isDirectory()) {
-      throw new StorageError("info", path, "not a directory (expected an OME-Zarr plate)", {
+    g = await groupAt(store, path, op);
+  } catch (err) {
+    if (err instanceof StorageError && err.code === "ENOTDIR") {
+      throw new StorageError(op, path, "not a directory (expected an OME-Zarr plate)", {
         code: "ENOTDIR",
       });
     }
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    throw toStorageError(err, "info", path);
+    throw err;
   }
-  const g = await groupAttrs(path);
-  const plate = g?.attrs.plate as RawPlate | undefined;
-  if (!g || !plate || !Array.isArray(plate.wells)) {
-    throw new StorageError("info", path, "not an OME-Zarr plate (no plate metadata)", {
+  const plate = g ? parsePlate(g.attrs, op, g.metaPath) : undefined;
+  if (!g && !(await store.exists(path))) throw new NotFoundError(op, path);
+  if (!g && !(await store.isDir(path).catch(() => false))) {
+    throw new StorageError(op, path, "not a directory (expected an OME-Zarr plate)", {
+      code: "ENOTDIR",
+    });
+  }
+  if (!g || !plate) {
+    throw new StorageError(op, path, "not an OME-Zarr plate (no plate metadata)", {
       code: "EINVAL",
     });
   }
-  return { plate, attrs: g.attrs, zarrFormat: g.zarrFormat };
+  return { plate, group: g };
 }
 
-function splitWellPath(p: string): [string, string] {
-  const parts = p.split("/").filter((s) => s !== "");
-  return [parts[0] ?? "", parts[1] ?? ""];
-}
-
-async function wellsOf(path: string, plate: RawPlate): Promise<WellInfo[]> {
-  const rows = (plate.rows ?? []).map((r) => r.name);
-  const cols = (plate.columns ?? []).map((c) => c.name);
-  return await Promise.all((plate.wells ?? []).map(async (w) => {
-    const [row, column] = splitWellPath(w.path);
-    const g = await groupAttrs(join(path, w.path));
-    const images = ((g?.attrs.well as { images?: { path: string }[] } | undefined)?.images ?? [])
-      .map((i) => i.path);
+async function wellsOf(
+  store: ByteStore,
+  path: string,
+  plate: NgffPlate,
+  op: string,
+): Promise<WellInfo[]> {
+  return await Promise.all(plate.wells.map(async (w) => {
+    const g = await groupAt(store, join(path, w.path), op);
+    const fields = g ? parseWellImages(g.attrs, op, g.metaPath) : [];
     return {
       path: w.path,
-      row,
-      column,
-      rowIndex: w.rowIndex ?? rows.indexOf(row),
-      columnIndex: w.columnIndex ?? cols.indexOf(column),
-      fields: images,
+      row: w.row,
+      column: w.column,
+      rowIndex: w.rowIndex ?? plate.rows.indexOf(w.row),
+      columnIndex: w.columnIndex ?? plate.columns.indexOf(w.column),
+      fields,
     };
   }));
 }
 
+interface FieldImage {
+  axes: AxisInfo[];
+  /** The full-resolution array, relative to the plate. */
+  dir: string;
+  meta: ArrayMeta;
+}
+
 async function fieldImage(
+  store: ByteStore,
   plateDir: string,
   well: WellInfo,
   field: string,
-): Promise<{ axes: AxisInfo[]; array: zarr.Array<zarr.DataType, LocalStore>; arrayPath: string }> {
+  op: string,
+): Promise<FieldImage> {
   const fieldDir = join(plateDir, well.path, field);
-  const g = await groupAttrs(fieldDir);
-  const ms = (g?.attrs.multiscales as Multiscale[] | undefined)?.[0];
-  const dataset = ms?.datasets?.[0]?.path;
-  if (!ms || dataset === undefined) {
-    throw new StorageError("read", fieldDir, "no multiscales metadata in this field", {
+  const g = await groupAt(store, fieldDir, op);
+  if (!g) {
+    throw new StorageError(op, fieldDir, "no multiscales metadata in this field", {
       code: "EINVAL",
     });
   }
-  const axes: AxisInfo[] = (ms.axes ?? []).map((a) => {
-    if (typeof a === "string") return { name: a };
-    const out: AxisInfo = { name: a.name };
-    if (a.type !== undefined) out.type = a.type;
-    return out;
-  });
-  const store = new LocalStore(plateDir);
-  const arrayPath = `/${well.path}/${field}/${dataset}`.replace(/\/+/g, "/");
-  let array: zarr.Array<zarr.DataType, LocalStore>;
-  try {
-    array = await zarr.open(zarr.root(store).resolve(arrayPath), { kind: "array" });
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    throw new StorageError("read", join(plateDir, arrayPath), (err as Error).message, {
-      code: "EINVAL",
-      cause: err,
-    });
-  }
+  const ms = parseMultiscale(g.attrs, op, g.metaPath);
+  const dir = `${well.path}/${field}/${ms.datasets[0]!}`;
+  const meta = await readArrayMeta(
+    new ZarrStoreAdapter(store, plateDir),
+    dir,
+    join(plateDir, dir),
+    op,
+  );
+  if (!meta) throw new NotFoundError(op, join(plateDir, dir), "no array at the first dataset");
+  const axes = [...ms.axes];
   if (axes.length === 0) {
-    const names = ["t", "c", "z", "y", "x"].slice(5 - array.shape.length);
-    for (const n of names) axes.push({ name: n });
+    for (const n of ["t", "c", "z", "y", "x"].slice(5 - meta.shape.length)) axes.push({ name: n });
   }
-  return { axes, array, arrayPath };
+  return { axes, dir, meta };
 }
 
-async function codecOf(plateDir: string, arrayPath: string, zarrFormat: 2 | 3): Promise<string> {
-  const dir = join(plateDir, arrayPath);
-  if (zarrFormat === 3) {
-    const meta = await readJson(join(dir, "zarr.json"));
-    const codecs = (meta?.codecs ?? []) as { name: string; configuration?: Json }[];
+function codecOf(meta: ArrayMeta): string {
+  if (meta.version === 3) {
+    const codecs = (Array.isArray(meta.raw.codecs) ? meta.raw.codecs : []) as {
+      name: string;
+      configuration?: Record<string, unknown>;
+    }[];
     const parts = codecs.filter((c) => c.name !== "bytes" && c.name !== "transpose").map((c) => {
       const cfg = c.configuration ?? {};
       const inner = c.name === "blosc" ? cfg.cname : cfg.level;
@@ -239,23 +203,41 @@ async function codecOf(plateDir: string, arrayPath: string, zarrFormat: 2 | 3): 
     });
     return parts.length ? parts.join(" + ") : "none";
   }
-  const meta = await readJson(join(dir, ".zarray"));
-  const comp = meta?.compressor as Json | null | undefined;
+  const comp = meta.raw.compressor as Record<string, unknown> | null | undefined;
   if (!comp) return "none";
   const id = String(comp.id);
   if (id === "blosc") return `blosc(${String(comp.cname)})`;
   return comp.level === undefined ? id : `${id}(level=${String(comp.level)})`;
 }
 
-/** Files and bytes under `dir` (symlinks counted, not followed). */
+/** Files and bytes under `dir` from the store's own listing and `stat`; undefined if it cannot list. */
+async function usageOf(
+  store: ByteStore,
+  dir: string,
+): Promise<{ files: number; bytes?: number } | undefined> {
+  let files: string[];
+  try {
+    files = await store.listFiles(dir, { recursive: true });
+  } catch {
+    return undefined;
+  }
+  const stat = (store as { stat?: (p: string) => Promise<{ size?: number }> }).stat;
+  if (typeof stat !== "function") return { files: files.length };
+  let bytes = 0;
+  for (const f of files) bytes += (await stat.call(store, f)).size ?? 0;
+  return { files: files.length, bytes };
+}
+
+/** Files and bytes under `dir` on the local disk (symlinks counted, not followed). */
 export async function diskUsage(dir: string): Promise<{ files: number; bytes: number }> {
+  const { lstat, readdir } = await import("node:fs/promises");
   let files = 0;
   let bytes = 0;
   const stack = [dir];
   while (stack.length) {
     const d = stack.pop()!;
     for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
+      const p = `${d}/${e.name}`;
       if (e.isDirectory()) stack.push(p);
       else {
         files++;
@@ -266,8 +248,46 @@ export async function diskUsage(dir: string): Promise<{ files: number; bytes: nu
   return { files, bytes };
 }
 
+/** Where a plate is: a path on a byte store (`store` undefined: the local disk). */
+export interface PlateLocation {
+  /** The plate directory on `store`. */
+  path: string;
+  /** The byte store; undefined for the local disk. */
+  store?: ByteStore;
+  /** How to show the plate to the user (the path, or the URL). */
+  display: string;
+}
+
 /**
- * Everything `info` shows about the plate at `path` (a local directory).
+ * The byte store holding the plate a command argument names: a bare path or
+ * `zarr:` is the local disk, an `http(s)://` URL becomes the base of an HTTP
+ * backend (so no request leaves it), any other `key:` is that registry backend.
+ */
+export async function plateLocation(
+  registry: { getBackend(key: string): Promise<unknown> },
+  loc: { backend: string; path: string },
+): Promise<PlateLocation> {
+  if (loc.backend === "disk" || loc.backend === "zarr") {
+    return { path: loc.path, display: loc.path };
+  }
+  if (loc.backend === "http" && /^https?:\/\//i.test(loc.path)) {
+    const { HttpBackend } = await import("../backends/http.ts");
+    const base = loc.path.endsWith("/") ? loc.path : `${loc.path}/`;
+    return { path: "/", store: new HttpBackend({ baseUrl: base }), display: loc.path };
+  }
+  const store = await registry.getBackend(loc.backend) as ByteStore;
+  return { path: loc.path, store, display: loc.path };
+}
+
+let disk: Promise<ByteStore> | undefined;
+function defaultStore(): Promise<ByteStore> {
+  disk ??= import("../backends/disk.ts").then((m) => new m.DiskBackend());
+  return disk;
+}
+
+/**
+ * Everything `info` shows about the plate at `path` of `store` (default:
+ * the local disk).
  *
  * @example
  * ```ts ignore
@@ -275,29 +295,31 @@ export async function diskUsage(dir: string): Promise<{ files: number; bytes: nu
  * console.log(info.wells.length, info.dtype, info.shape);
  * ```
  */
-export async function readPlateInfo(path: string): Promise<PlateInfo> {
-  const { plate, attrs, zarrFormat } = await plateMeta(path);
-  const wells = await wellsOf(path, plate);
+export async function readPlateInfo(path: string, store?: ByteStore): Promise<PlateInfo> {
+  const op = "info";
+  const s = store ?? await defaultStore();
+  const { plate, group } = await plateMeta(s, path, op);
+  const wells = await wellsOf(s, path, plate, op);
   const first = wells.find((w) => w.fields.length > 0);
-  if (!first) throw new NotFoundError("info", path, "the plate has no fields");
-  const { axes, array, arrayPath } = await fieldImage(path, first, first.fields[0]!);
-  const usage = await diskUsage(path);
+  if (!first) throw new NotFoundError(op, path, "the plate has no fields");
+  const img = await fieldImage(s, path, first, first.fields[0]!, op);
+  const usage = store === undefined ? await diskUsage(path) : await usageOf(s, path);
   const info: PlateInfo = {
     path,
-    ngff: String(plate.version ?? attrs.version ?? "unknown"),
-    zarrFormat,
-    rows: (plate.rows ?? []).map((r) => r.name),
-    columns: (plate.columns ?? []).map((c) => c.name),
+    ngff: plate.version ?? String(omeBlock(group.attrs).version ?? "unknown"),
+    zarrFormat: group.zarrFormat,
+    rows: plate.rows,
+    columns: plate.columns,
     wells,
-    fieldCount: plate.field_count ?? Math.max(...wells.map((w) => w.fields.length)),
-    axes,
-    dtype: String(array.dtype),
-    shape: [...array.shape],
-    chunks: [...array.chunks],
-    codec: await codecOf(path, arrayPath, zarrFormat),
-    fileCount: usage.files,
-    sizeBytes: usage.bytes,
+    fieldCount: plate.fieldCount ?? Math.max(...wells.map((w) => w.fields.length)),
+    axes: img.axes,
+    dtype: dtypeName(img.meta.raw, img.meta.version),
+    shape: [...img.meta.shape],
+    chunks: [...img.meta.chunks],
+    codec: codecOf(img.meta),
   };
+  if (usage) info.fileCount = usage.files;
+  if (usage?.bytes !== undefined) info.sizeBytes = usage.bytes;
   if (plate.name !== undefined) info.name = plate.name;
   return info;
 }
@@ -321,16 +343,21 @@ export interface WellPlane {
 }
 
 /**
- * Reads one `y × x` plane per well (field, channel and z as selected).
- * `onWell` is called after each well with the number of wells (for progress).
+ * Reads one `y × x` plane per well (field, channel and z as selected) from
+ * the plate at `path` of `store` (default: the local disk). `onWell` is
+ * called after each well with the number of wells (for progress).
  */
 export async function readWellPlanes(
   path: string,
   sel: PlaneSelection,
   onWell: (total: number) => void = () => {},
+  store?: ByteStore,
 ): Promise<{ rows: string[]; columns: string[]; planes: WellPlane[] }> {
-  const { plate } = await plateMeta(path);
-  const wells = await wellsOf(path, plate);
+  const op = "preview";
+  const s = store ?? await defaultStore();
+  const { plate } = await plateMeta(s, path, op);
+  const wells = await wellsOf(s, path, plate, op);
+  const adapter = new ZarrStoreAdapter(s, path);
   const planes: WellPlane[] = [];
   for (const well of wells) {
     const field = well.fields[sel.field];
@@ -339,9 +366,8 @@ export async function readWellPlanes(
       onWell(wells.length);
       continue;
     }
-    const { axes, array } = await fieldImage(path, well, field);
-    const selection: (number | null)[] = array.shape.map((n, i) => {
-      if (i >= array.shape.length - 2) return null;
+    const { axes, dir, meta } = await fieldImage(s, path, well, field, op);
+    const coords = meta.shape.slice(0, -2).map((n, i) => {
       const ax = axes[i];
       const isChannel = ax?.type === "channel" || ax?.name === "c" || ax?.name === "channel";
       const isZ = ax?.name === "z";
@@ -350,7 +376,7 @@ export async function readWellPlanes(
       else if (isZ) idx = sel.z ?? Math.floor(n / 2);
       if (idx >= n) {
         throw new StorageError(
-          "preview",
+          op,
           join(path, well.path, field),
           `${isChannel ? "channel" : ax?.name ?? `axis ${i}`} ${idx} out of range (0..${n - 1})`,
           { code: "ERANGE" },
@@ -358,22 +384,14 @@ export async function readWellPlanes(
       }
       return idx;
     });
-    const chunk = await zarr.get(array, selection);
-    const data = chunk.data as unknown;
-    if (!ArrayBuffer.isView(data)) {
-      throw new StorageError("preview", join(path, well.path), `unsupported dtype ${array.dtype}`, {
-        code: "EINVAL",
-      });
-    }
-    planes.push({
-      well,
-      plane: { data: data as TypedArray, shape: [...chunk.shape], stride: [...chunk.stride] },
-    });
+    const [plane] = await readPlanes(
+      adapter,
+      [{ dir, meta, coords }],
+      op,
+      DEFAULT_MAX_DECODED_BYTES,
+    );
+    planes.push({ well, plane: plane! });
     onWell(wells.length);
   }
-  return {
-    rows: (plate.rows ?? []).map((r) => r.name),
-    columns: (plate.columns ?? []).map((c) => c.name),
-    planes,
-  };
+  return { rows: plate.rows, columns: plate.columns, planes };
 }

@@ -4,8 +4,9 @@
  * @module
  */
 
-import { readPlateInfo } from "../_plate.ts";
+import { plateLocation, readPlateInfo } from "../_plate.ts";
 import {
+  backendFor,
   type Command,
   type CommandContext,
   humanBytes,
@@ -16,12 +17,13 @@ import {
 
 const HELP = `hcs-store info — describe an OME-Zarr plate
 
-Usage: hcs-store info [options] PLATE.zarr
+Usage: hcs-store info [options] [BACKEND:]PLATE.zarr | URL
 
 Prints the plate's NGFF version, rows, columns, wells (with their fields), the
 axes, dtype, shape, chunks and codec of the first field's full-resolution
-array, and the plate's files and size on disk. Reads NGFF 0.5 (Zarr v3) and
-0.4 (Zarr v2) plates, whoever wrote them.
+array, and the plate's files and size (where the store can list them). Reads
+NGFF 0.5 (Zarr v3) and 0.4 (Zarr v2) plates, whoever wrote them, on the local
+disk (a bare path or zarr:), over HTTP (an http(s):// URL) or on any backend.
 
 Options:
       --json        print {path, ngff, zarrFormat, rows, columns, wells, fieldCount,
@@ -45,10 +47,11 @@ export const info: Command = {
     }
     if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
     const loc = location(positionals[0]!);
-    if (loc.backend !== "disk" && loc.backend !== "zarr") {
-      throw new UsageError(`info reads plates on the local disk, not ${loc.backend}:`, "info");
-    }
-    const p = await readPlateInfo(loc.path);
+    const where = await plateLocation(
+      { getBackend: (k) => backendFor(ctx.registry, k, "info") },
+      loc,
+    );
+    const p = { ...await readPlateInfo(where.path, where.store), path: where.display };
     if (values.json) {
       ctx.out(JSON.stringify(p, null, 2));
       return 0;
@@ -64,7 +67,10 @@ export const info: Command = {
     ctx.out(`dtype:    ${p.dtype}`);
     ctx.out(`shape:    [${p.shape.join(", ")}]  chunks [${p.chunks.join(", ")}]`);
     ctx.out(`codec:    ${p.codec}`);
-    ctx.out(`on disk:  ${humanBytes(p.sizeBytes)} in ${p.fileCount} files`);
+    if (p.fileCount !== undefined) {
+      const size = p.sizeBytes === undefined ? "" : `${humanBytes(p.sizeBytes)} in `;
+      ctx.out(`on disk:  ${size}${p.fileCount} files`);
+    }
     return 0;
   },
 };

@@ -1,27 +1,19 @@
 /**
- * HCS plate layout for the Zarr backend: option validation (before anything
- * is written), the NGFF 0.5 / 0.4 metadata objects, the PolyStore array
- * attributes, and the reading side (plate → wells → fields → filename maps).
+ * Validation of a plate `saveBatch` (lengths, names, axes, coordinates, plane
+ * shapes and dtypes) into a {@linkcode PlateBatch}, before anything is
+ * written; the NGFF metadata it turns into is in `ngff.ts`.
  *
  * @module
  */
 
-import { StorageError, type StorageErrorCode } from "../../errors.ts";
-import { isNdArray, type NdArray, type TypedArray } from "../base.ts";
-import { basename } from "../../_internal/paths.ts";
+import { StorageError, type StorageErrorCode } from "../errors.ts";
+import { gatherC } from "../_internal/ndarray.ts";
+import { isNdArray, type NdArray, type TypedArray } from "../backends/base.ts";
+import { basename } from "../_internal/paths.ts";
 import { type DtypeInfo, dtypeOf } from "./codec.ts";
 
 /** NGFF metadata versions: 0.5 (Zarr v3) and 0.4 (Zarr v2, OpenHCS layout). */
 export type NgffVersion = "0.5" | "0.4";
-
-/** PolyStore array attribute names (the OpenHCS reference layout). */
-export const ATTR_FILENAME_MAP = "polystore_filename_map";
-/** Full output paths as given to `saveBatch`. */
-export const ATTR_OUTPUT_PATHS = "polystore_output_paths";
-/** Per-axis size, values and role. */
-export const ATTR_DIMENSIONS = "polystore_dimensions";
-/** The value of the image (field) axis for this field. */
-export const ATTR_IMAGE_COORDINATE = "polystore_image_coordinate";
 
 /** One leading axis of a plate batch. */
 export interface PlateAxis {
@@ -87,31 +79,9 @@ function fail(
   return new StorageError(op, path, reason, { code });
 }
 
-/** Row order on a plate: by length, then alphabetically (A..Z, AA..AF). */
-export function compareRows(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-/** Column order: by numeric value, then as strings (`"1"` and `"01"` stay distinct). */
-export function compareColumns(a: string, b: string): number {
-  const na = Number(a);
-  const nb = Number(b);
-  if (Number.isFinite(na) && Number.isFinite(nb) && na !== nb) return na - nb;
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** A C-contiguous copy (or the original when already contiguous) of a 2-D plane. */
 export function contiguous(plane: NdArray): TypedArray {
-  const [h, w] = plane.shape as [number, number];
-  const [s0, s1] = plane.stride as [number, number];
-  if (s1 === 1 && s0 === w && plane.data.length === h * w) return plane.data;
-  const src = plane.data as unknown as ArrayLike<number | bigint>;
-  const out = new (plane.data.constructor as new (n: number) => TypedArray)(h * w);
-  const dst = out as unknown as { [i: number]: number | bigint };
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) dst[y * w + x] = src[y * s0 + x * s1]!;
-  }
-  return out;
+  return gatherC(plane.data, plane.shape, plane.stride);
 }
 
 /**
@@ -321,136 +291,4 @@ export function validatePlateBatch(
     width: shape![1]!,
     dtype: dtype!,
   };
-}
-
-/** NGFF axes of a field array: array axes, then y and x. */
-export function ngffAxes(batch: PlateBatch): Record<string, string>[] {
-  return [
-    ...batch.arrayAxes.map((
-      a,
-    ) => (a.type === undefined ? { name: a.name } : { name: a.name, type: a.type })),
-    { name: "y", type: "space" },
-    { name: "x", type: "space" },
-  ];
-}
-
-/** The multiscales entry of a field group. */
-export function multiscales(
-  batch: PlateBatch,
-  field: number,
-  version: NgffVersion,
-): Record<string, unknown> {
-  const ms: Record<string, unknown> = {
-    name: `${batch.row}${batch.column}_${field}`,
-    axes: ngffAxes(batch),
-    datasets: [{
-      path: "0",
-      coordinateTransformations: [{ type: "scale", scale: ngffAxes(batch).map(() => 1) }],
-    }],
-  };
-  if (version === "0.4") ms.version = "0.4";
-  return ms;
-}
-
-/** The PolyStore attributes of field `field`'s array. */
-export function fieldArrayAttrs(batch: PlateBatch, field: number): Record<string, unknown> {
-  const mine = batch.planes.filter((p) => p.field === field);
-  const map: Record<string, number[]> = {};
-  for (const p of mine) map[p.name] = p.coords;
-  const dims: Record<string, unknown> = {};
-  for (const a of batch.axes) {
-    dims[a.name] = { size: a.size, values: a.values, role: a.image ? "hcs_image" : "array" };
-  }
-  const imageCoord: Record<string, string> = {};
-  if (batch.imageAxis >= 0) {
-    const a = batch.axes[batch.imageAxis]!;
-    imageCoord[a.name] = a.values[field]!;
-  }
-  return {
-    [ATTR_FILENAME_MAP]: map,
-    [ATTR_OUTPUT_PATHS]: mine.map((p) => p.path),
-    [ATTR_DIMENSIONS]: dims,
-    [ATTR_IMAGE_COORDINATE]: imageCoord,
-  };
-}
-
-/** Well metadata (the inner `well` object). */
-export function wellObject(fieldCount: number, version: NgffVersion): Record<string, unknown> {
-  const images = Array.from(
-    { length: fieldCount },
-    (_, i) => ({ path: String(i), acquisition: 0 }),
-  );
-  return version === "0.4" ? { images, version: "0.4" } : { images };
-}
-
-/** The group attributes of a well. */
-export function wellAttrs(fieldCount: number, version: NgffVersion): Record<string, unknown> {
-  const well = wellObject(fieldCount, version);
-  return version === "0.4" ? { well } : { ome: { version: "0.5", well } };
-}
-
-/** The group attributes of a field (image) group. */
-export function imageAttrs(
-  batch: PlateBatch,
-  field: number,
-  version: NgffVersion,
-): Record<string, unknown> {
-  const ms = [multiscales(batch, field, version)];
-  return version === "0.4" ? { multiscales: ms } : { ome: { version: "0.5", multiscales: ms } };
-}
-
-/** A plate's wells and field count, as merged under the plate lock. */
-export interface PlateState {
-  name: string;
-  wells: { row: string; column: string }[];
-  fieldCount: number;
-}
-
-/** Reads the plate object out of root attributes (0.5 `ome.plate` or 0.4 `plate`). */
-export function plateOf(attrs: unknown): Record<string, unknown> | undefined {
-  if (typeof attrs !== "object" || attrs === null) return undefined;
-  const a = attrs as Record<string, unknown>;
-  const ome = a.ome as Record<string, unknown> | undefined;
-  const plate = (typeof ome === "object" && ome !== null ? ome.plate : undefined) ?? a.plate;
-  return typeof plate === "object" && plate !== null ? plate as Record<string, unknown> : undefined;
-}
-
-/** The (row, column) pairs and field count of a plate object. */
-export function plateState(plate: Record<string, unknown> | undefined, name: string): PlateState {
-  const wells: PlateState["wells"] = [];
-  if (plate && Array.isArray(plate.wells)) {
-    for (const w of plate.wells as { path?: unknown }[]) {
-      if (typeof w?.path !== "string") continue;
-      const [r, c] = w.path.split("/");
-      if (r && c) wells.push({ row: r, column: c });
-    }
-  }
-  const fc = typeof plate?.field_count === "number" ? plate.field_count : 0;
-  return { name: typeof plate?.name === "string" ? plate.name : name, wells, fieldCount: fc };
-}
-
-/** Plate root attributes listing every well exactly once, rows and columns in plate order. */
-export function plateAttrs(state: PlateState, version: NgffVersion): Record<string, unknown> {
-  const wells = new Map<string, { row: string; column: string }>();
-  for (const w of state.wells) wells.set(`${w.row}/${w.column}`, w);
-  const rows = [...new Set([...wells.values()].map((w) => w.row))].sort(compareRows);
-  const columns = [...new Set([...wells.values()].map((w) => w.column))].sort(compareColumns);
-  const list = [...wells.values()].sort((a, b) =>
-    compareRows(a.row, b.row) || compareColumns(a.column, b.column)
-  ).map((w) => ({
-    path: `${w.row}/${w.column}`,
-    rowIndex: rows.indexOf(w.row),
-    columnIndex: columns.indexOf(w.column),
-  }));
-  const fieldCount = Math.max(1, state.fieldCount);
-  const plate: Record<string, unknown> = {
-    name: state.name,
-    rows: rows.map((name) => ({ name })),
-    columns: columns.map((name) => ({ name })),
-    wells: list,
-    field_count: fieldCount,
-    acquisitions: [{ id: 0, name: "default_acquisition", maximumfieldcount: fieldCount }],
-  };
-  if (version === "0.4") return { plate: { ...plate, version: "0.4" } };
-  return { ome: { version: "0.5", plate } };
 }

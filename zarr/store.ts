@@ -1,27 +1,23 @@
 /**
- * The byte-store adapter between zarrita and the project's backends: zarrita
- * keys (`/A/1/0/zarr.json`) map to paths under a root directory of any
- * {@linkcode StorageBackend} or {@linkcode ReadOnlyBackend}. Reads can be
- * prefetched in one `loadBatch` (so the disk backend's bulk reader serves a
- * whole plate read); writes are buffered and flushed in one `saveBatch`.
+ * The key/value view of a Zarr hierarchy: keys (`/A/1/0/zarr.json`) map to
+ * paths under a root directory of any byte store. Reads can be prefetched in
+ * one `loadBatch` (so the disk backend's bulk reader serves a whole plate
+ * read); writes are buffered and flushed in one `saveBatch`.
  *
  * No `node:*` import here: this module runs on edge runtimes over HTTP.
  *
  * @module
  */
 
-import { NotADirectoryError, NotFoundError, StorageError } from "../../errors.ts";
-import type { ReadOnlyBackend, StorageBackend } from "../base.ts";
-import { dirname, join } from "../../_internal/paths.ts";
+import { NotADirectoryError, NotFoundError, StorageError } from "../errors.ts";
+import type { ReadOnlyBackend, StorageBackend } from "../backends/base.ts";
+import { dirname, join } from "../_internal/paths.ts";
+
+/** Most keys one `prefetch` asks the byte store for in one `loadBatch`. */
+const PREFETCH_BATCH = 1024;
 
 /** The byte store under a Zarr hierarchy: a full backend, or a read-only one (HTTP). */
 export type ByteStore = StorageBackend | ReadOnlyBackend;
-
-/** True if `store` can be written to. */
-export function isWritable(store: ByteStore): store is StorageBackend {
-  return typeof (store as Partial<StorageBackend>).saveBatch === "function" &&
-    typeof (store as Partial<StorageBackend>).ensureDirectory === "function";
-}
 
 /** True for errors that mean "nothing there". */
 export function isMissing(err: unknown): boolean {
@@ -69,7 +65,7 @@ export async function readManyOptional(
  * import { ZarrStoreAdapter } from "./store.ts";
  * const mem = new MemoryBackend();
  * await mem.ensureDirectory("/s");
- * const store = new ZarrStoreAdapter(mem, "/s");
+ * const store = new ZarrStoreAdapter(mem, "/s", mem);
  * await store.set("/zarr.json", new TextEncoder().encode("{}"));
  * await store.flush();
  * console.assert((await store.get("/zarr.json"))?.length === 2);
@@ -80,6 +76,8 @@ export class ZarrStoreAdapter {
   readonly backend: ByteStore;
   /** The directory of the backend that is the store's root. */
   readonly root: string;
+  /** Where `flush` writes (absent for a read-only store). */
+  readonly writer: StorageBackend | undefined;
   #cache = new Map<string, Uint8Array | undefined>();
   #pending = new Map<string, Uint8Array>();
   #reads = 0;
@@ -87,10 +85,12 @@ export class ZarrStoreAdapter {
   /**
    * @param backend the byte store
    * @param root the directory that holds the Zarr hierarchy
+   * @param writer the writable backend `flush` uses (the typed store's `writer`)
    */
-  constructor(backend: ByteStore, root: string) {
+  constructor(backend: ByteStore, root: string, writer?: StorageBackend) {
     this.backend = backend;
     this.root = root;
+    this.writer = writer;
   }
 
   /** How many keys were read from the backend (not from the cache). */
@@ -123,8 +123,13 @@ export class ZarrStoreAdapter {
     const todo = [...new Set(keys)].filter((k) => !this.#cache.has(k) && !this.#pending.has(k));
     if (todo.length === 0) return;
     this.#reads += todo.length;
-    const got = await readManyOptional(this.backend, todo.map((k) => this.pathOf(k)));
-    todo.forEach((k, i) => this.#cache.set(k, got[i]));
+    // In batches: a batch with missing keys falls back to single reads, and
+    // some stores' batch cost grows faster than linearly with its size.
+    for (let i = 0; i < todo.length; i += PREFETCH_BATCH) {
+      const part = todo.slice(i, i + PREFETCH_BATCH);
+      const got = await readManyOptional(this.backend, part.map((k) => this.pathOf(k)));
+      part.forEach((k, j) => this.#cache.set(k, got[j]));
+    }
   }
 
   /** Drops cached reads (not pending writes). */
@@ -149,8 +154,8 @@ export class ZarrStoreAdapter {
    */
   async flush(operation = "saveBatch"): Promise<void> {
     if (this.#pending.size === 0) return;
-    const backend = this.backend;
-    if (!isWritable(backend)) {
+    const backend = this.writer;
+    if (!backend) {
       throw new StorageError(operation, this.root, "the byte store is read-only", {
         code: "EROFS",
       });

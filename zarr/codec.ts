@@ -8,10 +8,10 @@
  * @module
  */
 
-import { DTYPES as KERNEL_DTYPES } from "../../_internal/ndarray.ts";
+import { DTYPES as KERNEL_DTYPES } from "../_internal/ndarray.ts";
 import { gzipSync, zlibSync } from "fflate";
 import * as zarr from "zarrita";
-import type { TypedArray } from "../base.ts";
+import type { TypedArray } from "../backends/base.ts";
 
 /** A compression setting of the Zarr backend. */
 export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";

@@ -1,16 +1,25 @@
 /**
- * Zarr array metadata (v2 and v3): parsing with typed errors, chunk keys,
- * writing metadata, splitting an n-d array into encoded chunks, and reading
- * whole arrays or single planes through zarrita with batched chunk reads.
+ * Zarr array and group metadata (v2 and v3): parsing with typed errors and
+ * chunk keys (reading), and the write side — metadata documents (v3 through
+ * zarrita's `create`, v2 by hand), default chunking, and splitting an n-d
+ * array into encoded chunks. Chunk decoding is in `decode.ts`.
  *
  * @module
  */
 
-import { cStrides, gatherC } from "../../_internal/ndarray.ts";
 import * as zarr from "zarrita";
-import { CorruptDataError, StorageError, UnsupportedFormatError } from "../../errors.ts";
-import type { NdArray, TypedArray } from "../base.ts";
-import { type ChunkEncoder, type DtypeInfo, rawBytes } from "./codec.ts";
+import { CorruptDataError, type StorageError } from "../errors.ts";
+import { cStrides, gatherC } from "../_internal/ndarray.ts";
+import type { NdArray, TypedArray } from "../backends/base.ts";
+import {
+  type ChunkEncoder,
+  type CompressionSpec,
+  type DtypeInfo,
+  rawBytes,
+  v2Compressor,
+  v3Codecs,
+} from "./codec.ts";
+import type { NgffVersion } from "./batch.ts";
 import type { ZarrStoreAdapter } from "./store.ts";
 
 const decoder = new TextDecoder();
@@ -45,6 +54,8 @@ export interface ArrayMeta {
   keyOf(coords: readonly number[]): string;
   /** User attributes (v3 `attributes`, v2 `.zattrs`). */
   attrs: Record<string, unknown>;
+  /** The stored metadata document (`zarr.json` or `.zarray`), for the chunk decoder. */
+  raw: Record<string, unknown>;
 }
 
 function isIntArray(x: unknown): x is number[] {
@@ -84,6 +95,7 @@ export function parseV3Array(json: unknown, path: string, op: string): ArrayMeta
         ? (c.length ? c.join(sep as string) : "0")
         : ["c", ...c.map(String)].join(sep as string),
     attrs: typeof attrs === "object" && attrs !== null ? attrs : {},
+    raw: m,
   };
 }
 
@@ -111,6 +123,7 @@ export function parseV2Array(json: unknown, attrs: unknown, path: string, op: st
     chunks,
     keyOf: (c) => (c.length ? c.join(sep as string) : "0"),
     attrs: a,
+    raw: m,
   };
 }
 
@@ -136,25 +149,6 @@ export async function readArrayMeta(
   return parseV2Array(json, attrs, `${path}/.zarray`, op);
 }
 
-/** Opens an array with zarrita (metadata is read through the adapter's cache). */
-export async function openArray(
-  store: ZarrStoreAdapter,
-  dir: string,
-  meta: ArrayMeta,
-  path: string,
-  op: string,
-): Promise<zarr.Array<zarr.DataType, zarr.Readable>> {
-  try {
-    const loc = zarr.root(store as unknown as zarr.Readable).resolve(dir === "" ? "/" : `/${dir}`);
-    return meta.version === 3
-      ? await zarr.open.v3(loc, { kind: "array" })
-      : await zarr.open.v2(loc, { kind: "array", attrs: false });
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    throw corrupt(op, path, (err as Error)?.message ?? String(err), err);
-  }
-}
-
 /** Every chunk grid coordinate of an array. */
 export function chunkGrid(shape: readonly number[], chunks: readonly number[]): number[][] {
   const counts = shape.map((s, i) => Math.ceil(s / chunks[i]!));
@@ -175,43 +169,7 @@ export function chunkGrid(shape: readonly number[], chunks: readonly number[]): 
   return out;
 }
 
-/** Converts zarrita's chunk data into one of our typed arrays. */
-export function toTypedArray(data: unknown, op: string, path: string): TypedArray {
-  if (ArrayBuffer.isView(data) && !(data instanceof DataView)) return data as TypedArray;
-  const maybeBool = data as { length?: number; get?(i: number): boolean };
-  if (typeof maybeBool?.get === "function" && typeof maybeBool.length === "number") {
-    const out = new Uint8Array(maybeBool.length);
-    for (let i = 0; i < out.length; i++) out[i] = maybeBool.get(i) ? 1 : 0;
-    return out;
-  }
-  throw new UnsupportedFormatError(op, path, "only numeric Zarr arrays are supported");
-}
-
-export { cStrides };
-
-/** Reads a whole array: every chunk fetched with one batched read, then decoded by zarrita. */
-export async function readWholeArray(
-  store: ZarrStoreAdapter,
-  dir: string,
-  meta: ArrayMeta,
-  path: string,
-  op: string,
-): Promise<NdArray> {
-  const arr = await openArray(store, dir, meta, path, op);
-  const prefix = dir === "" ? "/" : `/${dir}/`;
-  await store.prefetch(chunkGrid(meta.shape, meta.chunks).map((c) => prefix + meta.keyOf(c)));
-  let out: { data: unknown; shape: number[]; stride: number[] };
-  try {
-    out = await zarr.get(arr) as typeof out;
-  } catch (err) {
-    if (err instanceof StorageError) throw err;
-    throw corrupt(op, path, `cannot decode: ${(err as Error)?.message ?? err}`, err);
-  }
-  const data = toTypedArray(out.data, op, path);
-  return { data, shape: out.shape, stride: out.stride ?? cStrides(out.shape) };
-}
-
-/** A C-contiguous version of an n-d array (the kernel's gather). */
+/** A C-contiguous version of an n-d array (the kernel's one gather). */
 function cOrder(a: NdArray): TypedArray {
   return gatherC(a.data, a.shape, a.stride);
 }
@@ -264,4 +222,80 @@ export async function encodeChunks(
     out.push({ coords: cc, bytes: await encode(rawBytes(data)) });
   }
   return out;
+}
+
+/** Default chunk shape: leading axes 1, the last two whole up to 2048, or everything when small. */
+export function defaultChunks(shape: readonly number[], itemSize: number): number[] {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n * itemSize <= 1 << 20) return shape.map((s) => Math.max(1, s));
+  return shape.map((s, i) => i >= shape.length - 2 ? Math.max(1, Math.min(s, 2048)) : 1);
+}
+
+/** The key of a chunk (relative to its array) as this module writes it. */
+export function chunkKey(version: NgffVersion, coords: readonly number[]): string {
+  return version === "0.5" ? ["c", ...coords].join("/") : coords.length ? coords.join("/") : "0";
+}
+
+/** Buffers array metadata at store key `dir` (v3 via zarrita's `create`, v2 by hand). */
+export async function writeArrayInto(
+  adapter: ZarrStoreAdapter,
+  dir: string,
+  shape: readonly number[],
+  chunks: readonly number[],
+  dtype: DtypeInfo,
+  compression: CompressionSpec,
+  version: NgffVersion,
+  attributes: Record<string, unknown>,
+  dimensionNames?: string[],
+): Promise<void> {
+  if (version === "0.5") {
+    const loc = zarr.root(adapter as unknown as zarr.Mutable).resolve(dir === "" ? "/" : `/${dir}`);
+    const opts: Parameters<typeof zarr.create>[1] & { shape: number[] } = {
+      shape: [...shape],
+      chunkShape: [...chunks],
+      dtype: dtype.v3 as zarr.DataType,
+      codecs: v3Codecs(compression, dtype),
+      fillValue: 0 as never,
+      chunkSeparator: "/",
+      attributes,
+    };
+    if (dimensionNames) (opts as { dimensionNames?: string[] }).dimensionNames = dimensionNames;
+    await zarr.create(loc, opts);
+    return;
+  }
+  const prefix = dir === "" ? "" : `/${dir}`;
+  await adapter.set(
+    `${prefix}/.zarray`,
+    jsonBytes({
+      zarr_format: 2,
+      shape,
+      chunks,
+      dtype: dtype.v2,
+      compressor: v2Compressor(compression, dtype),
+      fill_value: 0,
+      order: "C",
+      filters: null,
+      dimension_separator: "/",
+    }),
+  );
+  await adapter.set(`${prefix}/.zattrs`, jsonBytes(attributes));
+}
+
+/** Buffers group metadata (with `attributes`) at store key `dir`. */
+export async function writeGroupInto(
+  adapter: ZarrStoreAdapter,
+  dir: string,
+  version: NgffVersion,
+  attributes: Record<string, unknown>,
+): Promise<void> {
+  const prefix = dir === "" ? "" : `/${dir}`;
+  if (version === "0.5") {
+    await adapter.set(
+      `${prefix}/zarr.json`,
+      jsonBytes({ zarr_format: 3, node_type: "group", attributes }),
+    );
+  } else {
+    await adapter.set(`${prefix}/.zgroup`, jsonBytes({ zarr_format: 2 }));
+    await adapter.set(`${prefix}/.zattrs`, jsonBytes(attributes));
+  }
 }

@@ -1,0 +1,66 @@
+/**
+ * Options of the Zarr backend (`ZarrBackend` in `backends/zarr.ts`, which
+ * re-exports these types as part of `@hcs/store/zarr`).
+ *
+ * @module
+ */
+
+import type { AnyBackend, LoadOptions, SaveOptions } from "../backends/base.ts";
+import type { Compression } from "./codec.ts";
+import type { NgffVersion, PlateAxis } from "./batch.ts";
+import type { ByteStore } from "./store.ts";
+
+/** Something that resolves backends by key (a `Registry`). */
+export interface BackendResolver {
+  /** Resolves a backend by registry key. */
+  getBackend(key: string): Promise<AnyBackend>;
+}
+
+/** Options of the {@linkcode ZarrBackend} constructor. */
+export interface ZarrBackendOptions {
+  /** The byte store (default: the registry's `"disk"` backend, resolved on first use). */
+  store?: ByteStore;
+  /** Where to resolve `"disk"` when no store is given (default: the process registry). */
+  registry?: BackendResolver;
+  /** NGFF version written by default: `"0.5"` (Zarr v3, default) or `"0.4"` (Zarr v2, OpenHCS). */
+  ngff?: NgffVersion;
+  /** Chunk compression (default `"zlib"`, pure JS). */
+  compression?: Compression;
+  /** Compression level (codec default if omitted). */
+  level?: number;
+  /** Plate chunking: one chunk per plane (default) or per field array (`"well"`). */
+  chunks?: "plane" | "well";
+  /**
+   * Largest decoded value (an array or a plane) in bytes; default
+   * `DEFAULT_MAX_DECODED_BYTES` (1 GiB). Also accepted per `load`/`loadBatch`.
+   */
+  maxDecodedBytes?: number;
+}
+
+/** Options of `save`/`saveBatch` on the Zarr backend. */
+export interface ZarrSaveOptions extends SaveOptions {
+  /** Plate row: makes `saveBatch` write an HCS plate well. */
+  row?: string;
+  /** Plate column (kept as given). */
+  column?: string | number;
+  /** Leading axes of a plate batch (default: one image axis `field`). */
+  axes?: readonly PlateAxis[];
+  /** Per plane: its index on each axis. */
+  coordinates?: readonly (readonly number[])[];
+  /** NGFF version for this call. */
+  ngff?: NgffVersion;
+  /** Compression for this call. */
+  compression?: Compression;
+  /** Compression level for this call. */
+  level?: number;
+  /** Plates: `"plane"` or `"well"`. Single arrays: also an explicit chunk shape. */
+  chunks?: "plane" | "well" | readonly number[];
+  /** Plate name written to new plate metadata (default: the store directory's name). */
+  plateName?: string;
+}
+
+/** Options of `load`/`loadBatch` on the Zarr backend. */
+export interface ZarrLoadOptions extends LoadOptions {
+  /** Largest decoded array or plane in bytes for this call (default: the backend's). */
+  maxDecodedBytes?: number;
+}

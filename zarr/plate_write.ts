@@ -1,0 +1,319 @@
+/**
+ * Writing one well of an OME-Zarr plate: the well is staged in a hidden
+ * group (with an owner record, see `leftovers.ts`), moved into place, and
+ * then added to the plate metadata by a read-modify-write that never drops
+ * another writer's well.
+ *
+ * Decision: the metadata update picks the strongest primitive the typed
+ * store offers — compare-and-swap (`loadVersioned` → merge →
+ * `saveIfVersion`, retried on conflict; what object storage gives), else a
+ * cross-process lock (disk), else only the in-process mutex (memory).
+ *
+ * @module
+ */
+
+import { AlreadyExistsError, StorageError } from "../errors.ts";
+import { basename, dirname, join } from "../_internal/paths.ts";
+import { cStrides } from "../_internal/ndarray.ts";
+import type { TypedStore } from "./capabilities.ts";
+import { type ChunkEncoder, chunkEncoder, type CompressionSpec, rawBytes } from "./codec.ts";
+import { chunkKey, jsonBytes, parseJson, writeArrayInto, writeGroupInto } from "./array.ts";
+import { internalPathHidden, swapInto } from "./array_write.ts";
+import {
+  contiguous,
+  type NgffVersion,
+  type PlateAxis,
+  type PlateBatch,
+  type PlateOptions,
+  validatePlateBatch,
+} from "./batch.ts";
+import {
+  fieldArrayAttrs,
+  groupAttributes,
+  imageAttrs,
+  parsePlate,
+  plateAttrs,
+  plateState,
+  wellAttrs,
+} from "./ngff.ts";
+import { orphanedWell, OWNER_FILE, ownerRecord, stagingName, sweepStaging } from "./leftovers.ts";
+import { readManyOptional, readOptional, ZarrStoreAdapter } from "./store.ts";
+
+/** How often a compare-and-swap metadata update is retried before `EBUSY`. */
+export const CAS_ATTEMPTS = 100;
+
+/** A checked well write. */
+export interface WellWrite {
+  /** The validated batch. */
+  batch: PlateBatch;
+  /** NGFF version (0.5: Zarr v3, 0.4: Zarr v2). */
+  version: NgffVersion;
+  /** One chunk per plane or per field array. */
+  chunking: "plane" | "well";
+  /** Codec. */
+  compression: CompressionSpec;
+  /** Its encoder. */
+  encode: ChunkEncoder;
+  /** Replace an existing well. */
+  overwrite: boolean;
+  /** Plate name for new plate metadata. */
+  plateName?: string | undefined;
+}
+
+/** What a plate `saveBatch` asked for, with the backend's defaults filled in. */
+export interface WellRequest {
+  /** Plate row. */
+  row: string;
+  /** Plate column. */
+  column: string | number;
+  /** Leading axes. */
+  axes?: readonly PlateAxis[] | undefined;
+  /** Per plane: its index on each axis. */
+  coordinates?: readonly (readonly number[])[] | undefined;
+  /** NGFF version. */
+  ngff: unknown;
+  /** Plate chunking. */
+  chunks: unknown;
+  /** Codec. */
+  compression: CompressionSpec;
+  /** Replace an existing well. */
+  overwrite?: boolean | undefined;
+  /** Plate name for new plate metadata. */
+  plateName?: string | undefined;
+}
+
+/**
+ * Checks a plate batch (one store directory, axes, coordinates, planes,
+ * NGFF version, chunking) and prepares its encoder; nothing is written.
+ */
+export async function planWell(
+  planes: readonly unknown[],
+  paths: readonly string[],
+  r: WellRequest,
+  op: string,
+): Promise<{ store: string; write: WellWrite }> {
+  const opts: PlateOptions = { row: r.row, column: r.column };
+  if (r.axes !== undefined) opts.axes = r.axes;
+  if (r.coordinates !== undefined) opts.coordinates = r.coordinates;
+  if (!Array.isArray(paths) || paths.length === 0 || typeof paths[0] !== "string") {
+    validatePlateBatch(planes, paths, opts, "", op);
+  }
+  const store = dirname(paths[0]!);
+  for (const p of paths) {
+    if (typeof p === "string" && dirname(p) !== store) {
+      throw new RangeError(
+        `${op} '${p}': every path of a plate batch must be in one store directory ('${store}')`,
+      );
+    }
+  }
+  const batch = validatePlateBatch(planes, paths, opts, store, op);
+  if (r.ngff !== "0.5" && r.ngff !== "0.4") {
+    throw new TypeError(`${op} '${store}': ngff must be "0.5" or "0.4"`);
+  }
+  if (r.chunks !== "plane" && r.chunks !== "well") {
+    throw new TypeError(`${op} '${store}': plate chunks must be "plane" or "well"`);
+  }
+  const encode = await chunkEncoder(r.compression, batch.dtype);
+  return {
+    store,
+    write: {
+      batch,
+      version: r.ngff,
+      chunking: r.chunks,
+      compression: r.compression,
+      encode,
+      overwrite: r.overwrite === true,
+      plateName: r.plateName,
+    },
+  };
+}
+
+/** In-process mutexes, per byte store and key. */
+const mutexes = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+function withMutex<T>(owner: object, key: string, fn: () => Promise<T>): Promise<T> {
+  let map = mutexes.get(owner);
+  if (!map) mutexes.set(owner, map = new Map());
+  const prev = map.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.then(() => undefined, () => undefined);
+  map.set(key, tail);
+  void tail.then(() => {
+    if (map.get(key) === tail) map.delete(key);
+  });
+  return run;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Read-modify-write of one metadata file: `merge` maps the current bytes
+ * (undefined when absent) to the new ones and may run several times (once per
+ * compare-and-swap attempt), so it must be pure.
+ */
+export async function updateMetadata(
+  ts: TypedStore,
+  path: string,
+  merge: (current: Uint8Array | undefined) => Uint8Array,
+  op: string,
+): Promise<void> {
+  const s = ts.writer!;
+  await withMutex(ts.bytes, path, async () => {
+    const cas = ts.cas;
+    if (cas) {
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const cur = await cas.loadVersioned(path);
+        const next = merge(cur?.bytes);
+        if ((await cas.saveIfVersion(next, path, cur?.version ?? null)) !== false) return;
+        await sleep(Math.random() * Math.min(50, 2 ** attempt));
+      }
+      throw new StorageError(
+        op,
+        path,
+        `metadata kept changing: gave up after ${CAS_ATTEMPTS} compare-and-swap attempts`,
+        { code: "EBUSY" },
+      );
+    }
+    const run = async () => {
+      const cur = await readOptional(s, path);
+      await s.save(merge(cur), path, { overwrite: true });
+    };
+    if (ts.locker) await ts.locker.withLock(path, run);
+    else await run();
+  });
+}
+
+/** Creates `path` with `bytes` unless it exists (create-if-absent where the store has CAS). */
+async function ensureFile(ts: TypedStore, path: string, bytes: Uint8Array): Promise<void> {
+  if (ts.cas) {
+    if (!(await ts.cas.loadVersioned(path))) await ts.cas.saveIfVersion(bytes, path, null);
+    return;
+  }
+  if (!(await readOptional(ts.bytes, path))) {
+    await ts.writer!.save(bytes, path, { overwrite: true });
+  }
+}
+
+/**
+ * Writes one well into the plate at `store` and lists it in the plate
+ * metadata. Refuses to mix NGFF versions in one store and to replace a
+ * complete well without `overwrite`; cleans abandoned staging groups first.
+ */
+export async function writePlateWell(
+  ts: TypedStore,
+  store: string,
+  w: WellWrite,
+  op: string,
+): Promise<void> {
+  const s = ts.writer!;
+  const { batch, version } = w;
+  const wellPath = join(store, batch.row, batch.column);
+  const [v3Root, v2Root] = await readManyOptional(s, [
+    join(store, "zarr.json"),
+    join(store, ".zgroup"),
+  ]).catch(async () => [
+    await readOptional(s, join(store, "zarr.json")),
+    await readOptional(s, join(store, ".zgroup")),
+  ]);
+  if ((version === "0.5" && v2Root) || (version === "0.4" && v3Root)) {
+    throw new StorageError(
+      op,
+      store,
+      `the store holds a Zarr v${v3Root ? 3 : 2} plate; cannot add NGFF ${version} wells`,
+      { code: "EINVAL" },
+    );
+  }
+  // Leftovers of killed writers go first; a well they left behind may be rewritten.
+  await sweepStaging(s, store);
+  const wellExists = await s.exists(wellPath);
+  if (wellExists && !w.overwrite && !(await orphanedWell(s, wellPath))) {
+    throw new AlreadyExistsError(op, wellPath, "well already exists (use overwrite)");
+  }
+
+  // Everything is checked: write the well into a staging group, then move it into place.
+  const owner = await ownerRecord();
+  const tmp = join(store, stagingName(batch.row, batch.column, owner));
+  const adapter = new ZarrStoreAdapter(s, tmp, s);
+  try {
+    await s.ensureDirectory(join(store, batch.row));
+    const [name, b] = version === "0.5"
+      ? ["zarr.json", jsonBytes({ zarr_format: 3, node_type: "group", attributes: {} })]
+      : [".zgroup", jsonBytes({ zarr_format: 2 })];
+    await ensureFile(ts, join(store, batch.row, name), b);
+    await s.ensureDirectory(tmp);
+    await s.save(jsonBytes(owner), join(tmp, OWNER_FILE), { overwrite: true });
+    await writeWellInto(adapter, batch, version, w.compression, w.chunking, w.encode);
+    await adapter.flush(op);
+    await swapInto(s, tmp, wellPath, wellExists, op);
+  } catch (err) {
+    await s.deleteAll(tmp).catch(() => {});
+    // Name the user's plate, not the internal staging group.
+    throw internalPathHidden(err, op, store);
+  }
+
+  // Plate metadata: wells are merged, never dropped.
+  const metaPath = join(store, version === "0.5" ? "zarr.json" : ".zattrs");
+  if (version === "0.4") {
+    await ensureFile(ts, join(store, ".zgroup"), jsonBytes({ zarr_format: 2 }));
+  }
+  await updateMetadata(ts, metaPath, (current) => {
+    const json = current ? parseJson(current, metaPath, op) : undefined;
+    const attrs = json === undefined ? {} : groupAttributes(json, version === "0.5" ? 3 : 2);
+    const state = plateState(parsePlate(attrs, op, metaPath), w.plateName ?? basename(store));
+    state.wells.push({ row: batch.row, column: batch.column });
+    state.fieldCount = Math.max(state.fieldCount, batch.fieldCount);
+    const next = { ...attrs, ...plateAttrs(state, version) };
+    return jsonBytes(
+      version === "0.5" ? { zarr_format: 3, node_type: "group", attributes: next } : next,
+    );
+  }, op);
+  // The plate lists the well now: it is no longer a writer's leftover.
+  await s.delete(join(wellPath, OWNER_FILE)).catch(() => {});
+}
+
+/** Buffers a whole well (groups, field arrays, chunks) into `adapter`. */
+async function writeWellInto(
+  adapter: ZarrStoreAdapter,
+  batch: PlateBatch,
+  version: NgffVersion,
+  compression: CompressionSpec,
+  chunking: "plane" | "well",
+  encode: (b: Uint8Array) => Promise<Uint8Array>,
+): Promise<void> {
+  await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
+  const lead = batch.arrayAxes.map((a) => a.size);
+  const shape = [...lead, batch.height, batch.width];
+  const planeSize = batch.height * batch.width;
+  const chunks = chunking === "well" ? shape : [...lead.map(() => 1), batch.height, batch.width];
+  const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
+  const leadStride = cStrides(lead);
+  for (let f = 0; f < batch.fieldCount; f++) {
+    await writeGroupInto(adapter, String(f), version, imageAttrs(batch, f, version));
+    await writeArrayInto(
+      adapter,
+      `${f}/0`,
+      shape,
+      chunks,
+      batch.dtype,
+      compression,
+      version,
+      fieldArrayAttrs(batch, f),
+      dims,
+    );
+    const mine = batch.planes.filter((p) => p.field === f);
+    if (chunking === "plane") {
+      for (const p of mine) {
+        const bytes = await encode(rawBytes(contiguous(p.plane)));
+        await adapter.set(`/${f}/0/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+      }
+    } else if (mine.length > 0) {
+      const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
+      for (const p of mine) {
+        const off = p.coords.reduce((a, c, i) => a + c * leadStride[i]!, 0) * planeSize;
+        (all as Uint8Array).set(contiguous(p.plane).subarray(0, planeSize) as Uint8Array, off);
+      }
+      const bytes = await encode(rawBytes(all));
+      await adapter.set(`/${f}/0/${chunkKey(version, shape.map(() => 0))}`, bytes);
+    }
+  }
+}
