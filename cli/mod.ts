@@ -2,8 +2,10 @@
  * The `hcs-store` command line: `ls`, `cp`, `convert`, `info`, `preview` and
  * `bench` over every backend of the registry.
  *
- * Run it with `deno run -A jsr:@hcs/store/cli <command> …`, `deno task cli …`
- * in a checkout, or `bun cli/mod.ts …`. Exit status: 0 ok, 1 failure, 2 usage
+ * Run it as `hcs-store <command> …` (the npm package's command), with
+ * `deno run -A jsr:@hcs/store/cli <command> …`, or in a checkout after
+ * `npm install` with `node_modules/.bin/deno run -A cli/mod.ts <command> …`
+ * (`bun cli/mod.ts …` under Bun); help texts show the way it was started. Exit status: 0 ok, 1 failure, 2 usage
  * error; failures print one line `hcs-store: <message>` (stack traces with
  * `--verbose`).
  *
@@ -18,6 +20,9 @@
  */
 
 import process from "node:process";
+import { existsSync } from "node:fs";
+import { delimiter, isAbsolute, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { bench } from "./commands/bench.ts";
 import { convert } from "./commands/convert.ts";
 import { cp } from "./commands/cp.ts";
@@ -25,10 +30,12 @@ import { info } from "./commands/info.ts";
 import { ls } from "./commands/ls.ts";
 import { preview } from "./commands/preview.ts";
 import {
+  CliError,
   type Command,
   type CommandContext,
   defaultRegistry,
   errorLine,
+  helpText,
   UsageError,
 } from "./_shared.ts";
 
@@ -107,6 +114,35 @@ export interface MainIO {
   out?: (line: string) => void;
   /** Standard error, one line at a time. */
   err?: (line: string) => void;
+  /** How the program is typed, for help texts (default `hcs-store`). */
+  program?: string;
+}
+
+/**
+ * How to type this program again, as it was started: `hcs-store` when run
+ * as the installed command (or from a package under `node_modules`), else
+ * the runtime and script (`node_modules/.bin/deno run -A cli/mod.ts` in a
+ * checkout), relative to the working directory.
+ */
+export function programName(
+  argv: readonly string[] = process.argv,
+  cwd: string = process.cwd(),
+): string {
+  const script = argv[1] ?? "";
+  if (script === "" || /(^|[\\/])hcs-store(\.\w+)?$/.test(script)) return "hcs-store";
+  if (/^(jsr|https?):/.test(script)) return `deno run -A ${script}`;
+  let path = script.startsWith("file:") ? fileURLToPath(script) : script;
+  if (/[\\/]node_modules[\\/]/.test(path)) return "hcs-store";
+  const rel = relative(cwd, path);
+  if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) {
+    path = rel.includes("/") ? rel : `./${rel}`;
+  }
+  const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+  const local = join("node_modules", ".bin", runtime);
+  const onPath = (process.env.PATH ?? "").split(delimiter)
+    .some((d) => d !== "" && existsSync(join(d, runtime)));
+  const exe = existsSync(join(cwd, local)) ? local : onPath ? runtime : process.execPath;
+  return runtime === "deno" ? `${exe} run -A ${path}` : `${exe} ${path}`;
 }
 
 /**
@@ -124,6 +160,7 @@ export interface MainIO {
 export async function main(args: readonly string[], io: MainIO = {}): Promise<number> {
   const out = io.out ?? stdoutLine;
   const err = io.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const program = io.program ?? "hcs-store";
   let verbose = args.includes("--verbose") || args.includes("-v");
   const quiet = args.includes("--quiet") || args.includes("-q");
   // Global flags may come before the command.
@@ -137,7 +174,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
       return 0;
     } else if (a === "--verbose" || a === "-v") verbose = true;
     else if (a !== "--quiet" && a !== "-q") {
-      err(`hcs-store: unknown option '${a}' (see 'hcs-store --help')`);
+      err(`hcs-store: unknown option '${a}' (see '${program} --help')`);
       return 2;
     }
     i++;
@@ -145,15 +182,15 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
   const name = args[i];
   if (name === undefined) {
     if (help) {
-      out(topHelp());
+      out(helpText(topHelp(), program));
       return 0;
     }
-    err(topHelp());
+    err(helpText(topHelp(), program));
     return 2;
   }
   if (name === "help") {
     const which = COMMANDS.find((c) => c.name === args[i + 1]);
-    out(which ? which.help : topHelp());
+    out(helpText(which ? which.help : topHelp(), program));
     return 0;
   }
   const command = ALL.find((c) => c.name === name);
@@ -161,7 +198,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     err(
       `hcs-store: unknown command '${name}' (commands: ${
         COMMANDS.map((c) => c.name).join(", ")
-      }; see 'hcs-store --help')`,
+      }; see '${program} --help')`,
     );
     return 2;
   }
@@ -171,6 +208,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     args: rest,
     verbose,
     quiet,
+    program,
     registry: defaultRegistry(),
     out,
     log: (line: string) => {
@@ -181,12 +219,12 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     return await command.run(ctx);
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`hcs-store: ${e.message} (see 'hcs-store ${e.command || name} --help')`);
+      err(`hcs-store ${name}: ${e.message} (see '${program} ${e.command || name} --help')`);
       return 2;
     }
-    err(`hcs-store: ${errorLine(e)}`);
+    err(`hcs-store ${name}: ${errorLine(e)}`);
     if (verbose && e instanceof Error && e.stack) err(e.stack);
-    return 1;
+    return e instanceof CliError ? e.status : 1;
   }
 }
 
@@ -195,5 +233,5 @@ if (import.meta.main) {
     if (err.code === "EPIPE") stdoutClosed = true;
     else throw err;
   });
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2), { program: programName() });
 }

@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { CliError, type Command, type CommandContext, parse } from "../_shared.ts";
+import { CliError, type Command, type CommandContext, helpText, parse } from "../_shared.ts";
 
 const HELP = `hcs-store bench — run the benchmarks
 
@@ -53,7 +53,7 @@ export const bench: Command = {
       list: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return Promise.resolve(0);
     }
     const dir = benchDir();

@@ -8,10 +8,12 @@ import type { AnyBackend, StorageBackend, StorageValue } from "../../backends/ba
 import { basename, dirname, join } from "../../_internal/paths.ts";
 import { CONVERT_OPTIONS, convertCommand } from "./convert.ts";
 import {
+  backendAt,
   backendFor,
   CliError,
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
   location,
   parse,
@@ -41,6 +43,7 @@ Options:
       --pattern REGEX     for zarr: destinations
       --ngff VERSION      for zarr: destinations: 0.5 | 0.4
       --compression NAME  for zarr: destinations
+      --resume            for zarr: destinations: finish an interrupted conversion
   -q, --quiet             no progress bar
   -v, --verbose           stack traces on failure
   -h, --help              this help
@@ -81,7 +84,7 @@ export const cp: Command = {
       json: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 2) {
@@ -95,12 +98,14 @@ export const cp: Command = {
       }
       return await convertCommand(ctx, values, src.path, dst.path, "cp");
     }
-    for (const k of ["preset", "pattern", "ngff", "compression"]) {
+    for (const k of ["preset", "pattern", "ngff", "compression", "resume"]) {
       if (values[k] !== undefined) {
         throw new UsageError(`--${k} applies only to a zarr: destination`, "cp");
       }
     }
-    const sb = await backendFor(ctx.registry, src.backend, "cp");
+    const at = await backendAt(ctx.registry, src, "cp");
+    const sb = at.backend;
+    src.path = at.path;
     const db = await backendFor(ctx.registry, dst.backend, "cp");
     if (!writable(db)) throw new UsageError(`backend '${dst.backend}' is read-only`, "cp");
     const overwrite = values.overwrite === true;
@@ -113,7 +118,7 @@ export const cp: Command = {
     const tree = srcIsDir || (decode && values.recursive === true);
     if (tree) {
       if (!values.recursive) {
-        throw new CliError(`cp '${src.path}': is a directory (use -r to copy it)`);
+        throw new CliError(`'${src.path}' is a directory (use -r to copy it)`);
       }
       const files = await sb.listFiles(src.path, { recursive: true });
       for (const f of files) {

@@ -4,10 +4,14 @@
  * @module
  */
 
+import { stat } from "node:fs/promises";
+import { NotFoundError } from "../../errors.ts";
 import { readPlateInfo } from "../_plate.ts";
+import { stagingPath } from "../_staging.ts";
 import {
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
   location,
   parse,
@@ -32,6 +36,10 @@ Options:
 
 Exit status: 0 ok, 1 failure (missing or not a plate), 2 usage error.`;
 
+async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
+}
+
 /** The `info` command. */
 export const info: Command = {
   name: "info",
@@ -40,7 +48,7 @@ export const info: Command = {
   async run(ctx: CommandContext): Promise<number> {
     const { values, positionals } = parse("info", ctx.args, { json: { type: "boolean" } });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
@@ -48,7 +56,18 @@ export const info: Command = {
     if (loc.backend !== "disk" && loc.backend !== "zarr") {
       throw new UsageError(`info reads plates on the local disk, not ${loc.backend}:`, "info");
     }
-    const p = await readPlateInfo(loc.path);
+    const p = await readPlateInfo(loc.path).catch(async (err) => {
+      // A plate that is still (or was interruptedly) being converted: say so, and how to finish.
+      const staging = stagingPath(loc.path);
+      if (err instanceof NotFoundError && err.path === loc.path && await exists(staging)) {
+        throw new NotFoundError(
+          "info",
+          loc.path,
+          `no such plate; an unfinished conversion of it is in '${staging}' (finish it with 'hcs-store convert --resume …', or start over with --overwrite)`,
+        );
+      }
+      throw err;
+    });
     if (values.json) {
       ctx.out(JSON.stringify(p, null, 2));
       return 0;

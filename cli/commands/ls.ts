@@ -8,9 +8,10 @@ import type { AnyBackend, StatResult, StorageBackend } from "../../backends/base
 import { join } from "../../_internal/paths.ts";
 import { naturalSort } from "../../_internal/listing.ts";
 import {
-  backendFor,
+  backendAt,
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
   location,
   parse,
@@ -119,13 +120,13 @@ export const ls: Command = {
       backend: { type: "string" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length > 1) throw new UsageError("ls takes one path", "ls");
     const loc = location(positionals[0] ?? ".", str(values, "backend") ?? "disk");
-    const b = await backendFor(ctx.registry, loc.backend, "ls");
-    const entries = await listEntries(b, loc.path, values.recursive === true);
+    const { backend: b, path } = await backendAt(ctx.registry, loc, "ls");
+    const entries = await listEntries(b, path, values.recursive === true);
     if (values.json) {
       ctx.out(JSON.stringify(entries, null, 2));
       return 0;

@@ -15,6 +15,7 @@ import { readWellPlanes } from "../_plate.ts";
 import {
   type Command,
   type CommandContext,
+  helpText,
   int,
   location,
   parse,
@@ -142,7 +143,7 @@ export const preview: Command = {
       json: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError("preview takes one plate path", "preview");
