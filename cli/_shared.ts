@@ -263,7 +263,38 @@ export function humanDuration(seconds: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
-/** A progress bar on stderr: shown only when stderr is a TTY and not `--quiet`. */
+/**
+ * The text of one progress line, at most `columns - 1` characters (the last
+ * column is left free: writing into it makes some terminals wrap). The bar
+ * shrinks first, then the rates and ETA are dropped, then the text is cut.
+ */
+export function progressLine(
+  columns: number,
+  label: string,
+  done: number,
+  total: number,
+  unit: string,
+  extras: readonly string[],
+): string {
+  const room = Math.max(1, columns - 1);
+  const frac = total > 0 ? Math.min(1, done / total) : 0;
+  const count = ` ${done}/${total} ${unit}`;
+  for (let keep = extras.length; keep >= 0; keep--) {
+    const tail = count + extras.slice(0, keep).map((e) => ` ${e}`).join("");
+    const barWidth = Math.min(30, room - label.length - 3 - tail.length);
+    if (barWidth >= 6 || (keep === 0 && barWidth >= 0)) {
+      const filled = Math.round(frac * barWidth);
+      return `${label} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}]${tail}`;
+    }
+  }
+  return `${label}${count}`.slice(0, room);
+}
+
+/**
+ * A progress bar on stderr, redrawn in place (carriage return, clear to end of
+ * line) and always one line: it is fitted to the terminal's current width.
+ * Shown only when stderr is a terminal (not `dumb`) and not `--quiet`.
+ */
 export class Progress {
   #label: string;
   #total: number;
@@ -273,6 +304,7 @@ export class Progress {
   #start = performance.now();
   #last = 0;
   #enabled: boolean;
+  #drawn = false;
 
   /**
    * @param label what is being done (`convert`, `copy`)
@@ -284,7 +316,7 @@ export class Progress {
     this.#label = label;
     this.#total = total;
     this.#unit = unit;
-    this.#enabled = !quiet && process.stderr.isTTY === true;
+    this.#enabled = !quiet && process.stderr.isTTY === true && process.env.TERM !== "dumb";
   }
 
   /** Sets the amount of work, once it is known. */
@@ -309,24 +341,20 @@ export class Progress {
   }
 
   #draw(now: number): void {
-    const width = 24;
-    const frac = Math.min(1, this.#done / this.#total);
-    const filled = Math.round(frac * width);
     const secs = (now - this.#start) / 1000;
     const rate = secs > 0 ? this.#done / secs : 0;
     const eta = rate > 0 ? (this.#total - this.#done) / rate : Infinity;
-    const byteRate = secs > 0 && this.#bytes > 0 ? ` ${humanBytes(this.#bytes / secs)}/s` : "";
-    const line = `${this.#label} [${"#".repeat(filled)}${
-      ".".repeat(width - filled)
-    }] ${this.#done}/${this.#total} ${this.#unit} ${rate.toFixed(1)}/s${byteRate} ETA ${
-      humanDuration(eta)
-    }`;
+    const extras = [`ETA ${humanDuration(eta)}`, `${rate.toFixed(1)}/s`];
+    if (secs > 0 && this.#bytes > 0) extras.push(`${humanBytes(this.#bytes / secs)}/s`);
+    const columns = process.stderr.columns || 80;
+    const line = progressLine(columns, this.#label, this.#done, this.#total, this.#unit, extras);
     process.stderr.write(`\r${line}\x1b[K`);
+    this.#drawn = true;
   }
 
   /** Clears the bar's line. */
   end(): void {
-    if (this.#enabled) process.stderr.write("\r\x1b[K");
+    if (this.#enabled && this.#drawn) process.stderr.write("\r\x1b[K");
   }
 }
 

@@ -241,6 +241,7 @@ describe("cli convert: interrupted, resumed, never half a plate", { timeout: 300
       assert.equal(fs.existsSync(staged(out)), false);
       assert.equal(fs.readdirSync(tmp).filter((n) => n.includes(".old-")).length, 0);
       await assertPlateMatchesInput(out);
+      fs.rmSync(out, { recursive: true });
     },
   );
 });
