@@ -9,7 +9,7 @@ import process from "node:process";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { BackendNotFoundError, StorageError } from "../errors.ts";
+import { BackendNotFoundError, restate, StorageError } from "../errors.ts";
 import type { AnyBackend } from "../backends/base.ts";
 import { type Registry, storageRegistry } from "../registry/registry.ts";
 
@@ -222,7 +222,7 @@ export async function backendAt(
   registry: Registry,
   loc: Location,
   command: string,
-): Promise<{ backend: AnyBackend; path: string }> {
+): Promise<{ backend: AnyBackend; path: string; origin?: string }> {
   if (loc.backend === "zarr" && /^https?:\/\//i.test(loc.path)) {
     const url = new URL(loc.path);
     const [{ ZarrBackend }, { HttpBackend }] = await Promise.all([
@@ -231,9 +231,17 @@ export async function backendAt(
     ]);
     const store = new HttpBackend({ baseUrl: `${url.origin}/` });
     const path = decodeURIComponent(url.pathname).replace(/\/+$/, "") || "/";
-    return { backend: new ZarrBackend({ store }), path };
+    return { backend: new ZarrBackend({ store }), path, origin: url.origin };
   }
   return { backend: await backendFor(registry, loc.backend, command), path: loc.path };
+}
+
+/** A storage error about a path under `origin` (a plate over HTTP) names the URL the user gave. */
+export function withOrigin(err: unknown, origin: string | undefined): unknown {
+  if (origin === undefined || !(err instanceof StorageError) || !err.path.startsWith("/")) {
+    return err;
+  }
+  return restate(err, err.operation, origin + err.path, err.reason);
 }
 
 /** The default registry (one per process). */

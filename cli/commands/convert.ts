@@ -279,9 +279,11 @@ export const convert: Command = {
     const input = location(positionals[0]!);
     const output = location(positionals[1]!);
     for (const l of [input, output]) {
-      if (l.backend !== "disk" && l.backend !== "zarr") {
+      if ((l.backend !== "disk" && l.backend !== "zarr") || /^https?:/i.test(l.path)) {
         throw new UsageError(
-          `convert reads and writes local folders, not ${l.backend}:`,
+          `convert reads and writes local folders, not ${
+            /^https?:/i.test(l.path) ? "URLs" : `${l.backend}:`
+          }`,
           "convert",
         );
       }

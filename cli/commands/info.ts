@@ -53,6 +53,12 @@ export const info: Command = {
     }
     if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
     const loc = location(positionals[0]!);
+    if (/^https?:/i.test(loc.path)) {
+      throw new UsageError(
+        "info reads plates on the local disk, not over HTTP (list one with 'ls zarr:URL')",
+        "info",
+      );
+    }
     if (loc.backend !== "disk" && loc.backend !== "zarr") {
       throw new UsageError(`info reads plates on the local disk, not ${loc.backend}:`, "info");
     }
