@@ -243,9 +243,10 @@ export function montage(
     const all = new Float64Array(small.length * th * tw);
     small.forEach((s, k) => all.set(s[ch]!, k * th * tw));
     all.sort();
-    const lo = percentile(all, options.low);
+    let lo = percentile(all, options.low);
     let hi = percentile(all, options.high);
-    if (hi <= lo) hi = lo + 1;
+    // A flat channel (one well, a blank plane) has no spread: show its level against zero.
+    if (hi <= lo) [lo, hi] = hi > 0 ? [0, hi] : [lo, lo + 1];
     ranges.push([lo, hi]);
   }
   const colors = channels.length === 1 ? [[255, 255, 255] as Rgb] : channels.map((c) => c.color);

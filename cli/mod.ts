@@ -74,7 +74,8 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
 Paths are [BACKEND:]PATH, e.g. disk:/data/a.tif, memory:/x, zarr:./plate.zarr;
-a bare path is on disk; an http(s):// URL is on the (read-only) http backend.
+a bare path (or a file:// URL) is on disk; an http(s):// URL is on the
+(read-only) http backend, and zarr:http(s)://HOST/plate.zarr reads a plate over HTTP.
 
 Options (every command):
   -h, --help        help (also 'hcs-store <command> --help')
@@ -82,7 +83,7 @@ Options (every command):
   -v, --verbose     stack traces on failure
       --version     print the version
 
-Exit status: 0 ok, 1 failure, 2 usage error.`;
+Exit status: 0 ok, 1 failure, 2 usage error, 130/143 stopped by Ctrl-C/SIGTERM.`;
 }
 
 let stdoutClosed = false;

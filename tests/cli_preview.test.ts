@@ -215,7 +215,7 @@ describe("cli preview: a montage a biologist can read", () => {
     assert.ok(text.length === GLYPH_H, "legend text is one line of the font");
   });
 
-  it("--channel 1 alone is grey; --field picks the field; a missing field or channel exits 1", () => {
+  it("--channel 1 alone is grey; --field and --well pick; a missing field, well or channel exits 1", () => {
     const one = preview("gfp.png", ["--channel", "1"]);
     const l = one.meta.layout as Layout;
     assert.deepEqual(one.p.px(...centre(l, 0, 1)), [255, 255, 255], "A02 GFP in grey");
@@ -226,7 +226,24 @@ describe("cli preview: a montage a biologist can read", () => {
     assert.deepEqual(f1.p.px(...centre(l1, 0, 0)), [255, 0, 255], "field 1 of A01: GFP bright");
     assert.deepEqual(f1.p.px(...centre(l1, 0, 1)), [0, 255, 0], "field 1 of A02: DAPI bright");
 
+    const a02 = preview("a02.png", ["--well", "A02"]);
+    const la = a02.meta.layout as Layout;
+    assert.equal(a02.meta.wells, 1);
+    assert.equal(a02.meta.emptyWells, 0);
+    // One well has no spread per channel: each level is shown against zero (here: both full).
+    assert.deepEqual(a02.p.px(...centre(la, 0, 0)), [255, 255, 255], "A02 alone, with data");
+    assert.deepEqual(labelBitmap(a02.p, 0, 0, la.left, a02.p.height, la.scale).length, GLYPH_H);
+    const [, tileY] = centre(la, 0, 0);
+    const rowLabel = labelBitmap(a02.p, 0, tileY - 20, la.left, tileY + 20, la.scale);
+    assert.deepEqual(rowLabel, expectedBitmap("A"), "its row letter");
+    const colLabel = labelBitmap(a02.p, la.left, 0, a02.p.width, la.top, la.scale);
+    assert.deepEqual(colLabel, expectedBitmap("02"), "its column number");
+
     const missing = nodePath.join(tmp, "f5.png");
+    const nowell = cli(["preview", "--well", "H12", "-o", missing, plate]);
+    assert.equal(nowell.status, 1);
+    assert.match(nowell.stderr, /no well H12 on this plate \(it has A01, A02, B03\)/);
+    assert.equal(fs.existsSync(missing), false);
     const r = cli(["preview", "--field", "5", "-o", missing, plate]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^hcs-store preview: .*no well has field 5 .*--field 0\.\.1/);

@@ -49,6 +49,7 @@ Options:
   -o, --output FILE   the PNG to write (default: <plate name>_preview.png next to the plate)
       --channel LIST  channel indices, 0-based, e.g. 0 or 0,2 (default: all, up to 6)
       --field N       field index within each well, 0-based (default 0)
+      --well NAME     only this well (e.g. B03), drawn alone with its labels
       --z N           z index, 0-based (default the middle plane)
       --tile PX       longer side of a tile in pixels (default 128)
       --gap PX        grid line width between tiles (default 2)
@@ -60,7 +61,7 @@ Options:
   -v, --verbose       stack traces on failure
   -h, --help          this help
 
-Exit status: 0 ok, 1 failure (no such plate, channel, field or z: nothing written), 2 usage error.`;
+Exit status: 0 ok, 1 failure (no such plate, well, channel, field or z: nothing written), 2 usage error.`;
 
 function percentOption(v: string | undefined, name: string, fallback: number): number {
   if (v === undefined) return fallback;
@@ -84,6 +85,8 @@ function channelList(v: string | undefined): number[] | undefined {
 export interface PreviewOptions {
   /** Channel indices (0-based); default all, up to 6. */
   channels?: number[];
+  /** Only this well (`B03`, `B/03`); default every well. */
+  well?: string;
   /** Field index (0-based). */
   field: number;
   /** Z index; default the middle plane. */
@@ -144,11 +147,31 @@ export async function writePreview(
       );
     }
   }
-  const maxFields = Math.max(0, ...info.wells.map((w) => w.fields.length));
-  const withField = info.wells.filter((w) => w.fields[options.field] !== undefined);
+  let wells = info.wells;
+  if (options.well !== undefined) {
+    const m = /^([A-Za-z]+)\/?(\d+)$/.exec(options.well.trim());
+    const one = m &&
+      wells.find((w) =>
+        w.row.toUpperCase() === m[1]!.toUpperCase() &&
+        (w.column === m[2] || Number(w.column) === Number(m[2]))
+      );
+    if (!one) {
+      const names = wells.slice(0, 12).map((w) => w.row + w.column).join(", ");
+      throw new CliError(
+        `'${plate}': no well ${options.well} on this plate (it has ${names}${
+          wells.length > 12 ? ", …" : ""
+        }); nothing written`,
+      );
+    }
+    wells = [one];
+  }
+  const maxFields = Math.max(0, ...wells.map((w) => w.fields.length));
+  const withField = wells.filter((w) => w.fields[options.field] !== undefined);
   if (withField.length === 0) {
     throw new CliError(
-      `'${plate}': no well has field ${options.field} (wells have ${maxFields} field${
+      `'${plate}': no well${
+        options.well !== undefined ? ` ${options.well}` : ""
+      } has field ${options.field} (wells have ${maxFields} field${
         maxFields === 1 ? "" : "s"
       }: use --field 0..${maxFields - 1}); nothing written`,
     );
@@ -175,29 +198,26 @@ export async function writePreview(
   const perWell = new Map<string, NdArray[]>();
   let rows: string[] = info.rows;
   let columns: string[] = info.columns;
-  let read = 0;
   const total = info.wells.length * wanted.length;
+  const only = options.well !== undefined ? wells[0]! : undefined;
   for (const c of wanted) {
     const sel: { field: number; channel: number; z?: number } = {
       field: options.field,
       channel: c,
     };
     if (options.z !== undefined) sel.z = options.z;
-    const res = await readWellPlanes(plate, sel, () => {
-      read++;
-      options.onWell?.(total);
-    });
-    rows = res.rows;
-    columns = res.columns;
+    const res = await readWellPlanes(plate, sel, () => options.onWell?.(total));
+    rows = only ? [only.row] : res.rows;
+    columns = only ? [only.column] : res.columns;
     for (const p of res.planes) {
       if (!p.plane || p.well.rowIndex < 0 || p.well.columnIndex < 0) continue;
-      const key = `${p.well.rowIndex}/${p.well.columnIndex}`;
+      if (only && p.well.path !== only.path) continue;
+      const key = only ? "0/0" : `${p.well.rowIndex}/${p.well.columnIndex}`;
       const list = perWell.get(key) ?? [];
       list.push(p.plane);
       perWell.set(key, list);
     }
   }
-  void read;
   const tiles: MontageTile[] = [];
   for (const [key, planes] of perWell) {
     if (planes.length !== wanted.length) continue;
@@ -231,6 +251,7 @@ export const preview: Command = {
       output: { type: "string", short: "o" },
       channel: { type: "string" },
       field: { type: "string" },
+      well: { type: "string" },
       z: { type: "string" },
       tile: { type: "string" },
       gap: { type: "string" },
@@ -263,6 +284,8 @@ export const preview: Command = {
       high: percentOption(str(values, "high"), "high", 99.9),
       overwrite: values.overwrite === true,
     };
+    const well = str(values, "well");
+    if (well !== undefined) opts.well = well;
     const channels = channelList(str(values, "channel"));
     if (channels !== undefined) opts.channels = channels;
     if (opts.low >= opts.high) throw new UsageError("--low must be below --high", "preview");
