@@ -93,7 +93,7 @@ after(() => {
 function interruptedConvert(
   args: string[],
   output: string,
-  signal: "SIGINT" | "SIGTERM",
+  signal: "SIGINT" | "SIGTERM" | "SIGKILL",
 ): Promise<Run & { sentAfterMs: number }> {
   const staging = nodePath.join(nodePath.dirname(output), `.${nodePath.basename(output)}.partial`);
   return new Promise((resolve, reject) => {
@@ -240,6 +240,27 @@ describe("cli convert: interrupted, resumed, never half a plate", { timeout: 300
       assert.equal(fs.existsSync(marker), false, "the new plate replaced the old one");
       assert.equal(fs.existsSync(staged(out)), false);
       assert.equal(fs.readdirSync(tmp).filter((n) => n.includes(".old-")).length, 0);
+      await assertPlateMatchesInput(out);
+      fs.rmSync(out, { recursive: true });
+    },
+  );
+  it(
+    "SIGKILL (or a second Ctrl-C) mid-well: --resume clears the half-written well and finishes",
+    { timeout: 120_000 },
+    async () => {
+      await makeSource();
+      const out = nodePath.join(tmp, "kill.zarr");
+      const r = await interruptedConvert([], out, "SIGKILL");
+      assert.ok(r.sentAfterMs >= 0, `the conversion ended before it could be killed: ${r.stderr}`);
+      assert.equal(r.signal, "SIGKILL");
+      assert.equal(fs.existsSync(out), false);
+      const resumed = cli(["convert", "--resume", "--json", src, out]);
+      assert.equal(resumed.status, 0, resumed.stderr);
+      assert.ok(JSON.parse(resumed.stdout).resumedWells > 0);
+      const left = fs.readdirSync(out).filter((n) => n.startsWith(".") || n.endsWith(".lock"));
+      assert.deepEqual(left, [], "no staging leftovers inside the plate");
+      const full = cli(["info", "--json", out]);
+      assert.equal(JSON.parse(full.stdout).wells.length, WELLS);
       await assertPlateMatchesInput(out);
       fs.rmSync(out, { recursive: true });
     },
