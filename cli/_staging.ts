@@ -200,8 +200,9 @@ export async function publish(
   output: string,
 ): Promise<void> {
   await removeLeftovers(staging);
-  await disk.delete(join(staging, MANIFEST)).catch(() => {});
   await retargetOutputPaths(staging, staging, output);
+  // Last, so a build killed before the rename can still be resumed.
+  await disk.delete(join(staging, MANIFEST)).catch(() => {});
   let aside: string | undefined;
   if (await disk.exists(output) || (await disk.stat(output)).type === "symlink") {
     aside = join(dirname(output), `.${basename(output)}.old-${Date.now().toString(36)}`);

@@ -204,7 +204,7 @@ export async function convertCommand(
   let result;
   try {
     result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
-    interrupts.dispose();
+    // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
     await publish(disk, staging.path, output);
   } catch (err) {
     if (err instanceof InterruptedError) {
