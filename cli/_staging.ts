@@ -15,7 +15,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { readdir, readFile, writeFile } from "node:fs/promises";
-import { AlreadyExistsError, type StorageError } from "../errors.ts";
+import { AlreadyExistsError, LockTimeoutError, type StorageError } from "../errors.ts";
 import type { StorageBackend } from "../backends/base.ts";
 import { CliError } from "./_shared.ts";
 
@@ -45,6 +45,29 @@ export interface StagingManifest {
 /** The hidden folder a plate at `output` is built in. */
 export function stagingPath(output: string): string {
   return join(dirname(output), `.${basename(output)}.partial`);
+}
+
+/**
+ * Runs `fn` holding the cross-process lock of `output`'s staging folder, so
+ * two conversions never write into one staging folder (a dead holder's lock is
+ * taken over); a live one makes this fail at once, in words.
+ */
+export async function whileBuilding<T>(output: string, fn: () => Promise<T>): Promise<T> {
+  const { withFileLock } = await import("../lock/file_lock.ts");
+  let started = false;
+  try {
+    return await withFileLock(stagingPath(output), () => {
+      started = true;
+      return fn();
+    }, { timeoutMs: 300, operation: "convert" });
+  } catch (err) {
+    if (!started && err instanceof LockTimeoutError) {
+      throw new CliError(
+        `another convert is writing '${output}' right now (wait for it to finish, or stop it first)`,
+      );
+    }
+    throw err;
+  }
 }
 
 /** A staging folder ready to write into. */

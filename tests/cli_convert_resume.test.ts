@@ -265,4 +265,34 @@ describe("cli convert: interrupted, resumed, never half a plate", { timeout: 300
       fs.rmSync(out, { recursive: true });
     },
   );
+  it("a second convert to the same OUTPUT while one runs is refused at once; the first finishes", {
+    timeout: 120_000,
+  }, async () => {
+    await makeSource();
+    const out = nodePath.join(tmp, "conc.zarr");
+    const first = spawn(exe, [...pre, "convert", "--quiet", src, out], { cwd: root, env });
+    let firstErr = "";
+    first.stderr.on("data", (d) => (firstErr += d));
+    const firstDone = new Promise<number | null>((r) => first.on("close", (code) => r(code)));
+    const t0 = performance.now();
+    while (!fs.existsSync(nodePath.join(staged(out), "zarr.json"))) {
+      assert.ok(performance.now() - t0 < 60_000, "the first convert started writing");
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    // Async, so this process keeps polling nothing and the first child runs on.
+    const second = await new Promise<Run>((resolve) => {
+      const c = spawn(exe, [...pre, "convert", "--overwrite", src, out], { cwd: root, env });
+      let stdout = "";
+      let stderr = "";
+      c.stdout.on("data", (d) => (stdout += d));
+      c.stderr.on("data", (d) => (stderr += d));
+      c.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
+    });
+    assert.equal(second.status, 1, second.stderr);
+    assert.match(second.stderr, /another convert is writing '.*conc\.zarr' right now/);
+    assert.equal(await firstDone, 0, firstErr);
+    assert.equal(fs.existsSync(staged(out)), false);
+    await assertPlateMatchesInput(out);
+    fs.rmSync(out, { recursive: true });
+  });
 });
