@@ -5,9 +5,10 @@
  * Run it as `hcs-store <command> …` (the npm package's command), with
  * `deno run -A jsr:@hcs/store/cli <command> …`, or in a checkout after
  * `npm install` with `node_modules/.bin/deno run -A cli/mod.ts <command> …`
- * (`bun cli/mod.ts …` under Bun); help texts show the way it was started. Exit status: 0 ok, 1 failure, 2 usage
- * error; failures print one line `hcs-store: <message>` (stack traces with
- * `--verbose`).
+ * (`bun cli/mod.ts …` under Bun); help texts show the way it was started.
+ * Exit status: 0 ok, 1 failure, 2 usage error, 130/143 stopped by
+ * SIGINT/SIGTERM; failures print one line `hcs-store <command>: <message>`
+ * in the user's terms (stack traces with `--verbose`).
  *
  * @example Run a command in-process and get its exit status
  * ```ts
@@ -124,6 +125,12 @@ export interface MainIO {
  * as the installed command (or from a package under `node_modules`), else
  * the runtime and script (`node_modules/.bin/deno run -A cli/mod.ts` in a
  * checkout), relative to the working directory.
+ *
+ * @example
+ * ```ts
+ * import { programName } from "@hcs/store/cli";
+ * console.assert(programName(["node", "/usr/local/bin/hcs-store"]) === "hcs-store");
+ * ```
  */
 export function programName(
   argv: readonly string[] = process.argv,
