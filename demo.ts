@@ -18,7 +18,8 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { NdArray, StorageBackend, VirtualBackend } from "./backends/base.ts";
@@ -102,6 +103,20 @@ function sameArray(a: NdArray, b: NdArray): boolean {
   const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength);
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;
+}
+
+/**
+ * How to run the CLI from the current directory with what `npm install`
+ * provides (Deno from npm under node_modules/.bin; no Deno on PATH needed).
+ */
+export function cliCommand(checkout: string, cwd: string = process.cwd()): string {
+  const rel = (p: string) => {
+    const r = relative(cwd, p);
+    return r === "" || r.startsWith("..") || isAbsolute(r) ? p : r;
+  };
+  const local = join(checkout, "node_modules", ".bin", "deno");
+  const deno = existsSync(local) ? rel(local) : "deno";
+  return `${deno} run -A ${rel(join(checkout, "cli", "mod.ts"))}`;
 }
 
 function ms(t0: number): number {
@@ -191,15 +206,20 @@ async function demo(): Promise<number> {
   // 5. Preview.
   t0 = performance.now();
   const pv = await writePreview(registry, plateDir, previewPath, {
-    channel: 0,
     field: 0,
     tile: 160,
     gap: 4,
-    low: 1,
-    high: 99.5,
+    low: 0.1,
+    high: 99.9,
     overwrite: true,
   });
-  timings.push(["preview", ms(t0), `${pv.image.width}×${pv.image.height} PNG, channel 0, field 0`]);
+  timings.push([
+    "preview",
+    ms(t0),
+    `${pv.image.width}×${pv.image.height} PNG, field 0, ${
+      pv.channels.map((c) => c.name).join(" + ")
+    } in colour`,
+  ]);
 
   // 6. Summary.
   const usage = await (await import("./cli/_plate.ts")).diskUsage(plateDir);
@@ -214,8 +234,10 @@ async function demo(): Promise<number> {
   console.log(`  OME-Zarr     ${plateDir}  (${humanBytes(usage.bytes)} in ${usage.files} files)`);
   console.log(`  preview      ${previewPath}`);
   console.log("\nnext:");
-  console.log(`  deno task cli info ${plateDir}`);
-  console.log(`  deno task cli ls -l ${imagesDir}`);
+  const cli = cliCommand(here);
+  console.log(`  ${cli} info ${plateDir}`);
+  console.log(`  ${cli} ls -l ${imagesDir}`);
+  console.log(`  ${cli} preview --field 1 --overwrite -o ${previewPath} ${plateDir}`);
   const ok = tiffOk && exact === planes.length;
   console.log(ok ? "\ndemo ok" : "\ndemo FAILED: planes differ");
   return ok ? 0 : 1;

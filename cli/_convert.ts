@@ -7,8 +7,8 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-import { AlreadyExistsError, NotADirectoryError, StorageError } from "../errors.ts";
+import { basename, join } from "node:path";
+import { NotADirectoryError, StorageError } from "../errors.ts";
 import type { NdArray, StorageBackend, StorageValue, TypedArray } from "../backends/base.ts";
 import { isNdArray } from "../backends/base.ts";
 import { naturalCompare } from "../_internal/listing.ts";
@@ -237,7 +237,7 @@ export async function planConversion(
   }
   const paths = await disk.listFiles(input, { extensions: PLANE_EXTENSIONS });
   if (paths.length === 0) {
-    throw new CliError(`convert '${input}': no .tif, .tiff or .png files in this folder`);
+    throw new CliError(`'${input}': no .tif, .tiff or .png files in this folder`);
   }
   const names = paths.map((p) => basename(p));
   let re: RegExp;
@@ -259,7 +259,7 @@ export async function planConversion(
     const p = detectPreset(names);
     if (!p) {
       throw new CliError(
-        `convert '${input}': no file name matches a preset (${
+        `'${input}': no file name matches a preset (${
           PRESETS.map((x) => `${x.name}: ${x.example}`).join("; ")
         }); give --pattern`,
       );
@@ -275,7 +275,7 @@ export async function planConversion(
     else skipped.push(p);
   });
   if (files.length === 0) {
-    throw new CliError(`convert '${input}': no file name matches the pattern ${re.source}`);
+    throw new CliError(`'${input}': no file name matches the pattern ${re.source}`);
   }
   const hasZ = files.some((f) => f.z !== undefined);
   if (hasZ) { for (const f of files) f.z ??= "1"; }
@@ -290,7 +290,7 @@ export async function planConversion(
     const other = seen.get(planeKey);
     if (other !== undefined) {
       throw new CliError(
-        `convert '${input}': '${other}' and '${f.name}' are the same plane (well ${f.row}${f.column}, field ${f.field}, channel ${f.channel}${
+        `'${input}': '${other}' and '${f.name}' are the same plane (well ${f.row}${f.column}, field ${f.field}, channel ${f.channel}${
           hasZ ? `, z ${f.z}` : ""
         })`,
       );
@@ -306,7 +306,7 @@ export async function planConversion(
     const { row, column } = list[0]!;
     if (list.length !== perWell) {
       throw new CliError(
-        `convert '${input}': well ${row}${column} has ${list.length} of ${perWell} planes (${fields.length} fields × ${channels.length} channels${
+        `'${input}': well ${row}${column} has ${list.length} of ${perWell} planes (${fields.length} fields × ${channels.length} channels${
           hasZ ? ` × ${zs.length} z` : ""
         })`,
       );
@@ -380,6 +380,14 @@ export interface ConvertOptions {
   preloaded?: ReadonlyMap<string, NdArray>;
   /** Called after each well with its plane count and bytes. */
   onWell?: (planes: number, bytes: number) => void;
+  /** Wells (`row/column`) already in the plate: not read, not written. */
+  skip?: ReadonlySet<string>;
+  /** Plate name stored in the metadata (default the output folder's name). */
+  plateName?: string;
+  /** Replace wells that are already there (a staging folder's half-done ones). */
+  replaceWells?: boolean;
+  /** Checked between wells: once aborted, the conversion throws `signal.reason`. */
+  signal?: AbortSignal;
 }
 
 /** What a conversion did. */
@@ -394,32 +402,6 @@ export interface ConversionResult {
   bytes: number;
   /** The virtual paths, one per input file (`<output>/<file name>`). */
   virtualPaths: string[];
-}
-
-/** Checks the output location before any work: not there (or `overwrite`), parent creatable. */
-export async function prepareOutput(
-  registry: Registry,
-  output: string,
-  overwrite: boolean,
-  operation = "convert",
-): Promise<void> {
-  const disk = await registry.getBackend<StorageBackend>("disk");
-  if (await disk.exists(output)) {
-    if (!overwrite) {
-      throw new AlreadyExistsError(
-        operation,
-        output,
-        "already exists (use --overwrite to replace it)",
-      );
-    }
-    await disk.deleteAll(output);
-  } else {
-    const st = await disk.stat(output);
-    if (st.type === "symlink") {
-      throw new AlreadyExistsError(operation, output, "a broken symlink is in the way");
-    }
-  }
-  await disk.ensureDirectory(dirname(output));
 }
 
 /** Writes the plan's planes as an OME-Zarr plate at `output`, one `saveBatch` per well. */
@@ -448,10 +430,18 @@ export async function runConversion(
     missing.forEach((f, i) => byPath.set(f.path, asPlane(loaded[i]!, f.path)));
     return well.files.map((f) => options.preloaded?.get(f.path) ?? byPath.get(f.path)!);
   };
-  let next: Promise<NdArray[]> | undefined = plan.wells[0] ? read(plan.wells[0]) : undefined;
-  for (const [w, well] of plan.wells.entries()) {
+  const skip = options.skip ?? new Set<string>();
+  const todo = plan.wells.filter((w) => !skip.has(`${w.row}/${w.column}`));
+  const stopIfAborted = () => {
+    if (options.signal?.aborted) throw options.signal.reason;
+  };
+  let next: Promise<NdArray[]> | undefined = todo[0] ? read(todo[0]) : undefined;
+  next?.catch(() => {});
+  for (const [w, well] of todo.entries()) {
+    stopIfAborted();
     const planes = await next!;
-    const following = plan.wells[w + 1];
+    stopIfAborted();
+    const following = todo[w + 1];
     next = following ? read(following) : undefined;
     // A failed read-ahead is reported when its turn comes, not as unhandled.
     next?.catch(() => {});
@@ -460,7 +450,7 @@ export async function runConversion(
       const f = well.files[i]!;
       if (dtypeName(p.data) !== plan.dtype || p.shape.join() !== plan.shape.join()) {
         throw new CliError(
-          `convert '${f.path}': ${dtypeName(p.data)} [${
+          `'${f.path}': ${dtypeName(p.data)} [${
             p.shape.join(", ")
           }] differs from the first plane's ${plan.dtype} [${plan.shape.join(", ")}]`,
         );
@@ -476,11 +466,13 @@ export async function runConversion(
     };
     if (options.ngff !== undefined) opts.ngff = options.ngff;
     if (options.compression !== undefined) opts.compression = options.compression;
+    if (options.plateName !== undefined) opts.plateName = options.plateName;
+    if (options.replaceWells) opts.overwrite = true;
     try {
       await zarrBackend.saveBatch(planes, virtualPaths, opts);
     } catch (err) {
       if (err instanceof StorageError) throw err;
-      throw new CliError(`convert '${output}': ${(err as Error).message}`);
+      throw new CliError(`'${output}': ${(err as Error).message}`);
     }
     result.wells++;
     result.planes += planes.length;

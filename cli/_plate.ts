@@ -267,20 +267,22 @@ export async function plateLocation(
   registry: { getBackend(key: string): Promise<unknown> },
   loc: { backend: string; path: string },
 ): Promise<PlateLocation> {
-  if (loc.backend === "disk" || loc.backend === "zarr") {
-    return { path: loc.path, display: loc.path };
-  }
-  if (loc.backend === "http" && /^https?:\/\//i.test(loc.path)) {
+  // A URL (`http://…`, `zarr:http://…`) is read over HTTP whatever the prefix.
+  if (/^https?:\/\//i.test(loc.path)) {
     const { HttpBackend } = await import("../backends/http.ts");
     const base = loc.path.endsWith("/") ? loc.path : `${loc.path}/`;
     return { path: "/", store: new HttpBackend({ baseUrl: base }), display: loc.path };
+  }
+  if (loc.backend === "disk" || loc.backend === "zarr") {
+    return { path: loc.path, display: loc.path };
   }
   const store = await registry.getBackend(loc.backend) as ByteStore;
   return { path: loc.path, store, display: loc.path };
 }
 
 let disk: Promise<ByteStore> | undefined;
-function defaultStore(): Promise<ByteStore> {
+/** The local disk as a byte store (created once, on first use). */
+export function defaultStore(): Promise<ByteStore> {
   disk ??= import("../backends/disk.ts").then((m) => new m.DiskBackend());
   return disk;
 }

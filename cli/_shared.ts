@@ -7,8 +7,9 @@
 
 import process from "node:process";
 import { resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { BackendNotFoundError, StorageError } from "../errors.ts";
+import { BackendNotFoundError, restate, StorageError } from "../errors.ts";
 import type { AnyBackend } from "../backends/base.ts";
 import { type Registry, storageRegistry } from "../registry/registry.ts";
 
@@ -29,10 +30,16 @@ export class UsageError extends Error {
 
 /** A failure that is not a storage error (bad input data, nothing matched, …): exit status 1. */
 export class CliError extends Error {
-  /** @param message what went wrong, in one line */
-  constructor(message: string) {
+  /** The exit status it ends the command with (1 unless said otherwise). */
+  readonly status: number;
+  /**
+   * @param message what went wrong, in one line
+   * @param status exit status (default 1)
+   */
+  constructor(message: string, status = 1) {
     super(message);
     this.name = "CliError";
+    this.status = status;
   }
 }
 
@@ -44,8 +51,21 @@ export interface GlobalFlags {
   quiet: boolean;
 }
 
+/**
+ * A help text with the program name as this process was started
+ * (`hcs-store`, or `node_modules/.bin/deno run -A cli/mod.ts` in a checkout),
+ * so its usage lines can be pasted as they are. The title line keeps the name.
+ */
+export function helpText(text: string, program: string): string {
+  if (program === "hcs-store") return text;
+  const nl = text.indexOf("\n");
+  return text.slice(0, nl) + text.slice(nl).replace(/\bhcs-store(?= )/g, program);
+}
+
 /** What a command gets. */
 export interface CommandContext extends GlobalFlags {
+  /** How to type the program (`hcs-store`, or how this process was started). */
+  program: string;
   /** Arguments after the command name. */
   args: string[];
   /** The registry backends are resolved from. */
@@ -135,26 +155,46 @@ export interface Location {
 }
 
 /**
+ * A URL argument as a location, or undefined when `arg` is not a URL:
+ * `file:///x` is the disk path `/x`, `http(s)://…` is on the http backend.
+ * (The one place URL schemes are recognised.)
+ */
+export function urlLocation(arg: string): Location | undefined {
+  if (/^https?:\/\//i.test(arg)) return { backend: "http", path: arg };
+  if (/^file:/i.test(arg)) {
+    try {
+      return { backend: "disk", path: fileURLToPath(arg) };
+    } catch (err) {
+      throw new UsageError(`'${arg}' is not a local file URL (${(err as Error).message})`);
+    }
+  }
+  return undefined;
+}
+
+/**
  * Splits `memory:/a/b` into backend and path. A bare path (or `--backend`)
  * means disk unless `defaultBackend` says otherwise. Disk and zarr paths are
- * made absolute against the cwd; an `http(s)://` URL means the http backend.
+ * made absolute against the cwd; URLs are read by {@linkcode urlLocation}, also
+ * after a backend prefix (`zarr:http://host/plate.zarr`, `zarr:file:///p.zarr`).
  */
 export function location(arg: string, defaultBackend = "disk"): Location {
   const s3 = s3Location(arg);
   if (s3) return s3;
-  // A URL is on the http backend, which takes absolute URLs as paths.
-  if (/^https?:\/\//i.test(arg)) return { backend: "http", path: arg };
+  const url = urlLocation(arg);
+  if (url) return url;
   const m = /^([A-Za-z][A-Za-z0-9_.-]+):(.*)$/.exec(arg);
   let backend = defaultBackend.toLowerCase();
   let path = arg;
   if (m) {
     backend = m[1]!.toLowerCase();
     path = m[2]!;
+    // A URL after the prefix: the backend reads it (zarr over http) or it names a disk path.
+    const inner = urlLocation(path);
+    if (inner) return { backend, path: inner.path };
   }
   if (path === "") path = backend === "disk" ? "." : "/";
   // Zarr stores sit on the disk backend by default: their paths are local too.
   if (backend === "disk" || backend === "zarr") path = resolvePath(path);
-  else if (backend === "http" && /^https?:\/\//i.test(path)) return { backend, path };
   else if (!path.startsWith("/")) path = `/${path}`;
   return { backend, path };
 }
@@ -179,10 +219,41 @@ export async function backendFor<T extends AnyBackend = AnyBackend>(
     return await registry.getBackend<T>(key);
   } catch (err) {
     if (err instanceof BackendNotFoundError && !registry.has(key)) {
-      throw new UsageError(err.message, command);
+      throw new UsageError(`unknown backend '${key}' (${err.reason})`, command);
     }
     throw err;
   }
+}
+
+/**
+ * The backend and path a location names. `zarr:` with an `http(s)://` URL is
+ * a Zarr backend reading its bytes over HTTP (the registry's `zarr` reads the
+ * disk); every other key comes from the registry.
+ */
+export async function backendAt(
+  registry: Registry,
+  loc: Location,
+  command: string,
+): Promise<{ backend: AnyBackend; path: string; origin?: string }> {
+  if (loc.backend === "zarr" && /^https?:\/\//i.test(loc.path)) {
+    const url = new URL(loc.path);
+    const [{ ZarrBackend }, { HttpBackend }] = await Promise.all([
+      import("../backends/zarr.ts"),
+      import("../backends/http.ts"),
+    ]);
+    const store = new HttpBackend({ baseUrl: `${url.origin}/` });
+    const path = decodeURIComponent(url.pathname).replace(/\/+$/, "") || "/";
+    return { backend: new ZarrBackend({ store }), path, origin: url.origin };
+  }
+  return { backend: await backendFor(registry, loc.backend, command), path: loc.path };
+}
+
+/** A storage error about a path under `origin` (a plate over HTTP) names the URL the user gave. */
+export function withOrigin(err: unknown, origin: string | undefined): unknown {
+  if (origin === undefined || !(err instanceof StorageError) || !err.path.startsWith("/")) {
+    return err;
+  }
+  return restate(err, err.operation, origin + err.path, err.reason);
 }
 
 /** The default registry (one per process). */
@@ -212,7 +283,38 @@ export function humanDuration(seconds: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
-/** A progress bar on stderr: shown only when stderr is a TTY and not `--quiet`. */
+/**
+ * The text of one progress line, at most `columns - 1` characters (the last
+ * column is left free: writing into it makes some terminals wrap). The bar
+ * shrinks first, then the rates and ETA are dropped, then the text is cut.
+ */
+export function progressLine(
+  columns: number,
+  label: string,
+  done: number,
+  total: number,
+  unit: string,
+  extras: readonly string[],
+): string {
+  const room = Math.max(1, columns - 1);
+  const frac = total > 0 ? Math.min(1, done / total) : 0;
+  const count = ` ${done}/${total} ${unit}`;
+  for (let keep = extras.length; keep >= 0; keep--) {
+    const tail = count + extras.slice(0, keep).map((e) => ` ${e}`).join("");
+    const barWidth = Math.min(30, room - label.length - 3 - tail.length);
+    if (barWidth >= 6 || (keep === 0 && barWidth >= 0)) {
+      const filled = Math.round(frac * barWidth);
+      return `${label} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}]${tail}`;
+    }
+  }
+  return `${label}${count}`.slice(0, room);
+}
+
+/**
+ * A progress bar on stderr, redrawn in place (carriage return, clear to end of
+ * line) and always one line: it is fitted to the terminal's current width.
+ * Shown only when stderr is a terminal (not `dumb`) and not `--quiet`.
+ */
 export class Progress {
   #label: string;
   #total: number;
@@ -222,6 +324,7 @@ export class Progress {
   #start = performance.now();
   #last = 0;
   #enabled: boolean;
+  #drawn = false;
 
   /**
    * @param label what is being done (`convert`, `copy`)
@@ -233,7 +336,7 @@ export class Progress {
     this.#label = label;
     this.#total = total;
     this.#unit = unit;
-    this.#enabled = !quiet && process.stderr.isTTY === true;
+    this.#enabled = !quiet && process.stderr.isTTY === true && process.env.TERM !== "dumb";
   }
 
   /** Sets the amount of work, once it is known. */
@@ -258,32 +361,48 @@ export class Progress {
   }
 
   #draw(now: number): void {
-    const width = 24;
-    const frac = Math.min(1, this.#done / this.#total);
-    const filled = Math.round(frac * width);
     const secs = (now - this.#start) / 1000;
     const rate = secs > 0 ? this.#done / secs : 0;
     const eta = rate > 0 ? (this.#total - this.#done) / rate : Infinity;
-    const byteRate = secs > 0 && this.#bytes > 0 ? ` ${humanBytes(this.#bytes / secs)}/s` : "";
-    const line = `${this.#label} [${"#".repeat(filled)}${
-      ".".repeat(width - filled)
-    }] ${this.#done}/${this.#total} ${this.#unit} ${rate.toFixed(1)}/s${byteRate} ETA ${
-      humanDuration(eta)
-    }`;
+    const extras = [`ETA ${humanDuration(eta)}`, `${rate.toFixed(1)}/s`];
+    if (secs > 0 && this.#bytes > 0) extras.push(`${humanBytes(this.#bytes / secs)}/s`);
+    const columns = process.stderr.columns || 80;
+    const line = progressLine(columns, this.#label, this.#done, this.#total, this.#unit, extras);
     process.stderr.write(`\r${line}\x1b[K`);
+    this.#drawn = true;
   }
 
   /** Clears the bar's line. */
   end(): void {
-    if (this.#enabled) process.stderr.write("\r\x1b[K");
+    if (this.#enabled && this.#drawn) process.stderr.write("\r\x1b[K");
   }
 }
 
-/** One line for a failure: the storage error's own message, or the error's. */
+/**
+ * One line for a failure, in the user's words: what could not be done to
+ * which path and why (`cannot access '/x': no such file or directory`),
+ * never the library's internal operation name.
+ */
 export function errorLine(err: unknown): string {
-  if (err instanceof StorageError || err instanceof UsageError || err instanceof CliError) {
-    return err.message;
+  if (err instanceof StorageError) {
+    const where = `'${err.path}'`;
+    switch (err.code) {
+      case "ENOENT":
+      case "EACCES":
+      case "EPERM":
+      case "ELOOP":
+        return `cannot access ${where}: ${err.reason}`;
+      case "EEXIST": {
+        const line = /^(already|was) /.test(err.reason)
+          ? `${where} ${err.reason}`
+          : `${where}: ${err.reason}`;
+        return /--overwrite|--resume/.test(line) ? line : `${line} (use --overwrite to replace it)`;
+      }
+      default:
+        return `${where}: ${err.reason}`;
+    }
   }
+  if (err instanceof UsageError || err instanceof CliError) return err.message;
   if (err instanceof Error) return err.message.split("\n")[0] ?? String(err);
   return String(err);
 }

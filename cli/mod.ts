@@ -2,10 +2,13 @@
  * The `hcs-store` command line: `ls`, `cp`, `convert`, `info`, `preview` and
  * `bench` over every backend of the registry.
  *
- * Run it with `deno run -A jsr:@hcs/store/cli <command> …`, `deno task cli …`
- * in a checkout, or `bun cli/mod.ts …`. Exit status: 0 ok, 1 failure, 2 usage
- * error; failures print one line `hcs-store: <message>` (stack traces with
- * `--verbose`).
+ * Run it as `hcs-store <command> …` (the npm package's command), with
+ * `deno run -A jsr:@hcs/store/cli <command> …`, or in a checkout after
+ * `npm install` with `node_modules/.bin/deno run -A cli/mod.ts <command> …`
+ * (`bun cli/mod.ts …` under Bun); help texts show the way it was started.
+ * Exit status: 0 ok, 1 failure, 2 usage error, 130/143 stopped by
+ * SIGINT/SIGTERM; failures print one line `hcs-store <command>: <message>`
+ * in the user's terms (stack traces with `--verbose`).
  *
  * @example Run a command in-process and get its exit status
  * ```ts
@@ -18,6 +21,9 @@
  */
 
 import process from "node:process";
+import { existsSync } from "node:fs";
+import { delimiter, isAbsolute, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { bench } from "./commands/bench.ts";
 import { convert } from "./commands/convert.ts";
 import { cp } from "./commands/cp.ts";
@@ -25,10 +31,12 @@ import { info } from "./commands/info.ts";
 import { ls } from "./commands/ls.ts";
 import { preview } from "./commands/preview.ts";
 import {
+  CliError,
   type Command,
   type CommandContext,
   defaultRegistry,
   errorLine,
+  helpText,
   UsageError,
 } from "./_shared.ts";
 
@@ -67,7 +75,8 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
 Paths are [BACKEND:]PATH, e.g. disk:/data/a.tif, memory:/x, zarr:./plate.zarr;
-a bare path is on disk; an http(s):// URL is on the (read-only) http backend.
+a bare path (or a file:// URL) is on disk; an http(s):// URL is on the
+(read-only) http backend, and zarr:http(s)://HOST/plate.zarr reads a plate over HTTP.
 
 Options (every command):
   -h, --help        help (also 'hcs-store <command> --help')
@@ -75,7 +84,7 @@ Options (every command):
   -v, --verbose     stack traces on failure
       --version     print the version
 
-Exit status: 0 ok, 1 failure, 2 usage error.`;
+Exit status: 0 ok, 1 failure, 2 usage error, 130/143 stopped by Ctrl-C/SIGTERM.`;
 }
 
 let stdoutClosed = false;
@@ -107,6 +116,41 @@ export interface MainIO {
   out?: (line: string) => void;
   /** Standard error, one line at a time. */
   err?: (line: string) => void;
+  /** How the program is typed, for help texts (default `hcs-store`). */
+  program?: string;
+}
+
+/**
+ * How to type this program again, as it was started: `hcs-store` when run
+ * as the installed command (or from a package under `node_modules`), else
+ * the runtime and script (`node_modules/.bin/deno run -A cli/mod.ts` in a
+ * checkout), relative to the working directory.
+ *
+ * @example
+ * ```ts
+ * import { programName } from "@hcs/store/cli";
+ * console.assert(programName(["node", "/usr/local/bin/hcs-store"]) === "hcs-store");
+ * ```
+ */
+export function programName(
+  argv: readonly string[] = process.argv,
+  cwd: string = process.cwd(),
+): string {
+  const script = argv[1] ?? "";
+  if (script === "" || /(^|[\\/])hcs-store(\.\w+)?$/.test(script)) return "hcs-store";
+  if (/^(jsr|https?):/.test(script)) return `deno run -A ${script}`;
+  let path = script.startsWith("file:") ? fileURLToPath(script) : script;
+  if (/[\\/]node_modules[\\/]/.test(path)) return "hcs-store";
+  const rel = relative(cwd, path);
+  if (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel)) {
+    path = rel.includes("/") ? rel : `./${rel}`;
+  }
+  const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+  const local = join("node_modules", ".bin", runtime);
+  const onPath = (process.env.PATH ?? "").split(delimiter)
+    .some((d) => d !== "" && existsSync(join(d, runtime)));
+  const exe = existsSync(join(cwd, local)) ? local : onPath ? runtime : process.execPath;
+  return runtime === "deno" ? `${exe} run -A ${path}` : `${exe} ${path}`;
 }
 
 /**
@@ -124,6 +168,7 @@ export interface MainIO {
 export async function main(args: readonly string[], io: MainIO = {}): Promise<number> {
   const out = io.out ?? stdoutLine;
   const err = io.err ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const program = io.program ?? "hcs-store";
   let verbose = args.includes("--verbose") || args.includes("-v");
   const quiet = args.includes("--quiet") || args.includes("-q");
   // Global flags may come before the command.
@@ -137,7 +182,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
       return 0;
     } else if (a === "--verbose" || a === "-v") verbose = true;
     else if (a !== "--quiet" && a !== "-q") {
-      err(`hcs-store: unknown option '${a}' (see 'hcs-store --help')`);
+      err(`hcs-store: unknown option '${a}' (see '${program} --help')`);
       return 2;
     }
     i++;
@@ -145,15 +190,15 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
   const name = args[i];
   if (name === undefined) {
     if (help) {
-      out(topHelp());
+      out(helpText(topHelp(), program));
       return 0;
     }
-    err(topHelp());
+    err(helpText(topHelp(), program));
     return 2;
   }
   if (name === "help") {
     const which = COMMANDS.find((c) => c.name === args[i + 1]);
-    out(which ? which.help : topHelp());
+    out(helpText(which ? which.help : topHelp(), program));
     return 0;
   }
   const command = ALL.find((c) => c.name === name);
@@ -161,7 +206,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     err(
       `hcs-store: unknown command '${name}' (commands: ${
         COMMANDS.map((c) => c.name).join(", ")
-      }; see 'hcs-store --help')`,
+      }; see '${program} --help')`,
     );
     return 2;
   }
@@ -171,6 +216,7 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     args: rest,
     verbose,
     quiet,
+    program,
     registry: defaultRegistry(),
     out,
     log: (line: string) => {
@@ -181,12 +227,12 @@ export async function main(args: readonly string[], io: MainIO = {}): Promise<nu
     return await command.run(ctx);
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`hcs-store: ${e.message} (see 'hcs-store ${e.command || name} --help')`);
+      err(`hcs-store ${name}: ${e.message} (see '${program} ${e.command || name} --help')`);
       return 2;
     }
-    err(`hcs-store: ${errorLine(e)}`);
+    err(`hcs-store ${name}: ${errorLine(e)}`);
     if (verbose && e instanceof Error && e.stack) err(e.stack);
-    return 1;
+    return e instanceof CliError ? e.status : 1;
   }
 }
 
@@ -195,5 +241,5 @@ if (import.meta.main) {
     if (err.code === "EPIPE") stdoutClosed = true;
     else throw err;
   });
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2), { program: programName() });
 }

@@ -117,4 +117,59 @@ describe("info and preview loading on any backend", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("hcs-store preview over HTTP writes the montage in the working directory", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-preview-"));
+    const cwd = mkdtempSync(join(tmpdir(), "hcs-zarr-preview-cwd-"));
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? "");
+      const url = new URL(req.url ?? "/", "http://x");
+      try {
+        const body = readFileSync(join(dir, decodeURIComponent(url.pathname)));
+        res.writeHead(200, { "content-length": body.length });
+        res.end(req.method === "HEAD" ? undefined : body);
+      } catch {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      await writePlate(
+        new ZarrBackend({ store: new DiskBackend(), compression: "gzip" }),
+        join(dir, "p.zarr"),
+      );
+      const port = (server.address() as { port: number }).port;
+      const deno = join(repo, "node_modules", ".bin", "deno");
+      const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const child = spawn(deno, [
+          "run",
+          "-A",
+          join(repo, "cli", "mod.ts"),
+          "preview",
+          "--json",
+          `zarr:http://127.0.0.1:${port}/p.zarr`,
+        ], { cwd, env: { ...process.env, NO_COLOR: "1" } });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (err += d));
+        child.on("close", (code) => resolve({ code, out, err }));
+      });
+      assert.equal(r.code, 0, r.err);
+      const res = JSON.parse(r.out);
+      assert.equal(res.output, join(cwd, "p_preview.png"));
+      assert.equal(res.wells, 2);
+      const png = await new DiskBackend().load<NdArray>(res.output);
+      assert.equal(png.shape[0], res.height);
+      assert.equal(png.shape[1], res.width);
+      for (const q of requests) assert.ok(q.startsWith("/p.zarr/"), `request outside: ${q}`);
+    } finally {
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });

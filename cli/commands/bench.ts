@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { CliError, type Command, type CommandContext, parse } from "../_shared.ts";
+import { CliError, type Command, type CommandContext, helpText, parse } from "../_shared.ts";
 
 const HELP = `hcs-store bench — run the benchmarks
 
@@ -53,14 +53,14 @@ export const bench: Command = {
       list: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return Promise.resolve(0);
     }
     const dir = benchDir();
     const runner = join(dir, "run.ts");
     if (!existsSync(runner)) {
       throw new CliError(
-        `bench: ${runner} not found (benchmarks run from a checkout of hcs-store)`,
+        `${runner} not found (benchmarks run from a checkout of hcs-store)`,
       );
     }
     const names = readdirSync(dir)
@@ -73,13 +73,13 @@ export const bench: Command = {
     }
     for (const n of positionals) {
       if (!names.includes(n)) {
-        throw new CliError(`bench: no benchmark '${n}' (have ${names.join(", ")})`);
+        throw new CliError(`no benchmark '${n}' (have ${names.join(", ")})`);
       }
     }
     const root = join(dir, "..");
     const args = ["run", "-A", runner, ...(values.quick ? ["--quick"] : []), ...positionals];
     const r = spawnSync(denoBinary(root), args, { cwd: root, stdio: "inherit" });
-    if (r.error) throw new CliError(`bench: cannot start deno: ${r.error.message}`);
+    if (r.error) throw new CliError(`cannot start deno: ${r.error.message}`);
     return Promise.resolve(r.status === 0 ? 0 : 1);
   },
 };

@@ -4,19 +4,22 @@
  * @module
  */
 
+import { basename, dirname } from "node:path";
 import type { StorageBackend } from "../../backends/base.ts";
+import { InterruptedError, watchInterrupts } from "../_interrupt.ts";
+import { openStaging, publish, whileBuilding } from "../_staging.ts";
 import {
   COMPRESSIONS,
   type ConversionPlan,
   describePlan,
   planConversion,
-  prepareOutput,
   PRESETS,
   runConversion,
 } from "../_convert.ts";
 import {
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
   location,
   parse,
@@ -40,13 +43,20 @@ Every well must hold every field × channel × z plane. The plate holds one
 array per field: [channel, (z,) y, x]; each plane keeps its file name as a
 virtual path (OUTPUT.zarr/<file name>).
 
+The plate is built in a hidden folder beside OUTPUT (.OUTPUT.zarr.partial) and
+renamed to OUTPUT when every well is written, so OUTPUT is never half a plate.
+Ctrl-C (or SIGTERM) stops after the current well and keeps the partial build;
+--resume finishes it, skipping the wells already written.
+
 Options:
       --preset NAME       ${PRESETS.map((p) => p.name).join(" | ")}
       --pattern REGEX     custom pattern, e.g. '^(?<well>[A-P]\\d{2})_f(?<field>\\d+)_c(?<channel>\\d+)\\.tif$'
       --ngff VERSION      0.5 (Zarr v3, default) | 0.4 (Zarr v2, OpenHCS layout)
       --compression NAME  ${COMPRESSIONS.join(" | ")} (default: the zarr backend's)
       --dry-run           print the plan (wells, fields, channels, z, dtype, shape); write nothing
-      --overwrite         replace an existing OUTPUT
+      --overwrite         replace an existing OUTPUT (or discard an interrupted build)
+      --resume            finish an interrupted conversion, keeping the wells already written
+                          (with or without --overwrite, as the interrupted command was given)
       --json              print the plan / result as JSON
   -q, --quiet             no progress bar
   -v, --verbose           stack traces on failure
@@ -56,7 +66,8 @@ Examples:
   hcs-store convert --dry-run ./MyPlate ./MyPlate.zarr
   hcs-store convert --preset operetta --compression zstd ./Images ./plate.zarr
 
-Exit status: 0 ok, 1 failure (missing input, unreadable file, output exists…), 2 usage error.`;
+Exit status: 0 ok, 1 failure (missing input, unreadable file, output exists…), 2 usage error,
+130 / 143 stopped by SIGINT / SIGTERM.`;
 
 /** Options for the conversion taken from parsed values (shared with `cp … zarr:`). */
 export const CONVERT_OPTIONS = {
@@ -65,6 +76,7 @@ export const CONVERT_OPTIONS = {
   ngff: { type: "string" },
   compression: { type: "string" },
   overwrite: { type: "boolean", short: "f" },
+  resume: { type: "boolean" },
 } as const;
 
 /** Validated `--ngff` and `--compression`. */
@@ -151,35 +163,80 @@ export async function convertCommand(
     }
     return 0;
   }
-  await prepareOutput(ctx.registry, output, values.overwrite === true, command);
-  if (plan.skipped.length) {
-    ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
-  }
-  const bar = new Progress(command, plan.planes, "planes", ctx.quiet);
-  const t0 = performance.now();
-  const convertOpts: Parameters<typeof runConversion>[3] = {
-    ...settings,
-    onWell: (n, bytes) => bar.tick(n, bytes),
-  };
-  let result;
-  try {
-    result = await runConversion(ctx.registry, plan, output, convertOpts);
-  } catch (err) {
-    // The output did not exist before (prepareOutput saw to that): a failed
-    // conversion leaves no half-written plate behind.
-    const disk = await ctx.registry.getBackend<StorageBackend>("disk");
-    await disk.deleteAll(output).catch(() => {});
-    throw err;
-  } finally {
-    bar.end();
-  }
+  const resume = values.resume === true;
+  const overwrite = values.overwrite === true;
+  const disk = await ctx.registry.getBackend<StorageBackend>("disk");
+  await disk.ensureDirectory(dirname(output));
+  const outputExisted = await disk.exists(output);
+  // One conversion at a time per OUTPUT (a second one would write into the same staging).
+  const { staging, result, t0 } = await whileBuilding(output, async () => {
+    const staging = await openStaging(disk, output, {
+      input: plan.input,
+      pattern: plan.pattern,
+      ngff: settings.ngff ?? "default",
+      compression: settings.compression ?? "default",
+      wells: plan.wells.map((w) => `${w.row}/${w.column}`),
+      planes: plan.planes,
+      dtype: plan.dtype,
+      shape: plan.shape,
+    }, { resume, overwrite });
+    if (plan.skipped.length) {
+      ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
+    }
+    if (staging.done.size) {
+      ctx.log(`resuming: ${staging.done.size} of ${plan.wells.length} wells are already written`);
+    }
+    const bar = new Progress(command, plan.planes, "planes", ctx.quiet);
+    const skippedPlanes = plan.wells
+      .filter((w) => staging.done.has(`${w.row}/${w.column}`))
+      .reduce((n, w) => n + w.files.length, 0);
+    if (skippedPlanes) bar.tick(skippedPlanes);
+    const t0 = performance.now();
+    const interrupts = watchInterrupts();
+    let written = staging.done.size;
+    const convertOpts: Parameters<typeof runConversion>[3] = {
+      ...settings,
+      skip: staging.done,
+      plateName: basename(output),
+      replaceWells: true,
+      signal: interrupts.signal,
+      onWell: (n, bytes) => {
+        written++;
+        bar.tick(n, bytes);
+      },
+    };
+    let result: Awaited<ReturnType<typeof runConversion>>;
+    try {
+      result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
+      // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
+      await publish(disk, staging.path, output);
+    } catch (err) {
+      if (err instanceof InterruptedError) {
+        // Keep what is written: --resume continues from here.
+        throw new InterruptedError(
+          err.signal,
+          `interrupted (${err.signal}) after ${written} of ${plan.wells.length} wells; '${output}' was not ${
+            outputExisted ? "changed" : "created"
+          } — run the same command with --resume to finish it (or --overwrite to start over)`,
+        );
+      }
+      // Nothing at OUTPUT was touched; a failed fresh build leaves nothing behind.
+      if (staging.done.size === 0) await disk.deleteAll(staging.path).catch(() => {});
+      throw err;
+    } finally {
+      interrupts.dispose();
+      bar.end();
+    }
+    return { staging, result, t0 };
+  });
   const secs = (performance.now() - t0) / 1000;
   if (values.json) {
     ctx.out(JSON.stringify(
       {
         output,
         preset: plan.preset,
-        wells: result.wells,
+        wells: result.wells + staging.done.size,
+        resumedWells: staging.done.size,
         planes: result.planes,
         fields: plan.fields.length,
         channels: plan.channels.length,
@@ -194,7 +251,9 @@ export async function convertCommand(
     ));
   } else {
     ctx.out(
-      `converted ${result.planes} planes (${result.wells} wells, ${plan.fields.length} fields, ${plan.channels.length} channels${
+      `converted ${result.planes} planes (${result.wells} wells${
+        staging.done.size ? ` + ${staging.done.size} written before --resume` : ""
+      }, ${plan.fields.length} fields, ${plan.channels.length} channels${
         plan.zs.length ? `, ${plan.zs.length} z` : ""
       }, ${humanBytes(result.bytes)}) in ${secs.toFixed(2)} s → ${output}`,
     );
@@ -214,7 +273,7 @@ export const convert: Command = {
       json: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 2) {
@@ -228,9 +287,11 @@ export const convert: Command = {
     const input = location(positionals[0]!);
     const output = location(positionals[1]!);
     for (const l of [input, output]) {
-      if (l.backend !== "disk" && l.backend !== "zarr") {
+      if ((l.backend !== "disk" && l.backend !== "zarr") || /^https?:/i.test(l.path)) {
         throw new UsageError(
-          `convert reads and writes local folders, not ${l.backend}:`,
+          `convert reads and writes local folders, not ${
+            /^https?:/i.test(l.path) ? "URLs" : `${l.backend}:`
+          }`,
           "convert",
         );
       }

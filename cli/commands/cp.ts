@@ -8,15 +8,20 @@ import type { AnyBackend, StorageBackend, StorageValue } from "../../backends/ba
 import { basename, dirname, join } from "../../_internal/paths.ts";
 import { CONVERT_OPTIONS, convertCommand } from "./convert.ts";
 import {
+  backendAt,
   backendFor,
   CliError,
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
+  type Location,
   location,
   parse,
   Progress,
   UsageError,
+  type Values,
+  withOrigin,
 } from "../_shared.ts";
 
 const HELP = `hcs-store cp — copy files between backends
@@ -41,6 +46,7 @@ Options:
       --pattern REGEX     for zarr: destinations
       --ngff VERSION      for zarr: destinations: 0.5 | 0.4
       --compression NAME  for zarr: destinations
+      --resume            for zarr: destinations: finish an interrupted conversion
   -q, --quiet             no progress bar
   -v, --verbose           stack traces on failure
   -h, --help              this help
@@ -81,7 +87,7 @@ export const cp: Command = {
       json: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 2) {
@@ -95,73 +101,90 @@ export const cp: Command = {
       }
       return await convertCommand(ctx, values, src.path, dst.path, "cp");
     }
-    for (const k of ["preset", "pattern", "ngff", "compression"]) {
+    for (const k of ["preset", "pattern", "ngff", "compression", "resume"]) {
       if (values[k] !== undefined) {
         throw new UsageError(`--${k} applies only to a zarr: destination`, "cp");
       }
     }
-    const sb = await backendFor(ctx.registry, src.backend, "cp");
-    const db = await backendFor(ctx.registry, dst.backend, "cp");
-    if (!writable(db)) throw new UsageError(`backend '${dst.backend}' is read-only`, "cp");
-    const overwrite = values.overwrite === true;
-    const decode = src.backend === "zarr";
-    const srcIsDir = await isDirectory(sb, src.path);
-    let target = dst.path;
-    if (await isDirectory(db, dst.path)) target = join(dst.path, basename(src.path));
-    // Pairs of (source file, destination file).
-    const pairs: [string, string][] = [];
-    const tree = srcIsDir || (decode && values.recursive === true);
-    if (tree) {
-      if (!values.recursive) {
-        throw new CliError(`cp '${src.path}': is a directory (use -r to copy it)`);
-      }
-      const files = await sb.listFiles(src.path, { recursive: true });
-      for (const f of files) {
-        const rel = f.slice(src.path.length).replace(/^\/+/, "");
-        pairs.push([f, join(target, rel)]);
-      }
-    } else {
-      pairs.push([src.path, target]);
-    }
-    if (dst.backend === "memory") {
-      ctx.log("note: the memory backend does not outlive this process");
-    }
-    const bar = new Progress("cp", pairs.length, "files", ctx.quiet);
-    const t0 = performance.now();
-    let bytes = 0;
+    const at = await backendAt(ctx.registry, src, "cp");
+    const sb = at.backend;
+    src.path = at.path;
     try {
-      const made = new Set<string>();
-      const ensure = async (d: string) => {
-        if (made.has(d)) return;
-        await db.ensureDirectory(d);
-        made.add(d);
-      };
-      if (tree) await ensure(target);
-      for (const [from, to] of pairs) {
-        if (tree) await ensure(dirname(to));
-        const value: StorageValue = decode
-          ? await sb.load(from)
-          : await sb.load<Uint8Array>(from, { as: "bytes" });
-        await db.save(value, to, { overwrite });
-        const n = value instanceof Uint8Array
-          ? value.byteLength
-          : (value as { data?: ArrayBufferView }).data?.byteLength ?? 0;
-        bytes += n;
-        bar.tick(1, n);
-      }
-    } finally {
-      bar.end();
+      return await copyFiles(ctx, values, sb, src, dst);
+    } catch (err) {
+      throw withOrigin(err, at.origin);
     }
-    const secs = (performance.now() - t0) / 1000;
-    if (values.json) {
-      ctx.out(JSON.stringify({ copied: pairs.length, bytes, seconds: Number(secs.toFixed(3)) }));
-    } else {
-      ctx.out(
-        `copied ${pairs.length} file${pairs.length === 1 ? "" : "s"} (${humanBytes(bytes)}) in ${
-          secs.toFixed(2)
-        } s → ${dst.backend}:${target}`,
-      );
-    }
-    return 0;
   },
 };
+
+/** Copies SRC (on `sb`, already resolved) to DST. */
+async function copyFiles(
+  ctx: CommandContext,
+  values: Values,
+  sb: AnyBackend,
+  src: Location,
+  dst: Location,
+): Promise<number> {
+  const db = await backendFor(ctx.registry, dst.backend, "cp");
+  if (!writable(db)) throw new UsageError(`backend '${dst.backend}' is read-only`, "cp");
+  const overwrite = values.overwrite === true;
+  const decode = src.backend === "zarr";
+  const srcIsDir = await isDirectory(sb, src.path);
+  let target = dst.path;
+  if (await isDirectory(db, dst.path)) target = join(dst.path, basename(src.path));
+  // Pairs of (source file, destination file).
+  const pairs: [string, string][] = [];
+  const tree = srcIsDir || (decode && values.recursive === true);
+  if (tree) {
+    if (!values.recursive) {
+      throw new CliError(`'${src.path}' is a directory (use -r to copy it)`);
+    }
+    const files = await sb.listFiles(src.path, { recursive: true });
+    for (const f of files) {
+      const rel = f.slice(src.path.length).replace(/^\/+/, "");
+      pairs.push([f, join(target, rel)]);
+    }
+  } else {
+    pairs.push([src.path, target]);
+  }
+  if (dst.backend === "memory") {
+    ctx.log("note: the memory backend does not outlive this process");
+  }
+  const bar = new Progress("cp", pairs.length, "files", ctx.quiet);
+  const t0 = performance.now();
+  let bytes = 0;
+  try {
+    const made = new Set<string>();
+    const ensure = async (d: string) => {
+      if (made.has(d)) return;
+      await db.ensureDirectory(d);
+      made.add(d);
+    };
+    if (tree) await ensure(target);
+    for (const [from, to] of pairs) {
+      if (tree) await ensure(dirname(to));
+      const value: StorageValue = decode
+        ? await sb.load(from)
+        : await sb.load<Uint8Array>(from, { as: "bytes" });
+      await db.save(value, to, { overwrite });
+      const n = value instanceof Uint8Array
+        ? value.byteLength
+        : (value as { data?: ArrayBufferView }).data?.byteLength ?? 0;
+      bytes += n;
+      bar.tick(1, n);
+    }
+  } finally {
+    bar.end();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  if (values.json) {
+    ctx.out(JSON.stringify({ copied: pairs.length, bytes, seconds: Number(secs.toFixed(3)) }));
+  } else {
+    ctx.out(
+      `copied ${pairs.length} file${pairs.length === 1 ? "" : "s"} (${humanBytes(bytes)}) in ${
+        secs.toFixed(2)
+      } s → ${dst.backend}:${target}`,
+    );
+  }
+  return 0;
+}

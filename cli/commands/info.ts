@@ -4,11 +4,15 @@
  * @module
  */
 
+import { stat } from "node:fs/promises";
+import { NotFoundError } from "../../errors.ts";
 import { plateLocation, readPlateInfo } from "../_plate.ts";
+import { stagingPath } from "../_staging.ts";
 import {
   backendFor,
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
   location,
   parse,
@@ -34,6 +38,10 @@ Options:
 
 Exit status: 0 ok, 1 failure (missing or not a plate), 2 usage error.`;
 
+async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
+}
+
 /** The `info` command. */
 export const info: Command = {
   name: "info",
@@ -42,7 +50,7 @@ export const info: Command = {
   async run(ctx: CommandContext): Promise<number> {
     const { values, positionals } = parse("info", ctx.args, { json: { type: "boolean" } });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError("info takes one plate path", "info");
@@ -51,7 +59,22 @@ export const info: Command = {
       { getBackend: (k) => backendFor(ctx.registry, k, "info") },
       loc,
     );
-    const p = { ...await readPlateInfo(where.path, where.store), path: where.display };
+    const read = await readPlateInfo(where.path, where.store).catch(async (err) => {
+      // A plate that is still (or was interruptedly) being converted on disk: say so, and how to finish.
+      const onDisk = where.store === undefined;
+      const staging = stagingPath(loc.path);
+      if (
+        onDisk && err instanceof NotFoundError && err.path === loc.path && await exists(staging)
+      ) {
+        throw new NotFoundError(
+          "info",
+          loc.path,
+          `no such plate; an unfinished conversion of it is in '${staging}' (finish it with 'hcs-store convert --resume …', or start over with --overwrite)`,
+        );
+      }
+      throw err;
+    });
+    const p = { ...read, path: where.display };
     if (values.json) {
       ctx.out(JSON.stringify(p, null, 2));
       return 0;

@@ -8,14 +8,16 @@ import type { AnyBackend, StatResult, StorageBackend } from "../../backends/base
 import { join } from "../../_internal/paths.ts";
 import { naturalSort } from "../../_internal/listing.ts";
 import {
-  backendFor,
+  backendAt,
   type Command,
   type CommandContext,
+  helpText,
   humanBytes,
   location,
   parse,
   str,
   UsageError,
+  withOrigin,
 } from "../_shared.ts";
 
 /** One listed entry. */
@@ -69,13 +71,18 @@ async function entryFor(b: StorageBackend, path: string, name: string): Promise<
   return e;
 }
 
-/** Lists `path` on `b`: directory entries (recursively when asked), or the file itself. */
+/**
+ * Lists `path` on `b`: directory entries (recursively when asked), or the file
+ * itself. `flat` lists through `listFiles` only (read-only stores, e.g. a
+ * plate over HTTP, whose entries cannot be stat'ed).
+ */
 export async function listEntries(
   b: AnyBackend,
   path: string,
   recursive: boolean,
+  flat = false,
 ): Promise<LsEntry[]> {
-  if (!isFull(b)) {
+  if (flat || !isFull(b)) {
     const files = await b.listFiles(path, { recursive });
     return files.map((f) => ({
       name: f.startsWith(path) ? f.slice(path.length).replace(/^\/+/, "") : f,
@@ -119,13 +126,16 @@ export const ls: Command = {
       backend: { type: "string" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length > 1) throw new UsageError("ls takes one path", "ls");
     const loc = location(positionals[0] ?? ".", str(values, "backend") ?? "disk");
-    const b = await backendFor(ctx.registry, loc.backend, "ls");
-    const entries = await listEntries(b, loc.path, values.recursive === true);
+    const { backend: b, path, origin } = await backendAt(ctx.registry, loc, "ls");
+    const entries = await listEntries(b, path, values.recursive === true, origin !== undefined)
+      .catch((err) => {
+        throw withOrigin(err, origin);
+      });
     if (values.json) {
       ctx.out(JSON.stringify(entries, null, 2));
       return 0;

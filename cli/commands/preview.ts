@@ -6,15 +6,26 @@
 
 import { basename, dirname, join } from "node:path";
 import { encode as encodePng } from "fast-png";
-import { UnsupportedFormatError } from "../../errors.ts";
+import { AlreadyExistsError } from "../../errors.ts";
 import type { NdArray, StorageBackend } from "../../backends/base.ts";
-import { encodeForPath } from "../../formats/mod.ts";
 import type { Registry } from "../../registry/registry.ts";
-import { type Gray8, montage, type MontageTile } from "../_montage.ts";
-import { readWellPlanes } from "../_plate.ts";
+import { readChannelMeta } from "../_channels.ts";
 import {
+  DEFAULT_PALETTE,
+  type Montage,
+  montage,
+  type MontageChannel,
+  type MontageTile,
+  type Rgb,
+} from "../_montage.ts";
+import { defaultStore, plateLocation, readPlateInfo, readWellPlanes } from "../_plate.ts";
+import type { ByteStore } from "../../zarr/store.ts";
+import {
+  backendFor,
+  CliError,
   type Command,
   type CommandContext,
+  helpText,
   int,
   location,
   parse,
@@ -27,29 +38,32 @@ const HELP = `hcs-store preview — a PNG montage of an OME-Zarr plate
 
 Usage: hcs-store preview [options] PLATE.zarr
 
-Draws one field per well at the well's plate position (rows top to bottom,
-columns left to right; wells missing from the plate stay black), each shrunk
-to a tile by area averaging, and maps the --low..--high percentiles of all
-tiles together to black..white (so bright wells look bright). Writes an 8-bit
-grayscale PNG of width columns·tw + (columns+1)·gap and height
-rows·th + (rows+1)·gap, where the tile's longer side is --tile.
+Draws one field per well at the well's plate position: row letters and column
+numbers in the margins, a grey grid between wells, empty wells (or wells
+without the chosen field) cross-hatched grey. Each tile is shrunk by area
+averaging. Every channel is drawn in its colour (the plate's omero colours,
+else green, magenta, cyan, yellow, red, blue) and they add up; each channel's
+--low..--high percentiles over all wells together map to black..full colour,
+so bright wells look bright. A legend names the channels (from the plate's
+metadata). One channel alone is drawn in grey.
 
 Options:
   -o, --output FILE   the PNG to write (default: <plate name>_preview.png next to the plate)
-      --channel N     channel index, 0-based (default 0)
+      --channel LIST  channel indices, 0-based, e.g. 0 or 0,2 (default: all, up to 6)
       --field N       field index within each well, 0-based (default 0)
+      --well NAME     only this well (e.g. B03), drawn alone with its labels
       --z N           z index, 0-based (default the middle plane)
       --tile PX       longer side of a tile in pixels (default 128)
-      --gap PX        black border between tiles (default 2)
-      --low P         percentile mapped to black (default 1)
-      --high P        percentile mapped to white (default 99)
+      --gap PX        grid line width between tiles (default 2)
+      --low P         percentile mapped to black, per channel (default 0.1)
+      --high P        percentile mapped to full colour, per channel (default 99.9)
       --overwrite     replace an existing output file
-      --json          print {output, width, height, tile, wells, range}
+      --json          print {output, width, height, wells, emptyWells, channels, ranges, layout}
   -q, --quiet         no progress bar
   -v, --verbose       stack traces on failure
   -h, --help          this help
 
-Exit status: 0 ok, 1 failure, 2 usage error.`;
+Exit status: 0 ok, 1 failure (no such plate, well, channel, field or z: nothing written), 2 usage error.`;
 
 function percentOption(v: string | undefined, name: string, fallback: number): number {
   if (v === undefined) return fallback;
@@ -60,44 +74,57 @@ function percentOption(v: string | undefined, name: string, fallback: number): n
   return n;
 }
 
+function channelList(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  const parts = v.split(",").map((p) => p.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) {
+    throw new UsageError(`--channel takes indices like 0 or 0,2, got '${v}'`, "preview");
+  }
+  return [...new Set(parts.map(Number))];
+}
+
 /** Options of {@linkcode writePreview}. */
 export interface PreviewOptions {
-  /** Channel index (0-based). */
-  channel: number;
+  /** Channel indices (0-based); default all, up to 6. */
+  channels?: number[];
+  /** Only this well (`B03`, `B/03`); default every well. */
+  well?: string;
   /** Field index (0-based). */
   field: number;
   /** Z index; default the middle plane. */
   z?: number;
   /** Longer side of a tile. */
   tile: number;
-  /** Border between tiles. */
+  /** Grid line width between tiles. */
   gap: number;
   /** Percentile mapped to black. */
   low: number;
-  /** Percentile mapped to white. */
+  /** Percentile mapped to full colour. */
   high: number;
   /** Replace an existing output. */
   overwrite: boolean;
-  /** Called after each well is read, with the number of wells. */
+  /** Called after each well is read, with the number of wells to read. */
   onWell?: (total: number) => void;
 }
 
-/** PNG bytes of an 8-bit picture, through the formats registry's PNG codec (fast-png if none). */
-export function pngBytes(img: Gray8, path: string): Uint8Array {
-  const value: NdArray = { data: img.data, shape: [img.height, img.width], stride: [img.width, 1] };
-  try {
-    return encodeForPath(value, path, "preview");
-  } catch (err) {
-    if (!(err instanceof UnsupportedFormatError)) throw err;
-    return encodePng({
-      width: img.width,
-      height: img.height,
-      data: img.data,
-      channels: 1,
-      depth: 8,
-    });
-  }
+/** What {@linkcode writePreview} drew. */
+export interface PreviewResult {
+  /** The picture. */
+  image: Montage;
+  /** Wells drawn with data. */
+  wells: number;
+  /** Grid cells drawn hatched (no well, or no such field). */
+  emptyWells: number;
+  /** The channels drawn: index, legend name, colour. */
+  channels: { index: number; name: string; color: string }[];
 }
+
+/** PNG bytes of an RGB montage. */
+export function pngBytes(img: Montage): Uint8Array {
+  return encodePng({ width: img.width, height: img.height, data: img.data, channels: 3, depth: 8 });
+}
+
+const hex = (c: Rgb) => c.map((v) => v.toString(16).padStart(2, "0")).join("").toUpperCase();
 
 /** Reads the plate, lays out the montage and writes the PNG through the disk backend. */
 export async function writePreview(
@@ -105,22 +132,122 @@ export async function writePreview(
   plate: string,
   output: string,
   options: PreviewOptions,
-): Promise<{ image: Gray8; wells: number }> {
-  const sel: { field: number; channel: number; z?: number } = {
-    field: options.field,
-    channel: options.channel,
-  };
-  if (options.z !== undefined) sel.z = options.z;
-  const { rows, columns, planes } = await readWellPlanes(plate, sel, options.onWell);
-  const tiles: MontageTile[] = [];
-  for (const p of planes) {
-    if (!p.plane || p.well.rowIndex < 0 || p.well.columnIndex < 0) continue;
-    tiles.push({ row: p.well.rowIndex, column: p.well.columnIndex, plane: p.plane });
+  source?: ByteStore,
+): Promise<PreviewResult> {
+  const store = source ?? await defaultStore();
+  const info = await readPlateInfo(plate, store);
+  const chAxis = info.axes.findIndex((a) =>
+    a.type === "channel" || a.name === "c" || a.name === "channel"
+  );
+  const nChannels = chAxis >= 0 ? info.shape[chAxis] ?? 1 : 1;
+  const wanted = options.channels ??
+    Array.from({ length: Math.min(6, nChannels) }, (_, i) => i);
+  for (const c of wanted) {
+    if (c >= nChannels) {
+      throw new CliError(
+        `'${plate}': no channel ${c} (the plate has ${nChannels}: use --channel 0..${
+          nChannels - 1
+        })`,
+      );
+    }
   }
-  const image = montage(tiles, rows.length, columns.length, options);
+  let wells = info.wells;
+  if (options.well !== undefined) {
+    const m = /^([A-Za-z]+)\/?(\d+)$/.exec(options.well.trim());
+    const one = m &&
+      wells.find((w) =>
+        w.row.toUpperCase() === m[1]!.toUpperCase() &&
+        (w.column === m[2] || Number(w.column) === Number(m[2]))
+      );
+    if (!one) {
+      const names = wells.slice(0, 12).map((w) => w.row + w.column).join(", ");
+      throw new CliError(
+        `'${plate}': no well ${options.well} on this plate (it has ${names}${
+          wells.length > 12 ? ", …" : ""
+        }); nothing written`,
+      );
+    }
+    wells = [one];
+  }
+  const maxFields = Math.max(0, ...wells.map((w) => w.fields.length));
+  const withField = wells.filter((w) => w.fields[options.field] !== undefined);
+  if (withField.length === 0) {
+    throw new CliError(
+      `'${plate}': no well${
+        options.well !== undefined ? ` ${options.well}` : ""
+      } has field ${options.field} (wells have ${maxFields} field${
+        maxFields === 1 ? "" : "s"
+      }: use --field 0..${maxFields - 1}); nothing written`,
+    );
+  }
   const disk = await registry.getBackend<StorageBackend>("disk");
-  await disk.save(pngBytes(image, output), output, { overwrite: options.overwrite });
-  return { image, wells: tiles.length };
+  if (!options.overwrite && await disk.exists(output)) {
+    throw new AlreadyExistsError(
+      "preview",
+      output,
+      "already exists (use --overwrite to replace it)",
+    );
+  }
+  const firstWell = withField[0]!;
+  const meta = await readChannelMeta(
+    store,
+    plate,
+    firstWell.path,
+    firstWell.fields[options.field]!,
+  );
+  const channels: MontageChannel[] = wanted.map((c, k) => {
+    const ch: MontageChannel = {
+      color: meta.colors[c] ?? DEFAULT_PALETTE[k % DEFAULT_PALETTE.length]!,
+    };
+    const name = meta.names[c];
+    if (name !== undefined) ch.name = name;
+    return ch;
+  });
+  // One pass over the wells per channel; progress counts every well read.
+  const perWell = new Map<string, NdArray[]>();
+  let rows: string[] = info.rows;
+  let columns: string[] = info.columns;
+  const total = info.wells.length * wanted.length;
+  const only = options.well !== undefined ? wells[0]! : undefined;
+  for (const c of wanted) {
+    const sel: { field: number; channel: number; z?: number } = {
+      field: options.field,
+      channel: c,
+    };
+    if (options.z !== undefined) sel.z = options.z;
+    const res = await readWellPlanes(plate, sel, () => options.onWell?.(total), store);
+    rows = only ? [only.row] : res.rows;
+    columns = only ? [only.column] : res.columns;
+    for (const p of res.planes) {
+      if (!p.plane || p.well.rowIndex < 0 || p.well.columnIndex < 0) continue;
+      if (only && p.well.path !== only.path) continue;
+      const key = only ? "0/0" : `${p.well.rowIndex}/${p.well.columnIndex}`;
+      const list = perWell.get(key) ?? [];
+      list.push(p.plane);
+      perWell.set(key, list);
+    }
+  }
+  const tiles: MontageTile[] = [];
+  for (const [key, planes] of perWell) {
+    if (planes.length !== wanted.length) continue;
+    const [row, column] = key.split("/").map(Number) as [number, number];
+    tiles.push({ row, column, planes });
+  }
+  if (tiles.length === 0) {
+    throw new CliError(`'${plate}': no well has data for this selection; nothing written`);
+  }
+  const image = montage(tiles, rows, columns, channels, options);
+  await disk.save(pngBytes(image), output, { overwrite: options.overwrite });
+  return {
+    image,
+    wells: tiles.length,
+    emptyWells: rows.length * columns.length - tiles.length,
+    channels: wanted.map((index, k) => ({
+      index,
+      name: channels[k]!.name ?? `C${index}`,
+      color: hex(wanted.length === 1 ? [255, 255, 255] : channels[k]!.color),
+    })),
+  };
 }
 
 /** The `preview` command. */
@@ -133,6 +260,7 @@ export const preview: Command = {
       output: { type: "string", short: "o" },
       channel: { type: "string" },
       field: { type: "string" },
+      well: { type: "string" },
       z: { type: "string" },
       tile: { type: "string" },
       gap: { type: "string" },
@@ -142,33 +270,37 @@ export const preview: Command = {
       json: { type: "boolean" },
     });
     if (values.help) {
-      ctx.out(HELP);
+      ctx.out(helpText(HELP, ctx.program));
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError("preview takes one plate path", "preview");
     const loc = location(positionals[0]!);
-    if (loc.backend !== "disk" && loc.backend !== "zarr") {
-      throw new UsageError(
-        `preview reads plates on the local disk, not ${loc.backend}:`,
-        "preview",
-      );
-    }
+    const where = await plateLocation(
+      { getBackend: (k) => backendFor(ctx.registry, k, "preview") },
+      loc,
+    );
     const opts: PreviewOptions = {
-      channel: int(values, "channel", "preview", 0),
       field: int(values, "field", "preview", 0),
       tile: int(values, "tile", "preview", 128, 1),
       gap: int(values, "gap", "preview", 2),
-      low: percentOption(str(values, "low"), "low", 1),
-      high: percentOption(str(values, "high"), "high", 99),
+      low: percentOption(str(values, "low"), "low", 0.1),
+      high: percentOption(str(values, "high"), "high", 99.9),
       overwrite: values.overwrite === true,
     };
+    const well = str(values, "well");
+    if (well !== undefined) opts.well = well;
+    const channels = channelList(str(values, "channel"));
+    if (channels !== undefined) opts.channels = channels;
     if (opts.low >= opts.high) throw new UsageError("--low must be below --high", "preview");
     if (str(values, "z") !== undefined) opts.z = int(values, "z", "preview", 0);
     const outArg = str(values, "output");
-    const output = outArg !== undefined ? location(outArg).path : join(
-      dirname(loc.path),
-      `${basename(loc.path).replace(/\.(ome\.)?zarr$/i, "")}_preview.png`,
-    );
+    // Beside a plate on the local disk; in the working directory for one elsewhere.
+    const name = `${
+      basename(loc.path.replace(/\/+$/, "")).replace(/\.(ome\.)?zarr$/i, "")
+    }_preview.png`;
+    const output = outArg !== undefined
+      ? location(outArg).path
+      : join(where.store === undefined ? dirname(loc.path) : process.cwd(), name);
     const bar = new Progress("preview", 0, "wells", ctx.quiet);
     opts.onWell = (total) => {
       bar.total = total;
@@ -176,7 +308,7 @@ export const preview: Command = {
     };
     let res;
     try {
-      res = await writePreview(ctx.registry, loc.path, output, opts);
+      res = await writePreview(ctx.registry, where.path, output, opts, where.store);
     } finally {
       bar.end();
     }
@@ -188,15 +320,18 @@ export const preview: Command = {
           width: image.width,
           height: image.height,
           wells: res.wells,
-          range: image.range,
+          emptyWells: res.emptyWells,
+          field: opts.field,
+          channels: res.channels.map((c, k) => ({ ...c, range: image.ranges[k] })),
+          layout: image.layout,
         },
         null,
         2,
       ));
     } else {
       ctx.out(
-        `wrote ${output} (${image.width}×${image.height}, ${res.wells} wells, channel ${opts.channel}, field ${opts.field}, range ${
-          image.range.map((v) => Math.round(v)).join("..")
+        `wrote ${output} (${image.width}×${image.height}, ${res.wells} wells, ${res.emptyWells} empty, field ${opts.field}, ${
+          res.channels.map((c) => `${c.name} #${c.color}`).join(" + ")
         })`,
       );
     }

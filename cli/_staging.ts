@@ -1,0 +1,241 @@
+/**
+ * Crash-safe publishing for `convert`: the plate is built in a hidden sibling
+ * (`.NAME.partial`) and renamed to `NAME` only when every well is written, so
+ * a plate at `NAME` is always whole. An interrupted build stays in the staging
+ * folder with a manifest of the plan; `--resume` checks the manifest against
+ * the new plan and skips the wells the plate metadata already lists (the Zarr
+ * backend writes each well atomically and lists it only afterwards).
+ *
+ * Decision: the Zarr backend records each plane's virtual path
+ * (`polystore_output_paths`) under the staging name; {@linkcode publish}
+ * rewrites that prefix to the final name before the rename.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { AlreadyExistsError, LockTimeoutError, type StorageError } from "../errors.ts";
+import type { StorageBackend } from "../backends/base.ts";
+import { CliError } from "./_shared.ts";
+
+/** The file in a staging folder that describes the conversion it belongs to. */
+export const MANIFEST = ".hcs-convert.json";
+
+/** What a staging folder was made from; `--resume` needs the same. */
+export interface StagingManifest {
+  /** The input folder. */
+  input: string;
+  /** The file-name pattern's source. */
+  pattern: string;
+  /** NGFF version asked for (`default` when not given). */
+  ngff: string;
+  /** Compression asked for (`default` when not given). */
+  compression: string;
+  /** Every well of the plan, `row/column`. */
+  wells: string[];
+  /** Planes in the plan. */
+  planes: number;
+  /** Element type and plane shape. */
+  dtype: string;
+  /** Plane shape. */
+  shape: number[];
+}
+
+/** The hidden folder a plate at `output` is built in. */
+export function stagingPath(output: string): string {
+  return join(dirname(output), `.${basename(output)}.partial`);
+}
+
+/**
+ * Runs `fn` holding the cross-process lock of `output`'s staging folder, so
+ * two conversions never write into one staging folder (a dead holder's lock is
+ * taken over); a live one makes this fail at once, in words.
+ */
+export async function whileBuilding<T>(output: string, fn: () => Promise<T>): Promise<T> {
+  const { withFileLock } = await import("../lock/file_lock.ts");
+  let started = false;
+  try {
+    return await withFileLock(stagingPath(output), () => {
+      started = true;
+      return fn();
+    }, { timeoutMs: 300, operation: "convert" });
+  } catch (err) {
+    if (!started && err instanceof LockTimeoutError) {
+      throw new CliError(
+        `another convert is writing '${output}' right now (wait for it to finish, or stop it first)`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** A staging folder ready to write into. */
+export interface Staging {
+  /** The folder. */
+  path: string;
+  /** Wells already complete in it (`row/column`); empty for a fresh build. */
+  done: Set<string>;
+}
+
+/** How to treat what is already at the output or in staging. */
+export interface StagingMode {
+  /** Replace an existing plate / discard an interrupted build. */
+  overwrite: boolean;
+  /** Continue an interrupted build. */
+  resume: boolean;
+}
+
+async function readJson(disk: StorageBackend, path: string): Promise<unknown> {
+  if (!(await disk.exists(path))) return undefined;
+  const bytes = await disk.load<Uint8Array>(path, { as: "bytes" });
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wells listed in the plate metadata of `dir` (NGFF 0.5 or 0.4), as `row/column`. */
+export async function listedWells(disk: StorageBackend, dir: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  const v3 = await readJson(disk, join(dir, "zarr.json")) as
+    | { attributes?: { ome?: { plate?: unknown }; plate?: unknown } }
+    | undefined;
+  const v2 = v3 ? undefined : await readJson(disk, join(dir, ".zattrs")) as
+    | { plate?: unknown }
+    | undefined;
+  const plate = (v3?.attributes?.ome?.plate ?? v3?.attributes?.plate ?? v2?.plate) as
+    | { wells?: { path?: unknown }[] }
+    | undefined;
+  for (const w of plate?.wells ?? []) {
+    if (typeof w.path === "string") out.add(w.path.split("/").filter(Boolean).join("/"));
+  }
+  return out;
+}
+
+function sameManifest(a: StagingManifest, b: StagingManifest): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** An interrupted build is in the way: name both ways out. */
+function interruptedError(output: string, staging: string): StorageError {
+  return new AlreadyExistsError(
+    "convert",
+    output,
+    `was not finished: an interrupted conversion of it is in '${staging}' (use --resume to finish it, or --overwrite to start over)`,
+  );
+}
+
+/**
+ * Checks the output and staging locations against `mode` and returns the
+ * staging folder to write into (created, with its manifest, when fresh).
+ */
+export async function openStaging(
+  disk: StorageBackend,
+  output: string,
+  manifest: StagingManifest,
+  mode: StagingMode,
+): Promise<Staging> {
+  const staging = stagingPath(output);
+  const outputExists = await disk.exists(output) || (await disk.stat(output)).type === "symlink";
+  if (await disk.exists(staging)) {
+    if (mode.resume) {
+      const old = await readJson(disk, join(staging, MANIFEST)) as StagingManifest | undefined;
+      if (!old || !sameManifest(old, manifest)) {
+        throw new CliError(
+          `'${staging}' holds an interrupted conversion of other input or settings than these (use --overwrite to start over)`,
+        );
+      }
+      await removeLeftovers(staging);
+      const listed = await listedWells(disk, staging);
+      const done = new Set(manifest.wells.filter((w) => listed.has(w)));
+      return { path: staging, done };
+    }
+    if (!mode.overwrite) throw interruptedError(output, staging);
+    await disk.deleteAll(staging);
+  } else if (outputExists && !mode.overwrite) {
+    throw new AlreadyExistsError(
+      "convert",
+      output,
+      mode.resume
+        ? "already exists and is complete; nothing to resume (use --overwrite to replace it)"
+        : "already exists (use --overwrite to replace it)",
+    );
+  }
+  await disk.ensureDirectory(staging);
+  await disk.save(
+    new TextEncoder().encode(JSON.stringify(manifest, null, 2)),
+    join(staging, MANIFEST),
+    { overwrite: true },
+  );
+  return { path: staging, done: new Set() };
+}
+
+/** Half-written wells the Zarr backend stages (`.hcs-zarr-tmp-*`) from a killed run. */
+async function removeLeftovers(staging: string): Promise<void> {
+  const { rm } = await import("node:fs/promises");
+  for (const name of await readdir(staging)) {
+    if (name.startsWith(".hcs-zarr-tmp-") || name.endsWith(".lock")) {
+      await rm(join(staging, name), { recursive: true, force: true });
+    }
+  }
+}
+
+/** Rewrites `polystore_output_paths` entries under `from/` to `to/` in every metadata file. */
+async function retargetOutputPaths(dir: string, from: string, to: string): Promise<void> {
+  const prefix = `${from}/`;
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        // Zarr v3 chunk folders hold no metadata.
+        if (e.name !== "c") stack.push(p);
+        continue;
+      }
+      if (e.name !== "zarr.json" && e.name !== ".zattrs") continue;
+      const text = await readFile(p, "utf8");
+      if (!text.includes("polystore_output_paths")) continue;
+      const json = JSON.parse(text) as Record<string, unknown>;
+      const attrs = (e.name === "zarr.json" ? json.attributes : json) as
+        | Record<string, unknown>
+        | undefined;
+      const paths = attrs?.polystore_output_paths;
+      if (!Array.isArray(paths)) continue;
+      attrs!.polystore_output_paths = paths.map((x) =>
+        typeof x === "string" && x.startsWith(prefix) ? to + x.slice(from.length) : x
+      );
+      await writeFile(p, JSON.stringify(json, null, 2));
+    }
+  }
+}
+
+/**
+ * Turns a complete staging folder into the plate at `output`: drops the
+ * manifest, retargets virtual paths, and renames it into place (an existing
+ * plate, allowed by `--overwrite`, is moved aside first and removed after).
+ */
+export async function publish(
+  disk: StorageBackend,
+  staging: string,
+  output: string,
+): Promise<void> {
+  await removeLeftovers(staging);
+  await retargetOutputPaths(staging, staging, output);
+  // Last, so a build killed before the rename can still be resumed.
+  await disk.delete(join(staging, MANIFEST)).catch(() => {});
+  let aside: string | undefined;
+  if (await disk.exists(output) || (await disk.stat(output)).type === "symlink") {
+    aside = join(dirname(output), `.${basename(output)}.old-${Date.now().toString(36)}`);
+    await disk.move(output, aside);
+  }
+  try {
+    await disk.move(staging, output);
+  } catch (err) {
+    if (aside) await disk.move(aside, output).catch(() => {});
+    throw err;
+  }
+  if (aside) await disk.deleteAll(aside);
+}
