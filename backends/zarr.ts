@@ -124,6 +124,15 @@ import {
   wellAttrs,
 } from "./zarr/layout.ts";
 
+import { buildPyramid, type DownsampleMode, planLevels } from "../zarr/pyramid.ts";
+import {
+  type ChannelInfo,
+  ChannelStats,
+  type PixelSize,
+  resolvePixelSize,
+  withImageMetadata,
+} from "../zarr/omero.ts";
+
 export type { Compression } from "./zarr/codec.ts";
 export type { ByteStore } from "./zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "./zarr/layout.ts";
@@ -170,6 +179,19 @@ export interface ZarrSaveOptions extends SaveOptions {
   chunks?: "plane" | "well" | readonly number[];
   /** Plate name written to new plate metadata (default: the store directory's name). */
   plateName?: string;
+  // ---- multiscale/metadata hook (zarr/pyramid.ts, zarr/omero.ts) ----
+  /** Plates: pyramid levels "0".."n": a count, or `"auto"` (until one tile). Default 1. */
+  levels?: number | "auto";
+  /** Plates: smallest side a pyramid level may have (default 1). */
+  minLevelSize?: number;
+  /** Plates: `"auto"` levels stop when the coarsest fits this tile (default 256). */
+  tileSize?: number;
+  /** Plates: `"mean"` (intensity, default) or `"nearest"` (labels) downsampling. */
+  downsample?: DownsampleMode;
+  /** Plates: physical pixel size (µm, or `{ x, y, z?, unit }`). */
+  pixelSize?: PixelSize;
+  /** Plates: channel names and colours for the `omero` block. */
+  channels?: readonly ChannelInfo[];
 }
 
 interface ArrayPlan {
@@ -909,7 +931,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     const tmp = join(store, `.hcs-zarr-tmp-${batch.row}${batch.column}-${randomId()}`);
     const adapter = new ZarrStoreAdapter(s, tmp);
     try {
-      await writeWellInto(adapter, batch, version, compression, chunking, encode);
+      await writeWellInto(adapter, batch, version, compression, chunking, encode, options);
       await s.ensureDirectory(tmp);
       await adapter.flush(op);
       await swapInto(s, tmp, wellPath, wellExists, op);
@@ -1262,7 +1284,7 @@ async function writeGroupInto(
   }
 }
 
-/** Buffers a whole well (groups, field arrays, chunks) into `adapter`. */
+/** Buffers a whole well (groups, field arrays of every level, chunks) into `adapter`. */
 async function writeWellInto(
   adapter: ZarrStoreAdapter,
   batch: PlateBatch,
@@ -1270,41 +1292,68 @@ async function writeWellInto(
   compression: CompressionSpec,
   chunking: "plane" | "well",
   encode: (b: Uint8Array) => Promise<Uint8Array>,
+  options: ZarrSaveOptions = {},
 ): Promise<void> {
   await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
   const lead = batch.arrayAxes.map((a) => a.size);
-  const shape = [...lead, batch.height, batch.width];
-  const planeSize = batch.height * batch.width;
-  const chunks = chunking === "well" ? shape : [...lead.map(() => 1), batch.height, batch.width];
   const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
   const leadStride = cStrides(lead);
+  const levelOpts: Parameters<typeof planLevels>[2] = {};
+  if (options.levels !== "auto") levelOpts.levels = options.levels ?? 1;
+  if (options.minLevelSize !== undefined) levelOpts.minLevelSize = options.minLevelSize;
+  if (options.tileSize !== undefined) levelOpts.tileSize = options.tileSize;
+  const sizes = planLevels(batch.height, batch.width, levelOpts);
+  const pixelSize = options.pixelSize === undefined
+    ? undefined
+    : resolvePixelSize(options.pixelSize);
+  const ci = batch.arrayAxes.findIndex((a) => a.type === "channel");
+  const channelCount = ci >= 0 ? batch.arrayAxes[ci]!.size : 1;
   for (let f = 0; f < batch.fieldCount; f++) {
-    await writeGroupInto(adapter, String(f), version, imageAttrs(batch, f, version));
-    await writeArrayInto(
-      adapter,
-      `${f}/0`,
-      shape,
-      chunks,
-      batch.dtype,
-      compression,
-      version,
-      fieldArrayAttrs(batch, f),
-      dims,
-    );
     const mine = batch.planes.filter((p) => p.field === f);
-    if (chunking === "plane") {
-      for (const p of mine) {
-        const bytes = await encode(rawBytes(contiguous(p.plane)));
-        await adapter.set(`/${f}/0/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+    // Contrast windows from this field's data, per channel, computed while writing.
+    const stats = Array.from({ length: channelCount }, () => new ChannelStats());
+    const pyramids = mine.map((p) => {
+      const data = contiguous(p.plane).subarray(0, batch.height * batch.width) as TypedArray;
+      stats[ci >= 0 ? p.coords[ci]! : 0]!.add(data);
+      return buildPyramid(data, sizes, options.downsample ?? "mean");
+    });
+    const labels = ci >= 0 ? batch.arrayAxes[ci]!.values : [];
+    const attrs = withImageMetadata(imageAttrs(batch, f, version), {
+      levels: sizes.length,
+      ...(pixelSize ? { pixelSize } : {}),
+      windows: stats.map((s) => s.window()),
+      ...(options.channels ? { channels: options.channels } : {}),
+      labels: labels.every((v, i) => v === String(i)) ? [] : labels,
+    });
+    await writeGroupInto(adapter, String(f), version, attrs);
+    for (const [l, [h, w]] of sizes.entries()) {
+      const shape = [...lead, h, w];
+      const chunks = chunking === "well" ? shape : [...lead.map(() => 1), h, w];
+      await writeArrayInto(
+        adapter,
+        `${f}/${l}`,
+        shape,
+        chunks,
+        batch.dtype,
+        compression,
+        version,
+        l === 0 ? fieldArrayAttrs(batch, f) : {},
+        dims,
+      );
+      if (chunking === "plane") {
+        for (const [i, p] of mine.entries()) {
+          const bytes = await encode(rawBytes(pyramids[i]![l]!));
+          await adapter.set(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+        }
+      } else if (mine.length > 0) {
+        const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
+        for (const [i, p] of mine.entries()) {
+          const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
+          (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
+        }
+        const bytes = await encode(rawBytes(all));
+        await adapter.set(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, bytes);
       }
-    } else if (mine.length > 0) {
-      const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
-      for (const p of mine) {
-        const off = p.coords.reduce((a, c, i) => a + c * leadStride[i]!, 0) * planeSize;
-        (all as Uint8Array).set(contiguous(p.plane).subarray(0, planeSize) as Uint8Array, off);
-      }
-      const bytes = await encode(rawBytes(all));
-      await adapter.set(`/${f}/0/${chunkKey(version, shape.map(() => 0))}`, bytes);
     }
   }
 }
