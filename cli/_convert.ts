@@ -380,6 +380,8 @@ export interface ConvertOptions {
   preloaded?: ReadonlyMap<string, NdArray>;
   /** Called after each well with its plane count and bytes. */
   onWell?: (planes: number, bytes: number) => void;
+  /** Pyramid levels and pixel size, passed to the Zarr backend as given (viewer hook). */
+  image?: { levels?: number | "auto"; pixelSize?: { x: number; y: number; z?: number } };
 }
 
 /** What a conversion did. */
@@ -476,6 +478,7 @@ export async function runConversion(
     };
     if (options.ngff !== undefined) opts.ngff = options.ngff;
     if (options.compression !== undefined) opts.compression = options.compression;
+    Object.assign(opts, options.image);
     try {
       await zarrBackend.saveBatch(planes, virtualPaths, opts);
     } catch (err) {
