@@ -134,6 +134,8 @@ import {
 } from "../zarr/omero.ts";
 
 export type { Compression } from "./zarr/codec.ts";
+export type { DownsampleMode } from "../zarr/pyramid.ts";
+export type { ChannelInfo, PixelSize } from "../zarr/omero.ts";
 export type { ByteStore } from "./zarr/store.ts";
 export type { NgffVersion, PlateAxis } from "./zarr/layout.ts";
 

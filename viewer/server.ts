@@ -24,6 +24,8 @@ import { defaultHub, type LiveFrame, type LiveHub } from "./live.ts";
 import { PAGE_HTML } from "./page.ts";
 import { VIEWER_JS } from "./client.ts";
 
+export type { BackendBase, DataSource, RangeReader, StatResult };
+
 /** A source the server can read: any backend with `load` (ranges and `stat` used if present). */
 export type ViewerSource =
   & BackendBase
