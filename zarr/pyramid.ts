@@ -140,11 +140,14 @@ export function downsample2x<T extends TypedArray>(
           }
           (out as unknown as bigint[])[o] = meanHalfEvenBig(s, BigInt(ny * nx));
         } else {
-          let s = 0;
-          for (let dy = 0; dy < ny; dy++) {
-            for (let dx = 0; dx < nx; dx++) s += data[si + (y0 + dy) * w + x0 + dx] as number;
-          }
-          (out as unknown as number[])[o] = float ? s / (ny * nx) : meanHalfEven(s, ny * nx);
+          const r0 = si + y0 * w + x0;
+          const r1 = r0 + w;
+          const d = data as unknown as number[];
+          let s = d[r0]!;
+          if (nx === 2) s += d[r0 + 1]!;
+          if (ny === 2) s += nx === 2 ? d[r1]! + d[r1 + 1]! : d[r1]!;
+          const n = ny * nx;
+          (out as unknown as number[])[o] = float ? s / n : meanHalfEven(s, n);
         }
       }
     }
