@@ -447,7 +447,11 @@ function startLive() {
     var fk = String(k.field === undefined ? 0 : k.field);
     var tile = cell.querySelector("canvas[data-field='" + fk + "']");
     if (!tile) {
-      tile = document.createElement("canvas"); tile.dataset.field = fk; cell.appendChild(tile);
+      // Fields sit at their position in a 2×2 layout of the well (fields 4+ wrap around).
+      tile = document.createElement("canvas"); tile.dataset.field = fk;
+      var fi = Number(fk) % 4;
+      tile.style.left = (fi % 2) * 50 + "%"; tile.style.top = Math.floor(fi / 2) * 50 + "%";
+      cell.appendChild(tile);
     }
     tile.dataset.count = String(Number(tile.dataset.count || 0) + 1);
     tile.title = f.path;

@@ -46,8 +46,9 @@ export const PAGE_HTML: string = `<!doctype html>
   .live-grid { grid-auto-rows: 72px; }
   .live-cell { width: 72px; height: 72px; background: #0c0d0f; border: 1px solid #2c3038;
     display: flex; flex-wrap: wrap; position: relative; }
-  .live-cell canvas { width: 50%; height: 50%; image-rendering: pixelated; }
-  .live-cell span { position: absolute; left: 2px; top: 0; font-size: 10px; color: #fff8; }
+  .live-cell canvas { position: absolute; width: 50%; height: 50%; image-rendering: pixelated; }
+  .live-cell span { position: absolute; left: 2px; top: 0; font-size: 10px; color: #fff8;
+    z-index: 1; }
 </style>
 </head>
 <body>
