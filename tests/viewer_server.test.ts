@@ -142,6 +142,51 @@ describe("viewer server", () => {
     assert.deepEqual(head, new Uint8Array(readFileSync(join(plate, "zarr.json")).subarray(0, 5)));
   });
 
+  it("/decoded/ answers zstd chunks decoded, bounded and confined", async () => {
+    const mem = new MemoryBackend();
+    await mem.ensureDirectory("/p");
+    await new ZarrBackend({ store: mem }).saveBatch([plane(9)], ["/p/A01.tif"], {
+      row: "A",
+      column: "01",
+      compression: "zstd",
+    });
+    // A hostile array declaring a 40 GB chunk.
+    await mem.ensureDirectory("/p/huge");
+    await mem.save(
+      new TextEncoder().encode(JSON.stringify({
+        zarr_format: 3,
+        node_type: "array",
+        shape: [200000, 200000],
+        data_type: "uint8",
+        chunk_grid: { name: "regular", configuration: { chunk_shape: [200000, 200000] } },
+        chunk_key_encoding: { name: "default", configuration: { separator: "/" } },
+        codecs: [{ name: "bytes" }],
+        fill_value: 0,
+      })),
+      "/p/huge/zarr.json",
+    );
+    const s = await startViewer({ source: mem, root: "/p", live: false });
+    try {
+      const r = await fetch(`${s.url}decoded/A/01/0/0?c=0.0`);
+      assert.equal(r.status, 200);
+      const got = new Uint16Array(await r.arrayBuffer());
+      assert.deepEqual([...got], [...plane(9).data]);
+      const codecs = JSON.parse(
+        new TextDecoder().decode(
+          await mem.load<Uint8Array>("/p/A/01/0/0/zarr.json", { as: "bytes" }),
+        ),
+      ).codecs;
+      assert.ok(JSON.stringify(codecs).includes("zstd")); // the raw chunk really is zstd
+      assert.equal((await fetch(`${s.url}decoded/A/01/0/0?c=5.0`)).status, 400);
+      assert.equal((await fetch(`${s.url}decoded/A/01/0/0?c=x`)).status, 404);
+      assert.equal((await fetch(`${s.url}decoded/huge?c=0.0`)).status, 413);
+      assert.equal((await fetch(`${s.url}decoded/nothing?c=0`)).status, 404);
+    } finally {
+      await s.close();
+    }
+    assert.equal(await raw("/decoded/..%2f..%2fsecret.txt?c=0"), 404);
+  });
+
   it("serves a plate from a non-disk source (memory) through load", async () => {
     const mem = new MemoryBackend();
     await mem.ensureDirectory("/p");

@@ -2,8 +2,9 @@
  * The viewer page's script (served as `/viewer.js`), dependency-free: it reads
  * OME-Zarr metadata (v3 `zarr.json`, v2 `.zattrs`/`.zarray`) and chunks from
  * `plate/…`, decodes chunks in the page (raw; gzip and zlib through the
- * browser's `DecompressionStream`; zstd and blosc are refused with a message —
- * no decoder is bundled, to keep the page small), and draws with canvas 2D.
+ * browser's `DecompressionStream`; zstd and blosc chunks — no decoder is
+ * bundled, to keep the page small — come decoded from the server's
+ * `/decoded/` endpoint), and draws with canvas 2D.
  * Inflated output is bounded by the chunk's declared size.
  *
  * Level choice: the coarsest level whose pixel is no larger than a screen
@@ -106,22 +107,29 @@ var cache = new Map();
 function chunk(meta, coords) {
   var url = jpath(meta.path, meta.key(coords));
   if (cache.has(url)) return cache.get(url);
-  var p = loadChunk(meta, url);
+  var p = loadChunk(meta, url, coords);
   cache.set(url, p);
   if (cache.size > 512) cache.delete(cache.keys().next().value);
   return p;
 }
-async function loadChunk(meta, url) {
+async function loadChunk(meta, url, coords) {
   var info = DTYPES[meta.dtype], n = meta.chunks.reduce(function (a, b) { return a * b; }, 1);
   var want = n * info[1];
+  var serverSide = meta.steps.some(function (s) { return s.indexOf("unsupported:") === 0; });
+  if (serverSide) {
+    // zstd/blosc: no decoder in the page; the server decodes (little-endian elements).
+    var r = await fetch("decoded/" + meta.path + "?c=" + coords.join("."));
+    if (!r.ok) throw new Error("decoded " + meta.path + ": HTTP " + r.status);
+    var d = new Uint8Array(await r.arrayBuffer());
+    if (d.length !== want) throw new Error(url + ": decoded " + d.length + " bytes, want " + want);
+    return new info[0](d.buffer);
+  }
   var b = await getBytes(url);
   if (b === null) return null;
   for (var i = 0; i < meta.steps.length; i++) {
     var s = meta.steps[i];
     if (s === "crc32c") b = b.subarray(0, b.length - 4);
-    else if (s.indexOf("unsupported:") === 0) {
-      throw new Error("codec " + s.slice(12) + " is not decoded in the viewer (use zlib or gzip)");
-    } else b = await inflate(b, s, want);
+    else b = await inflate(b, s, want);
   }
   if (b.length !== want) throw new Error(url + ": chunk has " + b.length + " bytes, want " + want);
   var copy = new Uint8Array(b);

@@ -3,7 +3,8 @@
  * Node): the page at `/`, the plate's files read-only under `/plate/…` (with
  * byte ranges, the layout the HTTP backend reads), and the live channel
  * (`/live/events` SSE to viewers, `/live/push` from `stream` sinks in other
- * processes, `/live/viewers` SSE of the viewer count for those sinks).
+ * processes, `/live/viewers` SSE of the viewer count for those sinks), and
+ * `/decoded/<array>?c=i.j` for chunks whose codec the page lacks (zstd, blosc).
  *
  * Confinement: every request path is split and percent-decoded segment by
  * segment; empty, `.`/`..` segments and ones holding `/`, `\` or NUL are
@@ -23,6 +24,7 @@ import { join, normalize } from "../_internal/paths.ts";
 import { defaultHub, type LiveFrame, type LiveHub } from "./live.ts";
 import { PAGE_HTML } from "./page.ts";
 import { VIEWER_JS } from "./client.ts";
+import { decodeChunk } from "./decoded.ts";
 
 export type { BackendBase, DataSource, RangeReader, StatResult };
 
@@ -174,6 +176,22 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
     res.end(body);
   };
 
+  const serveDecoded = async (res: ServerResponse, rel: string, query: string) => {
+    const segs = safeSegments(rel);
+    const c = new URLSearchParams(query).get("c") ?? "";
+    if (!segs || !/^(\d+(\.\d+)*)?$/.test(c)) return text(res, 404, "not found");
+    const dir = join(root, ...segs);
+    if (!(await inside(dir))) return text(res, 404, "not found");
+    const coords = c === "" ? [] : c.split(".").map(Number);
+    const bytes = await decodeChunk(source, dir, coords, inside);
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "content-length": String(bytes.length),
+      "cache-control": "no-cache",
+    });
+    res.end(bytes);
+  };
+
   const serveEvents = (res: ServerResponse) => {
     res.writeHead(200, {
       "content-type": "text/event-stream",
@@ -215,7 +233,7 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
     if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
       return text(res, 403, "forbidden host");
     }
-    const raw = (req.url ?? "/").split("?")[0]!;
+    const [raw = "/", query = ""] = (req.url ?? "/").split("?", 2);
     const method = req.method ?? "GET";
     if (raw === "/live/push" && hub) {
       if (method !== "POST") return text(res, 405, "method not allowed");
@@ -229,17 +247,21 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
     if (raw === "/live/events" && hub) return serveEvents(res);
     if (raw === "/live/viewers" && hub) return serveViewerCount(res);
     if (raw.startsWith("/plate/")) return await servePlate(req, res, raw.slice(7));
+    if (raw.startsWith("/decoded/")) return await serveDecoded(res, raw.slice(9), query);
     return text(res, 404, "not found");
   };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
-      const status = err instanceof StorageError
-        ? (err.code === "ENOENT" || err.code === "EISDIR" || err.code === "ENOTDIR"
-          ? 404
-          : err.code === "EACCES" || err.code === "EPERM"
-          ? 403
-          : 500)
+      const code = err instanceof StorageError ? err.code : "";
+      const status = code === "ENOENT" || code === "EISDIR" || code === "ENOTDIR"
+        ? 404
+        : code === "EACCES" || code === "EPERM"
+        ? 403
+        : code === "EINVAL"
+        ? 400
+        : code === "ERR_LIMIT_EXCEEDED"
+        ? 413
         : 500;
       if (!res.headersSent) text(res, status, status === 404 ? "not found" : String(err));
       else res.destroy();
