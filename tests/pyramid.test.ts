@@ -255,6 +255,39 @@ describe("pyramid: plates written with levels and metadata", () => {
     });
   }
 
+  it("z spacing: a z space axis gets its scale and unit; levels scale y/x only", async () => {
+    const mem = new MemoryBackend();
+    await mem.ensureDirectory("/p/images");
+    const z = new ZarrBackend({ store: mem });
+    const planes = [0, 1, 2].map((k) => ({
+      data: new Uint8Array(8 * 6).fill(k),
+      shape: [8, 6],
+      stride: [6, 1],
+    }));
+    await z.saveBatch(planes, [0, 1, 2].map((k) => `/p/images/A01_z${k}.tif`), {
+      row: "A",
+      column: "01",
+      axes: [{ name: "z", type: "space" }],
+      coordinates: [[0], [1], [2]],
+      levels: 2,
+      pixelSize: { x: 0.5, y: 0.4, z: 2 },
+    });
+    const ms = (await imageAttrs(mem, "0.5", "A/01/0")).multiscales[0];
+    assert.deepEqual(ms.axes, [
+      { name: "z", type: "space", unit: "micrometer" },
+      { name: "y", type: "space", unit: "micrometer" },
+      { name: "x", type: "space", unit: "micrometer" },
+    ]);
+    assert.deepEqual(ms.datasets[0].coordinateTransformations, [{
+      type: "scale",
+      scale: [2, 0.4, 0.5],
+    }]);
+    assert.deepEqual(ms.datasets[1].coordinateTransformations[0].scale, [2, 0.8, 1]);
+    const lvl = await readLevel(mem, "A/01/0/1");
+    assert.deepEqual(lvl.shape, [3, 4, 3]);
+    assert.deepEqual([...(lvl.data as Uint8Array)].filter((_, i) => i % 12 === 0), [0, 1, 2]);
+  });
+
   it("the default saveBatch writes one level (pyramids are opt-in there, on in convert)", async () => {
     const mem = new MemoryBackend();
     await mem.ensureDirectory("/p/images");

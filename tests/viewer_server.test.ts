@@ -187,6 +187,22 @@ describe("viewer server", () => {
     assert.equal(await raw("/decoded/..%2f..%2fsecret.txt?c=0"), 404);
   });
 
+  it("serves a plate that is itself on HTTP (a viewer over another server)", async () => {
+    const http = new HttpBackend({ baseUrl: `${server.url}plate/`, retries: 0 });
+    const s = await startViewer({ source: http, root: "/", live: false });
+    try {
+      const a = await (await fetch(`${server.url}plate/A/01/0/1/zarr.json`)).text();
+      const b = await (await fetch(`${s.url}plate/A/01/0/1/zarr.json`)).text();
+      assert.equal(b, a);
+      const r = await fetch(`${s.url}plate/A/01/0/0/c/0/0`, { headers: { range: "bytes=4-9" } });
+      assert.equal(r.status, 206);
+      const file = readFileSync(join(plate, "A/01/0/0/c/0/0"));
+      assert.deepEqual(new Uint8Array(await r.arrayBuffer()), new Uint8Array(file.subarray(4, 10)));
+    } finally {
+      await s.close();
+    }
+  });
+
   it("serves a plate from a non-disk source (memory) through load", async () => {
     const mem = new MemoryBackend();
     await mem.ensureDirectory("/p");

@@ -109,7 +109,7 @@ function chunk(meta, coords) {
   if (cache.has(url)) return cache.get(url);
   var p = loadChunk(meta, url, coords);
   cache.set(url, p);
-  if (cache.size > 512) cache.delete(cache.keys().next().value);
+  if (cache.size > 192) cache.delete(cache.keys().next().value); // bounded: oldest out
   return p;
 }
 async function loadChunk(meta, url, coords) {
