@@ -16,6 +16,7 @@ import { LiveHub } from "../viewer/live.ts";
 import { startViewer, type ViewerServer } from "../viewer/server.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { Registry } from "../registry/registry.ts";
+import { FileManager } from "../file_manager.ts";
 import type { NdArray } from "../backends/base.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -156,6 +157,31 @@ describe("stream: in-process hub", () => {
     const ns = nsPerSave(sink, plane(512, 512), n);
     console.log(`stream save, 1 viewer, 512x512 uint16 (preview 256x256): ${ns.toFixed(0)} ns/op`);
     await until(() => v.frames.length + (hub.stats()[0]?.dropped ?? 0) >= before + n);
+    v.close();
+    await until(() => hub.clientCount === 0);
+  });
+
+  it("a FileManager pipeline tees each plane to memory and to 'stream'", async () => {
+    const reg = new Registry();
+    const mem = new MemoryBackend();
+    reg.registerBackend("memory", mem);
+    reg.registerBackend("stream", new StreamBackend({ hub }));
+    const fm = new FileManager(reg);
+    const v = viewer(server.url);
+    await v.ready;
+    await mem.ensureDirectory("/out");
+    for (const f of [0, 1]) {
+      const p = plane(64, 64, f + 1);
+      const path = `/out/D04_s${f}_w1.npy`;
+      await fm.save(p, path, "memory");
+      await fm.save(p, path, "stream");
+    }
+    await until(() => v.frames.length === 2);
+    assert.deepEqual(v.frames.map((f) => [f.path, f.coords.field]), [
+      ["/out/D04_s0_w1.npy", 0],
+      ["/out/D04_s1_w1.npy", 1],
+    ]);
+    assert.equal((await mem.listFiles("/out")).length, 2);
     v.close();
     await until(() => hub.clientCount === 0);
   });
