@@ -99,6 +99,7 @@ let server04: ViewerServer;
 let browser: Browser;
 let page: Page;
 const requests: string[] = [];
+const hosts = new Set<string>();
 
 async function shot(
   name: string,
@@ -160,6 +161,7 @@ describe("viewer in Chromium", { skip }, () => {
     page.on("request", (r) => {
       const u = new URL(r.url());
       requests.push(u.pathname + u.search);
+      hosts.add(u.host);
     });
   });
   after(async () => {
@@ -310,5 +312,7 @@ describe("viewer in Chromium", { skip }, () => {
     );
     assert.deepEqual(pos, ["1", "50%"]); // field 1 in the right half of its well
     await shot("live");
+    // Offline: the page never asked anything of any host but its own server(s).
+    assert.deepEqual([...hosts].filter((h) => !h.startsWith("127.0.0.1:")), []);
   });
 });
