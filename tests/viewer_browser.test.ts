@@ -311,6 +311,28 @@ describe("viewer in Chromium", { skip }, () => {
       (c) => [(c as HTMLElement).dataset.field, (c as HTMLElement).style.left],
     );
     assert.deepEqual(pos, ["1", "50%"]); // field 1 in the right half of its well
+    // Names are text, never markup: a hostile well name from a pushed frame stays inert.
+    const evil = `<img src=x onerror="window.__xss=1">`;
+    const pushed = await fetch(`${server.url}live/push`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        path: "/x.tif",
+        shape: [1, 1],
+        dtype: "uint8",
+        coords: { well: evil },
+      }),
+    });
+    assert.equal(pushed.status, 204);
+    await page.waitForFunction(() =>
+      (window as unknown as { __live: { received: number } }).__live.received >= 51
+    );
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { __xss?: number }).__xss),
+      undefined,
+    );
+    assert.equal(await page.$$eval(".live-cell img", (e) => e.length), 0);
+    assert.ok((await page.$eval("#live-grid", (e) => e.textContent ?? "")).includes(evil));
     await shot("live");
     // Offline: the page never asked anything of any host but its own server(s).
     assert.deepEqual([...hosts].filter((h) => !h.startsWith("127.0.0.1:")), []);

@@ -126,6 +126,27 @@ describe("viewer server", () => {
     assert.equal(await raw("/plate/zarr.json", "evil.example"), 403); // DNS rebinding
     assert.equal(await raw("/plate/zarr.json", "127.0.0.1", "PUT"), 405);
     assert.equal(await raw("/plate/zarr.json", "127.0.0.1", "DELETE"), 405);
+    const foreign = await fetch(`${server.url}plate/zarr.json`, {
+      headers: { origin: "https://evil.example" },
+    });
+    assert.equal(foreign.status, 403);
+    await foreign.body?.cancel();
+    const own = await fetch(`${server.url}plate/zarr.json`, {
+      headers: { origin: server.url.replace(/\/$/, "") },
+    });
+    assert.equal(own.status, 200);
+    await own.body?.cancel();
+    // Cross-site "simple" POSTs (text/plain) cannot inject live frames.
+    const frame = JSON.stringify({ path: "/x/A01.tif", shape: [1, 1], dtype: "uint8", coords: {} });
+    const plain = await fetch(`${server.url}live/push`, { method: "POST", body: frame });
+    assert.equal(plain.status, 415);
+    await plain.body?.cancel();
+    const json = await fetch(`${server.url}live/push`, {
+      method: "POST",
+      body: frame,
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(json.status, 204);
     const r = await fetch(`${server.url}plate/zarr.json`);
     assert.equal(r.headers.get("access-control-allow-origin"), null);
     await r.body?.cancel();

@@ -274,7 +274,8 @@ async function loadPlate() {
       var w = todo.shift();
       var cell = $("#cell-" + w.rowIndex + "-" + w.columnIndex);
       cell.className = "cell"; cell.dataset.well = w.path;
-      cell.innerHTML = "<span>" + w.path.replace("/", "") + "</span>";
+      var lab = document.createElement("span"); lab.textContent = w.path.replace("/", "");
+      cell.replaceChildren(lab); // names come from stored metadata: text, never markup
       cell.onclick = (function (p) { return function () { openWell(p); }; })(w.path);
       try { await thumbnail(cell, w.path); } catch (e) { cell.title = String(e); status(String(e)); }
       done++;
@@ -447,7 +448,7 @@ function startLive() {
     var cell = cells.get(key);
     if (!cell) {
       cell = document.createElement("div"); cell.className = "live-cell"; cell.dataset.well = key;
-      cell.innerHTML = "<span>" + key + "</span>";
+      var lbl = document.createElement("span"); lbl.textContent = key; cell.appendChild(lbl);
       if (k.row) cell.style.gridRow = String(rowIndex(k.row) + 1);
       if (k.column) cell.style.gridColumn = String(Number(k.column));
       grid.appendChild(cell); cells.set(key, cell);

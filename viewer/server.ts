@@ -10,8 +10,10 @@
  * segment; empty, `.`/`..` segments and ones holding `/`, `\` or NUL are
  * refused, and on a disk source the real path (symlinks resolved) must stay
  * inside the plate's real path. Requests whose `Host` is not 127.0.0.1 /
- * localhost are refused (DNS rebinding), and no CORS headers are sent, so
- * other web sites cannot read the plate through a visitor's browser.
+ * localhost are refused (DNS rebinding), requests carrying a foreign `Origin`
+ * are refused, `/live/push` takes only `application/json` (no cross-site
+ * simple POSTs), and no CORS headers are sent, so other web sites can neither
+ * read the plate nor inject frames through a visitor's browser.
  *
  * @module
  */
@@ -235,8 +237,17 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
     }
     const [raw = "/", query = ""] = (req.url ?? "/").split("?", 2);
     const method = req.method ?? "GET";
+    // Browsers send Origin on cross-site requests: only our own page may talk to us.
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://127.0.0.1:${port}`) {
+      return text(res, 403, "forbidden origin");
+    }
     if (raw === "/live/push" && hub) {
       if (method !== "POST") return text(res, 405, "method not allowed");
+      // application/json cannot be sent cross-site without a preflight (which we refuse).
+      if (!/^application\/json\b/.test(req.headers["content-type"] ?? "")) {
+        return text(res, 415, "frames are application/json");
+      }
       return await servePush(req, res);
     }
     if (method !== "GET" && method !== "HEAD") return text(res, 405, "method not allowed");
