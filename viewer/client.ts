@@ -99,6 +99,10 @@ async function arrayMeta(path) {
     if (z.order === "F") m.dtype = "unsupported: order F";
   }
   if (!DTYPES[m.dtype]) throw new Error("data type " + m.dtype + " is not supported here");
+  var elems = m.chunks.reduce(function (a, b) { return a * b; }, 1);
+  if (!(m.chunks.length === m.shape.length && elems * DTYPES[m.dtype][1] <= 256 * 1048576)) {
+    throw new Error(path + ": chunk shape [" + m.chunks + "] is invalid or over 256 MiB");
+  }
   m.path = path;
   return m;
 }
