@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { decode as decodePng } from "fast-png";
 import type { Browser, Page } from "puppeteer-core";
 import { DiskBackend } from "../backends/disk.ts";
+import { MemoryBackend } from "../backends/memory.ts";
 import { ZarrBackend } from "../backends/zarr.ts";
 import type { NdArray } from "../backends/base.ts";
 import { startViewer, type ViewerServer } from "../viewer/server.ts";
@@ -272,6 +273,32 @@ describe("viewer in Chromium", { skip }, () => {
       "/decoded/C/02/0/2?c=0.0.0",
       "/decoded/C/02/0/2?c=1.0.0",
     ]);
+  });
+
+  it("hostile metadata (a 40 GB chunk) is refused with a message, nothing fetched", async () => {
+    const mem = new MemoryBackend();
+    await mem.ensureDirectory("/p");
+    await new ZarrBackend({ store: mem }).saveBatch([plane(true)], ["/p/A01.tif"], {
+      row: "A",
+      column: "01",
+    });
+    const key = "/p/A/01/0/0/zarr.json";
+    const meta = JSON.parse(
+      new TextDecoder().decode(await mem.load<Uint8Array>(key, { as: "bytes" })),
+    );
+    meta.shape = [200000, 200000];
+    meta.chunk_grid.configuration.chunk_shape = [200000, 200000];
+    await mem.save(new TextEncoder().encode(JSON.stringify(meta)), key, { overwrite: true });
+    const s = await startViewer({ source: mem, root: "/p", live: false });
+    try {
+      const mark = requests.length;
+      await page.goto(s.url);
+      await page.waitForSelector("body[data-plate-ready='1']", { timeout: 30_000 });
+      assert.match(await page.$eval("#status", (e) => e.textContent ?? ""), /over 256 MiB/);
+      assert.deepEqual(chunkRequests(mark), []);
+    } finally {
+      await s.close();
+    }
   });
 
   it("live tab: 50 planes streamed from another process appear at their wells within 30 s", async () => {

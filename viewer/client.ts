@@ -271,7 +271,7 @@ async function loadPlate() {
     });
   });
   grid.style.gridTemplateRows = "20px";
-  var todo = plate.wells.slice(), done = 0;
+  var todo = plate.wells.slice(), done = 0, failed = [];
   status(todo.length + " wells");
   async function worker() {
     while (todo.length) {
@@ -281,12 +281,12 @@ async function loadPlate() {
       var lab = document.createElement("span"); lab.textContent = w.path.replace("/", "");
       cell.replaceChildren(lab); // names come from stored metadata: text, never markup
       cell.onclick = (function (p) { return function () { openWell(p); }; })(w.path);
-      try { await thumbnail(cell, w.path); } catch (e) { cell.title = String(e); status(String(e)); }
+      try { await thumbnail(cell, w.path); } catch (e) { cell.title = String(e); failed.push(e); }
       done++;
-      if (!todo.length) status(done + " wells");
     }
   }
   await Promise.all([worker(), worker(), worker(), worker()]);
+  status(done + " wells" + (failed.length ? "; " + failed.length + " failed: " + failed[0] : ""));
   document.body.dataset.plateReady = "1";
 }
 async function wellImages(path) {
