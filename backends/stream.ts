@@ -19,7 +19,6 @@
  *
  * @module
  */
-import { setTimeout as delay } from "node:timers";
 import { UnsupportedOperationError } from "../errors.ts";
 import {
   isNdArray,
@@ -284,7 +283,12 @@ export class StreamBackend implements VirtualBackend {
           failed = undefined;
         }
         this.#remoteViewers = 0;
-        if (!this.#closed) await new Promise((r) => delay(r, 500).unref?.());
+        if (!this.#closed) {
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, 500) as unknown as { unref?: () => void };
+            t.unref?.(); // Node/Bun: a retry timer alone does not keep the process alive
+          });
+        }
       }
     };
     loop();

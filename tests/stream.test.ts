@@ -268,6 +268,37 @@ describe("stream: a pipeline in another process", () => {
   });
 });
 
+describe("stream: remote sink follows the viewer count", () => {
+  it("drops to no-op when the viewer server goes away and resumes when it is back", async () => {
+    let s = await startViewer({ source: new MemoryBackend(), root: "/", live: new LiveHub() });
+    const port = s.port;
+    const sink = new StreamBackend({ url: s.url });
+    try {
+      await sink.connect();
+      assert.equal(sink.viewers, 0);
+      let v = viewer(s.url);
+      await v.ready;
+      await until(() => sink.viewers === 1);
+      v.close();
+      await s.close();
+      await until(() => sink.viewers === 0);
+      await sink.save(plane(8, 8), "/r/A01_s0_w1.tif"); // nobody: a no-op, not an error
+      s = await startViewer({ source: new MemoryBackend(), root: "/", port, live: new LiveHub() });
+      v = viewer(s.url);
+      await v.ready;
+      await until(() => sink.viewers === 1);
+      await sink.save(plane(8, 8), "/r/H12_s3_w2.tif");
+      await sink.flush();
+      await until(() => v.frames.length === 1);
+      assert.equal(v.frames[0]!.coords.well, "H12");
+      v.close();
+    } finally {
+      await sink.close();
+      await s.close();
+    }
+  });
+});
+
 describe("stream: registry", () => {
   it("the 'stream' key gives a StreamBackend on the process hub", async () => {
     const reg = new Registry();
