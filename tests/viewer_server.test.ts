@@ -224,6 +224,28 @@ describe("viewer server", () => {
     }
   });
 
+  it("memory stays bounded: a file over maxServeBytes is served only in ranges", async () => {
+    const s = await startViewer({
+      source: new DiskBackend(),
+      root: plate,
+      live: false,
+      maxServeBytes: 1000,
+    });
+    try {
+      const rel = "A/01/0/0/c/0/0"; // 2400 raw bytes
+      assert.equal((await fetch(`${s.url}plate/${rel}`)).status, 413);
+      const r = await fetch(`${s.url}plate/${rel}`, { headers: { range: "bytes=0-99" } });
+      if (r.status === 206) assert.equal((await r.arrayBuffer()).byteLength, 100);
+      else assert.equal(r.status, 413); // a source without range reads refuses instead
+      const big = await fetch(`${s.url}plate/${rel}`, { headers: { range: "bytes=0-1999" } });
+      assert.equal(big.status, 413);
+      await big.body?.cancel();
+      assert.equal((await fetch(`${s.url}plate/zarr.json`)).status, 200); // small files as usual
+    } finally {
+      await s.close();
+    }
+  });
+
   it("serves a plate from a non-disk source (memory) through load", async () => {
     const mem = new MemoryBackend();
     await mem.ensureDirectory("/p");

@@ -51,6 +51,8 @@ export interface ViewerOptions {
   confineRealpath?: boolean;
   /** Largest `/live/push` body (default 16 MiB). */
   maxPushBytes?: number;
+  /** Largest file (or range) held in memory to answer one request (default 256 MiB). */
+  maxServeBytes?: number;
 }
 
 /** A running viewer server. */
@@ -122,6 +124,7 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
   const hub = options.live === false ? undefined : (options.live ?? defaultHub());
   const confine = options.confineRealpath ?? source.key === "disk";
   const maxPush = options.maxPushBytes ?? 16 * 2 ** 20;
+  const maxServe = options.maxServeBytes ?? 256 * 2 ** 20;
   const realRoot = confine ? await realpath(root) : root;
   const sockets = new Set<Socket>();
   let port = 0;
@@ -150,22 +153,29 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
     };
     let size: number | undefined;
     let whole: Uint8Array | undefined;
-    if (source.stat && source.loadRange) {
+    if (source.stat) {
       const st = await source.stat(full);
       if (st.type === "missing" || st.type === "directory") return text(res, 404, "not found");
       if (st.type === "file") size = st.size;
     }
-    if (size === undefined) {
+    // Memory stays bounded: a file too big to hold is served only in ranges, and only
+    // from a source that can read ranges.
+    const rangeHeader = req.headers.range;
+    if (size !== undefined && size > maxServe && !(source.loadRange && rangeHeader)) {
+      return text(res, 413, `file is over ${maxServe} bytes; request a byte range`);
+    }
+    if (size === undefined || !source.loadRange) {
       whole = await source.load<Uint8Array>(full, { as: "bytes" });
       size = whole.length;
     }
-    const range = parseRange(req.headers.range, size);
+    const range = parseRange(rangeHeader, size);
     if (range === "bad") {
       res.writeHead(416, { ...headers, "content-range": `bytes */${size}` });
       return res.end();
     }
     const [start, end] = range ?? [0, size - 1];
     const length = Math.max(0, end - start + 1);
+    if (!whole && length > maxServe) return text(res, 413, `range is over ${maxServe} bytes`);
     if (range) headers["content-range"] = `bytes ${start}-${end}/${size}`;
     headers["content-length"] = String(length);
     res.writeHead(range ? 206 : 200, headers);
@@ -173,7 +183,6 @@ export async function startViewer(options: ViewerOptions): Promise<ViewerServer>
     let body: Uint8Array;
     if (whole) body = whole.subarray(start, start + length);
     else if (length === 0) body = new Uint8Array(0);
-    else if (!range) body = await source.load<Uint8Array>(full, { as: "bytes" });
     else body = await source.loadRange!(full, start, length);
     res.end(body);
   };
