@@ -23,6 +23,7 @@ import { ZarrBackend } from "../backends/zarr.ts";
 import type { NdArray } from "../backends/base.ts";
 import { startViewer, type ViewerServer } from "../viewer/server.ts";
 import { LiveHub } from "../viewer/live.ts";
+import { saveMultiscaleImage } from "../zarr/image.ts";
 import { commandMissing, peerSkip } from "./_peers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -273,6 +274,44 @@ describe("viewer in Chromium", { skip }, () => {
       "/decoded/C/02/0/2?c=0.0.0",
       "/decoded/C/02/0/2?c=1.0.0",
     ]);
+  });
+
+  it("a single multiscale image at the root opens in the field view; zoom out picks level 1", async () => {
+    const mem = new MemoryBackend();
+    await mem.ensureDirectory("/i");
+    const h = 600;
+    const w = 500;
+    const data = Uint16Array.from({ length: 2 * h * w }, (_, i) => i % w);
+    await saveMultiscaleImage(
+      mem,
+      "/i/img.zarr",
+      { data, shape: [2, h, w], stride: [h * w, w, 1] },
+      {
+        tileSize: 128,
+        channels: [{ color: "FF00FF" }, { color: "00FF00" }],
+      },
+    );
+    const s = await startViewer({ source: mem, root: "/i/img.zarr", live: false });
+    try {
+      let mark = requests.length;
+      await page.goto(s.url);
+      await page.waitForSelector("#view[data-level='0']", { timeout: 30_000 });
+      // Fit: 600 px into 512 → zoom 0.853 → level 0, every 128-px tile of both channels.
+      assert.equal(chunkRequests(mark).length, 2 * 5 * 4, chunkRequests(mark).join());
+      assert.equal(await page.$eval("#well-name", (e) => e.textContent), "Image");
+      await shot("image-fit");
+      mark = requests.length;
+      const before = await page.$eval("body", (b) => Number(b.dataset.drawn));
+      await page.click("#zoom-out");
+      await page.waitForSelector("#view[data-level='1']", { timeout: 30_000 });
+      await page.waitForFunction((n) => Number(document.body.dataset.drawn) > n, {}, before);
+      // Level 1 is 300×250: 3×2 tiles per channel.
+      const got = chunkRequests(mark);
+      assert.equal(got.length, 2 * 3 * 2, got.join());
+      assert.ok(got.every((u) => u.startsWith("/plate/1/c/")), got.join());
+    } finally {
+      await s.close();
+    }
   });
 
   it("hostile metadata (a 40 GB chunk) is refused with a message, nothing fetched", async () => {

@@ -249,7 +249,7 @@ async function loadPlate() {
   if (!g) { status("no Zarr group at the plate root"); return; }
   var plate = g.ome.plate;
   if (!plate) {
-    if (g.ome.multiscales) { plateRoot = {}; return openWell("", [""]); }
+    if (g.ome.multiscales) { plateRoot = {}; status("one image"); return openWell("", [""]); }
     status("the root is neither a plate nor an image"); return;
   }
   plateRoot = plate;
@@ -318,7 +318,7 @@ function show(which) {
 async function openWell(path, fields) {
   fields = fields || await wellImages(path);
   $("#tab-well").disabled = false;
-  $("#well-name").textContent = "Well " + path.replace("/", "");
+  $("#well-name").textContent = path ? "Well " + path.replace("/", "") : "Image";
   var box = $("#fields"); box.innerHTML = "";
   fields.forEach(function (f, i) {
     var b = document.createElement("button"); b.textContent = "field " + i;
