@@ -314,6 +314,46 @@ describe("viewer in Chromium", { skip }, () => {
     }
   });
 
+  it("z stacks: the z slider picks the plane; the pixel readout follows", async () => {
+    const mem = new MemoryBackend();
+    await mem.ensureDirectory("/z");
+    const n = 64;
+    const data = Uint16Array.from(
+      { length: 3 * n * n },
+      (_, i) => 100 * (Math.floor(i / (n * n)) + 1),
+    );
+    await saveMultiscaleImage(mem, "/z/stack.zarr", {
+      data,
+      shape: [1, 3, n, n],
+      stride: [3 * n * n, n * n, n, 1],
+    });
+    const s = await startViewer({ source: mem, root: "/z/stack.zarr", live: false });
+    try {
+      await page.goto(s.url);
+      await page.waitForSelector("#view[data-level='0']", { timeout: 30_000 });
+      assert.equal(await page.$eval("#z-box", (e) => (e as HTMLElement).hidden), false);
+      const box = await page.$eval("#view", (e) => {
+        const r = e.getBoundingClientRect();
+        return { x: r.left, y: r.top };
+      });
+      const readout = async () => {
+        await page.mouse.move(box.x + 10, box.y + 300);
+        await page.mouse.move(box.x + 256, box.y + 256);
+        return await page.$eval("#pixel", (e) => e.textContent ?? "");
+      };
+      assert.match(await readout(), /, z 0 \(level 0\): Channel 0 100$/);
+      const before = await page.$eval("body", (b) => Number(b.dataset.drawn));
+      await page.$eval("#z", (e) => {
+        (e as HTMLInputElement).value = "2";
+        e.dispatchEvent(new Event("input"));
+      });
+      await page.waitForFunction((k) => Number(document.body.dataset.drawn) > k, {}, before);
+      assert.match(await readout(), /, z 2 \(level 0\): Channel 0 300$/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("hostile metadata (a 40 GB chunk) is refused with a message, nothing fetched", async () => {
     const mem = new MemoryBackend();
     await mem.ensureDirectory("/p");

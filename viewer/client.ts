@@ -336,6 +336,12 @@ async function openField(path, i) {
   var img = await openImage(path);
   var m0 = await level(img, 0), nd = m0.shape.length;
   view = { img: img, H: m0.shape[nd - 2], W: m0.shape[nd - 1], z: 0, gen: 0, last: null };
+  var nz = img.zi >= 0 ? m0.shape[img.zi] : 1, zr = $("#z");
+  $("#z-box").hidden = nz <= 1;
+  zr.max = String(nz - 1); zr.value = "0"; $("#z-value").textContent = "0";
+  zr.oninput = function () {
+    view.z = Number(zr.value); $("#z-value").textContent = zr.value; draw();
+  };
   fit();
   channelControls(img);
   await draw();
@@ -409,8 +415,8 @@ canvas.addEventListener("mousemove", function (ev) {
   var parts = view.img.channels.map(function (ch, c) {
     return L.planes[c] ? ch.label + " " + L.planes[c][ly * L.w + lx] : null;
   }).filter(Boolean);
-  $("#pixel").textContent = "x " + Math.floor(x) + ", y " + Math.floor(y) + " (level " + L.l +
-    "): " + parts.join(", ");
+  $("#pixel").textContent = "x " + Math.floor(x) + ", y " + Math.floor(y) +
+    (view.img.zi >= 0 ? ", z " + view.z : "") + " (level " + L.l + "): " + parts.join(", ");
 });
 var drag = null, pending = false;
 function schedule() {

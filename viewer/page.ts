@@ -74,6 +74,8 @@ export const PAGE_HTML: string = `<!doctype html>
         <button id="back">back to plate</button>
       </div>
       <div id="level"></div>
+      <label id="z-box" hidden>z <input type="range" id="z" min="0" max="0" step="1" value="0">
+        <span id="z-value">0</span></label>
       <div id="pixel"></div>
       <div id="channels"></div>
     </div>
