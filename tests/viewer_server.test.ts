@@ -266,6 +266,16 @@ describe("viewer server", () => {
 
 for (const runtime of ["deno", "bun"] as const) {
   describe(`hcs-store view as a child process (${runtime})`, () => {
+    it("serves a plate given as an http:// URL (read through the HTTP backend)", async () => {
+      const { url, stop } = await startChild(runtime, `${server.url}plate/`);
+      try {
+        const a = await (await fetch(`${server.url}plate/B/02/zarr.json`)).text();
+        assert.equal(await (await fetch(`${url}plate/B/02/zarr.json`)).text(), a);
+      } finally {
+        await stop();
+      }
+    });
+
     it("prints its URL, serves the plate, stops on SIGTERM with status 0", async () => {
       const bin = join(repo, "node_modules", ".bin", runtime);
       const entry = join(repo, "cli", "mod.ts");
@@ -302,4 +312,39 @@ for (const runtime of ["deno", "bun"] as const) {
       assert.match(err, /viewer stopped/);
     });
   });
+}
+
+async function startChild(
+  runtime: "deno" | "bun",
+  target: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const bin = join(repo, "node_modules", ".bin", runtime);
+  const entry = join(repo, "cli", "mod.ts");
+  const args = runtime === "deno" ? ["run", "-A", entry] : [entry];
+  const child = spawn(bin, [...args, "view", "-q", "--port", "0", target], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    const t = setTimeout(() => reject(new Error(`no URL printed; stderr: ${err}`)), 60_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /viewer: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]!);
+      }
+    });
+    child.on("exit", (c) => reject(new Error(`exited ${c}: ${err}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.on("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
 }
