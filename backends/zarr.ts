@@ -33,6 +33,10 @@
  * - Zarr v3 zlib is written as the `numcodecs.zlib` codec (no core v3 zlib
  *   codec exists); gzip, zstd and blosc use the core v3 codec names.
  * - Default compression `zlib` level 1 (pure JS available everywhere).
+ * - Plates: pyramid levels "0".."n" only when `levels` is given (default one
+ *   level; `hcs-store convert` passes `"auto"`); every field group gets an
+ *   `omero` block with per-channel windows from its own data (see
+ *   `zarr/pyramid.ts`, `zarr/omero.ts`).
  *
  * @example Write a plate well and read planes back by name
  * ```ts
