@@ -186,6 +186,19 @@ describe("stream: in-process hub", () => {
     await until(() => hub.clientCount === 0);
   });
 
+  it("a viewer that vanishes mid-stream is dropped without harm", async () => {
+    const sink = new StreamBackend({ hub });
+    for (let round = 0; round < 5; round++) {
+      const sock: Socket = connect(server.port, "127.0.0.1");
+      await new Promise<void>((r) => sock.once("connect", () => r()));
+      sock.write("GET /live/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      await until(() => hub.clientCount === 1);
+      sock.destroy();
+      for (let i = 0; i < 50; i++) await sink.save(plane(64, 64, i), `/r/A01_s${i}_w1.tif`);
+      await until(() => hub.clientCount === 0);
+    }
+  });
+
   it("a stalled viewer: the pipeline never waits, its queue stays within the bound, newest frames win", async () => {
     const sink = new StreamBackend({ hub });
     // A client that sends the request and then stops reading.

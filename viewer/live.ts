@@ -20,8 +20,8 @@
 export interface LiveConnection {
   /** Writes text; false when the connection is backed up (wait for `drain`). */
   write(chunk: string): boolean;
-  /** Subscribes to `drain` (room again) and `close` (client gone). */
-  on(event: "drain" | "close", listener: () => void): unknown;
+  /** Subscribes to `drain` (room again), `close` (client gone) and `error` (write failed). */
+  on(event: "drain" | "close" | "error", listener: () => void): unknown;
 }
 
 /** One preview frame as sent to viewers. */
@@ -156,6 +156,7 @@ export class LiveHub {
     this.#clients.set(id, c);
     conn.on("drain", () => this.#drain(c));
     conn.on("close", () => this.detach(id));
+    conn.on("error", () => this.detach(id)); // a vanished client must not crash the process
     this.#write(c, `event: hello\ndata: {"published":${this.#seq}}\n\n`);
     this.#notify();
     return id;
@@ -198,7 +199,11 @@ export class LiveHub {
 
   #write(c: Client, text: string): void {
     c.sent++;
-    if (!c.conn.write(text)) c.blocked = true;
+    try {
+      if (!c.conn.write(text)) c.blocked = true;
+    } catch {
+      this.detach(c.id);
+    }
   }
 
   #drain(c: Client): void {
