@@ -895,6 +895,7 @@ export class ZarrBackend extends AbstractStorageBackend {
     if (version !== "0.5" && version !== "0.4") {
       throw new TypeError(`${op} '${store}': ngff must be "0.5" or "0.4"`);
     }
+    checkImageOptions(options, batch);
     const chunking = options.chunks ?? this.chunks;
     if (chunking !== "plane" && chunking !== "well") {
       throw new TypeError(`${op} '${store}': plate chunks must be "plane" or "well"`);
@@ -1290,6 +1291,30 @@ async function writeGroupInto(
   }
 }
 
+/** The pyramid options of a plate write, for `planLevels`. */
+function levelOptions(options: ZarrSaveOptions): Parameters<typeof planLevels>[2] {
+  const o: Parameters<typeof planLevels>[2] = {};
+  if (options.levels !== "auto") o.levels = options.levels ?? 1;
+  if (options.minLevelSize !== undefined) o.minLevelSize = options.minLevelSize;
+  if (options.tileSize !== undefined) o.tileSize = options.tileSize;
+  return o;
+}
+
+/** Throws (before anything is written) for bad pyramid/metadata options of a plate write. */
+function checkImageOptions(options: ZarrSaveOptions, batch: PlateBatch): void {
+  planLevels(batch.height, batch.width, levelOptions(options));
+  if (options.pixelSize !== undefined) resolvePixelSize(options.pixelSize);
+  const d = options.downsample;
+  if (d !== undefined && d !== "mean" && d !== "nearest") {
+    throw new TypeError(`saveBatch: downsample must be "mean" or "nearest"`);
+  }
+  for (const [i, c] of (options.channels ?? []).entries()) {
+    if (c.color !== undefined && !/^[0-9A-Fa-f]{6}$/.test(c.color)) {
+      throw new RangeError(`saveBatch: channel ${i} colour must be RRGGBB hex, got '${c.color}'`);
+    }
+  }
+}
+
 /** Buffers a whole well (groups, field arrays of every level, chunks) into `adapter`. */
 async function writeWellInto(
   adapter: ZarrStoreAdapter,
@@ -1304,11 +1329,7 @@ async function writeWellInto(
   const lead = batch.arrayAxes.map((a) => a.size);
   const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
   const leadStride = cStrides(lead);
-  const levelOpts: Parameters<typeof planLevels>[2] = {};
-  if (options.levels !== "auto") levelOpts.levels = options.levels ?? 1;
-  if (options.minLevelSize !== undefined) levelOpts.minLevelSize = options.minLevelSize;
-  if (options.tileSize !== undefined) levelOpts.tileSize = options.tileSize;
-  const sizes = planLevels(batch.height, batch.width, levelOpts);
+  const sizes = planLevels(batch.height, batch.width, levelOptions(options));
   const pixelSize = options.pixelSize === undefined
     ? undefined
     : resolvePixelSize(options.pixelSize);

@@ -288,6 +288,32 @@ describe("pyramid: plates written with levels and metadata", () => {
     assert.deepEqual([...(lvl.data as Uint8Array)].filter((_, i) => i % 12 === 0), [0, 1, 2]);
   });
 
+  it("bad pyramid or metadata options are refused before anything is written", async () => {
+    const mem = new MemoryBackend();
+    await mem.ensureDirectory("/p/images");
+    const z = new ZarrBackend({ store: mem });
+    const { planes } = wellPlanes(1);
+    const base = { row: "A", column: "01" };
+    for (
+      const bad of [
+        { levels: 0 },
+        { levels: 2.5 },
+        { minLevelSize: 0 },
+        { pixelSize: -1 },
+        { pixelSize: { x: 1, y: 1, unit: "parsecs" } },
+        { downsample: "max" },
+        { channels: [{ color: "red" }] },
+      ]
+    ) {
+      await assert.rejects(
+        z.saveBatch([planes[0]!], ["/p/images/A01.tif"], { ...base, ...bad } as never),
+        (e: Error) => e instanceof RangeError || e instanceof TypeError,
+        JSON.stringify(bad),
+      );
+    }
+    assert.deepEqual(await mem.listDir("/p/images"), []);
+  });
+
   it("the default saveBatch writes one level (pyramids are opt-in there, on in convert)", async () => {
     const mem = new MemoryBackend();
     await mem.ensureDirectory("/p/images");
