@@ -86,6 +86,8 @@ import {
 
 export type { Compression } from "../zarr/codec.ts";
 export type { ByteStore } from "../zarr/store.ts";
+export type { DownsampleMode } from "../zarr/pyramid.ts";
+export type { ChannelInfo, PixelSize } from "../zarr/omero.ts";
 export type { NgffVersion, PlateAxis } from "../zarr/batch.ts";
 export type {
   BackendResolver,

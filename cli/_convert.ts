@@ -388,6 +388,8 @@ export interface ConvertOptions {
   replaceWells?: boolean;
   /** Checked between wells: once aborted, the conversion throws `signal.reason`. */
   signal?: AbortSignal;
+  /** Pyramid levels and pixel size, passed to the Zarr backend as given (viewer hook). */
+  image?: { levels?: number | "auto"; pixelSize?: { x: number; y: number; z?: number } };
 }
 
 /** What a conversion did. */
@@ -468,6 +470,7 @@ export async function runConversion(
     if (options.compression !== undefined) opts.compression = options.compression;
     if (options.plateName !== undefined) opts.plateName = options.plateName;
     if (options.replaceWells) opts.overwrite = true;
+    Object.assign(opts, options.image);
     try {
       await zarrBackend.saveBatch(planes, virtualPaths, opts);
     } catch (err) {

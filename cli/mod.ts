@@ -30,6 +30,7 @@ import { cp } from "./commands/cp.ts";
 import { info } from "./commands/info.ts";
 import { ls } from "./commands/ls.ts";
 import { preview } from "./commands/preview.ts";
+import { view } from "./commands/view.ts";
 import {
   CliError,
   type Command,
@@ -50,7 +51,7 @@ export interface CommandInfo {
   readonly help: string;
 }
 
-const ALL: readonly Command[] = [ls, cp, convert, info, preview, bench];
+const ALL: readonly Command[] = [ls, cp, convert, info, preview, view, bench];
 
 /**
  * Every sub-command, in help order.

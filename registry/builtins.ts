@@ -98,6 +98,17 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
     plan: () => ({ implementation: "aws4fetch" }),
   },
   {
+    key: "stream",
+    supports: () => true,
+    // HCS_STREAM_URL points the sink at a viewer in another process; else the process hub.
+    load: async () => {
+      const { StreamBackend } = await import("../backends/stream.ts");
+      const url = safeEnv("HCS_STREAM_URL");
+      return new StreamBackend(url ? { url } : {});
+    },
+    plan: () => ({ implementation: safeEnv("HCS_STREAM_URL") ? "remote" : "in-process" }),
+  },
+  {
     key: "zarr",
     supports: () => true,
     load: async (ctx) =>

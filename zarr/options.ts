@@ -9,6 +9,8 @@ import type { AnyBackend, LoadOptions, SaveOptions } from "../backends/base.ts";
 import type { Compression } from "./codec.ts";
 import type { NgffVersion, PlateAxis } from "./batch.ts";
 import type { ByteStore } from "./store.ts";
+import type { DownsampleMode } from "./pyramid.ts";
+import type { ChannelInfo, PixelSize } from "./omero.ts";
 
 /** Something that resolves backends by key (a `Registry`). */
 export interface BackendResolver {
@@ -57,6 +59,18 @@ export interface ZarrSaveOptions extends SaveOptions {
   chunks?: "plane" | "well" | readonly number[];
   /** Plate name written to new plate metadata (default: the store directory's name). */
   plateName?: string;
+  /** Plates: pyramid levels "0".."n": a count, or `"auto"` (until one tile). Default 1. */
+  levels?: number | "auto";
+  /** Plates: smallest side a pyramid level may have (default 1). */
+  minLevelSize?: number;
+  /** Plates: `"auto"` levels stop when the coarsest fits this tile (default 256). */
+  tileSize?: number;
+  /** Plates: `"mean"` (intensity, default) or `"nearest"` (labels) downsampling. */
+  downsample?: DownsampleMode;
+  /** Plates: physical pixel size (µm, or `{ x, y, z?, unit }`). */
+  pixelSize?: PixelSize;
+  /** Plates: channel names and colours for the `omero` block. */
+  channels?: readonly ChannelInfo[];
 }
 
 /** Options of `load`/`loadBatch` on the Zarr backend. */

@@ -38,6 +38,55 @@ import {
 } from "./ngff.ts";
 import { orphanedWell, OWNER_FILE, ownerRecord, stagingName, sweepStaging } from "./leftovers.ts";
 import { readManyOptional, readOptional, ZarrStoreAdapter } from "./store.ts";
+import type { TypedArray } from "../backends/base.ts";
+import { buildPyramid, type DownsampleMode, type LevelOptions, planLevels } from "./pyramid.ts";
+import {
+  type ChannelInfo,
+  ChannelStats,
+  type PixelSize,
+  resolvePixelSize,
+  withImageMetadata,
+} from "./omero.ts";
+
+/** Pyramid and image-metadata options of a plate write (see `pyramid.ts`, `omero.ts`). */
+export interface ImageWriteOptions {
+  /** Pyramid levels "0".."n": a count, or `"auto"` (until one tile). Default 1. */
+  levels?: number | "auto" | undefined;
+  /** Smallest side a pyramid level may have (default 1). */
+  minLevelSize?: number | undefined;
+  /** `"auto"` levels stop when the coarsest fits this tile (default 256). */
+  tileSize?: number | undefined;
+  /** `"mean"` (intensity, default) or `"nearest"` (labels) downsampling. */
+  downsample?: DownsampleMode | undefined;
+  /** Physical pixel size (µm, or `{ x, y, z?, unit }`). */
+  pixelSize?: PixelSize | undefined;
+  /** Channel names and colours for the `omero` block. */
+  channels?: readonly ChannelInfo[] | undefined;
+}
+
+function levelOptions(o: ImageWriteOptions): LevelOptions {
+  const out: LevelOptions = {};
+  if (o.levels !== "auto") out.levels = o.levels ?? 1;
+  if (o.minLevelSize !== undefined) out.minLevelSize = o.minLevelSize;
+  if (o.tileSize !== undefined) out.tileSize = o.tileSize;
+  return out;
+}
+
+/** Throws (before anything is written) for bad pyramid/metadata options. */
+function checkImageOptions(o: ImageWriteOptions, batch: PlateBatch, op: string): ImageWriteOptions {
+  planLevels(batch.height, batch.width, levelOptions(o));
+  if (o.pixelSize !== undefined) resolvePixelSize(o.pixelSize);
+  if (o.downsample !== undefined && o.downsample !== "mean" && o.downsample !== "nearest") {
+    throw new TypeError(`${op}: downsample must be "mean" or "nearest"`);
+  }
+  for (const [i, c] of (o.channels ?? []).entries()) {
+    if (c.color !== undefined && !/^[0-9A-Fa-f]{6}$/.test(c.color)) {
+      throw new RangeError(`${op}: channel ${i} colour must be RRGGBB hex, got '${c.color}'`);
+    }
+  }
+  const { levels, minLevelSize, tileSize, downsample, pixelSize, channels } = o;
+  return { levels, minLevelSize, tileSize, downsample, pixelSize, channels };
+}
 
 /** How often a compare-and-swap metadata update is retried before `EBUSY`. */
 export const CAS_ATTEMPTS = 100;
@@ -58,10 +107,12 @@ export interface WellWrite {
   overwrite: boolean;
   /** Plate name for new plate metadata. */
   plateName?: string | undefined;
+  /** Pyramid levels and image metadata. */
+  image: ImageWriteOptions;
 }
 
 /** What a plate `saveBatch` asked for, with the backend's defaults filled in. */
-export interface WellRequest {
+export interface WellRequest extends ImageWriteOptions {
   /** Plate row. */
   row: string;
   /** Plate column. */
@@ -113,6 +164,7 @@ export async function planWell(
   if (r.chunks !== "plane" && r.chunks !== "well") {
     throw new TypeError(`${op} '${store}': plate chunks must be "plane" or "well"`);
   }
+  const image = checkImageOptions(r, batch, op);
   const encode = await chunkEncoder(r.compression, batch.dtype);
   return {
     store,
@@ -124,6 +176,7 @@ export async function planWell(
       encode,
       overwrite: r.overwrite === true,
       plateName: r.plateName,
+      image,
     },
   };
 }
@@ -242,7 +295,7 @@ export async function writePlateWell(
     await ensureFile(ts, join(store, batch.row, name), b);
     await s.ensureDirectory(tmp);
     await s.save(jsonBytes(owner), join(tmp, OWNER_FILE), { overwrite: true });
-    await writeWellInto(adapter, batch, version, w.compression, w.chunking, w.encode);
+    await writeWellInto(adapter, batch, version, w.compression, w.chunking, w.encode, w.image);
     await adapter.flush(op);
     await swapInto(s, tmp, wellPath, wellExists, op);
   } catch (err) {
@@ -271,7 +324,7 @@ export async function writePlateWell(
   await s.delete(join(wellPath, OWNER_FILE)).catch(() => {});
 }
 
-/** Buffers a whole well (groups, field arrays, chunks) into `adapter`. */
+/** Buffers a whole well (groups, field arrays of every level, chunks) into `adapter`. */
 async function writeWellInto(
   adapter: ZarrStoreAdapter,
   batch: PlateBatch,
@@ -279,41 +332,62 @@ async function writeWellInto(
   compression: CompressionSpec,
   chunking: "plane" | "well",
   encode: (b: Uint8Array) => Promise<Uint8Array>,
+  image: ImageWriteOptions,
 ): Promise<void> {
   await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
   const lead = batch.arrayAxes.map((a) => a.size);
-  const shape = [...lead, batch.height, batch.width];
-  const planeSize = batch.height * batch.width;
-  const chunks = chunking === "well" ? shape : [...lead.map(() => 1), batch.height, batch.width];
   const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
   const leadStride = cStrides(lead);
+  const sizes = planLevels(batch.height, batch.width, levelOptions(image));
+  const pixelSize = image.pixelSize === undefined ? undefined : resolvePixelSize(image.pixelSize);
+  const ci = batch.arrayAxes.findIndex((a) => a.type === "channel");
+  const channelCount = ci >= 0 ? batch.arrayAxes[ci]!.size : 1;
   for (let f = 0; f < batch.fieldCount; f++) {
-    await writeGroupInto(adapter, String(f), version, imageAttrs(batch, f, version));
-    await writeArrayInto(
-      adapter,
-      `${f}/0`,
-      shape,
-      chunks,
-      batch.dtype,
-      compression,
-      version,
-      fieldArrayAttrs(batch, f),
-      dims,
-    );
     const mine = batch.planes.filter((p) => p.field === f);
-    if (chunking === "plane") {
-      for (const p of mine) {
-        const bytes = await encode(rawBytes(contiguous(p.plane)));
-        await adapter.set(`/${f}/0/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+    // Contrast windows from this field's data, per channel, computed while writing.
+    const stats = Array.from({ length: channelCount }, () => new ChannelStats());
+    const pyramids = mine.map((p) => {
+      const data = contiguous(p.plane).subarray(0, batch.height * batch.width) as TypedArray;
+      stats[ci >= 0 ? p.coords[ci]! : 0]!.add(data);
+      return buildPyramid(data, sizes, image.downsample ?? "mean");
+    });
+    const labels = ci >= 0 ? batch.arrayAxes[ci]!.values : [];
+    const attrs = withImageMetadata(imageAttrs(batch, f, version), {
+      levels: sizes.length,
+      ...(pixelSize ? { pixelSize } : {}),
+      windows: stats.map((s) => s.window()),
+      ...(image.channels ? { channels: image.channels } : {}),
+      labels: labels.every((v, i) => v === String(i)) ? [] : labels,
+    });
+    await writeGroupInto(adapter, String(f), version, attrs);
+    for (const [l, [h, w]] of sizes.entries()) {
+      const shape = [...lead, h, w];
+      const chunks = chunking === "well" ? shape : [...lead.map(() => 1), h, w];
+      await writeArrayInto(
+        adapter,
+        `${f}/${l}`,
+        shape,
+        chunks,
+        batch.dtype,
+        compression,
+        version,
+        l === 0 ? fieldArrayAttrs(batch, f) : {},
+        dims,
+      );
+      if (chunking === "plane") {
+        for (const [i, p] of mine.entries()) {
+          const bytes = await encode(rawBytes(pyramids[i]![l]!));
+          await adapter.set(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+        }
+      } else if (mine.length > 0) {
+        const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
+        for (const [i, p] of mine.entries()) {
+          const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
+          (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
+        }
+        const bytes = await encode(rawBytes(all));
+        await adapter.set(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, bytes);
       }
-    } else if (mine.length > 0) {
-      const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
-      for (const p of mine) {
-        const off = p.coords.reduce((a, c, i) => a + c * leadStride[i]!, 0) * planeSize;
-        (all as Uint8Array).set(contiguous(p.plane).subarray(0, planeSize) as Uint8Array, off);
-      }
-      const bytes = await encode(rawBytes(all));
-      await adapter.set(`/${f}/0/${chunkKey(version, shape.map(() => 0))}`, bytes);
     }
   }
 }

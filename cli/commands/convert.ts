@@ -53,6 +53,9 @@ Options:
       --pattern REGEX     custom pattern, e.g. '^(?<well>[A-P]\\d{2})_f(?<field>\\d+)_c(?<channel>\\d+)\\.tif$'
       --ngff VERSION      0.5 (Zarr v3, default) | 0.4 (Zarr v2, OpenHCS layout)
       --compression NAME  ${COMPRESSIONS.join(" | ")} (default: the zarr backend's)
+      --levels N|auto     pyramid levels "0".."n" (default auto: 2x down until 256 px; 1 = none)
+      --pixel-size UM     physical pixel size in micrometres (y = x), e.g. 0.65
+      --z-spacing UM      distance between z planes in micrometres (needs --pixel-size)
       --dry-run           print the plan (wells, fields, channels, z, dtype, shape); write nothing
       --overwrite         replace an existing OUTPUT (or discard an interrupted build)
       --resume            finish an interrupted conversion, keeping the wells already written
@@ -77,7 +80,41 @@ export const CONVERT_OPTIONS = {
   compression: { type: "string" },
   overwrite: { type: "boolean", short: "f" },
   resume: { type: "boolean" },
+  levels: { type: "string" },
+  "pixel-size": { type: "string" },
+  "z-spacing": { type: "string" },
 } as const;
+
+/** `--levels`, `--pixel-size`, `--z-spacing`: pyramids are on (`auto`) unless `--levels 1`. */
+export function imageSettings(
+  values: Values,
+  command: string,
+): { levels: number | "auto"; pixelSize?: { x: number; y: number; z?: number } } {
+  const lv = str(values, "levels") ?? "auto";
+  const levels = lv === "auto" ? "auto" : Number(lv);
+  if (levels !== "auto" && !(Number.isInteger(levels) && levels >= 1 && levels <= 32)) {
+    throw new UsageError(`--levels must be auto or an integer 1..32, got '${lv}'`, command);
+  }
+  const num = (name: string): number | undefined => {
+    const v = str(values, name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n > 0)) {
+      throw new UsageError(`--${name} must be a positive number, got '${v}'`, command);
+    }
+    return n;
+  };
+  const px = num("pixel-size");
+  const z = num("z-spacing");
+  if (z !== undefined && px === undefined) {
+    throw new UsageError("--z-spacing needs --pixel-size", command);
+  }
+  const out: { levels: number | "auto"; pixelSize?: { x: number; y: number; z?: number } } = {
+    levels,
+  };
+  if (px !== undefined) out.pixelSize = z === undefined ? { x: px, y: px } : { x: px, y: px, z };
+  return out;
+}
 
 /** Validated `--ngff` and `--compression`. */
 export function conversionSettings(
@@ -148,6 +185,7 @@ export async function convertCommand(
   command: string,
 ): Promise<number> {
   const settings = conversionSettings(values, command);
+  const image = imageSettings(values, command);
   const planOpts: { preset?: string; pattern?: string } = {};
   const preset = str(values, "preset");
   const pattern = str(values, "pattern");
@@ -196,6 +234,7 @@ export async function convertCommand(
     let written = staging.done.size;
     const convertOpts: Parameters<typeof runConversion>[3] = {
       ...settings,
+      image,
       skip: staging.done,
       plateName: basename(output),
       replaceWells: true,
