@@ -355,11 +355,11 @@ describe("FileManager routing", () => {
     const reg = createRegistry();
     reg.registerBackend("scratch", new MemoryBackend("scratch"));
     const fm = new FileManager(reg);
-    await assert.rejects(fm.save("x", "/a.txt", "s3"), (err: unknown) => {
+    await assert.rejects(fm.save("x", "/a.txt", "gcs"), (err: unknown) => {
       assert.ok(err instanceof BackendNotFoundError);
       assert.equal(err.code, "ERR_BACKEND_NOT_FOUND");
       assert.ok(err.available.includes("memory") && err.available.includes("scratch"));
-      assert.match(err.message, /s3.*available backends: .*memory.*scratch/);
+      assert.match(err.message, /gcs.*available backends: .*memory.*scratch/);
       return true;
     });
     await assert.rejects(fm.listImageFiles("/", "nope"), BackendNotFoundError);
