@@ -5,27 +5,11 @@
  * `/<key>` with the `bucket` option. Runs wherever `fetch` and WebCrypto do
  * (Deno, Bun, Node, workerd): nothing here imports `node:*`.
  *
- * - Directories are prefixes; `ensureDirectory` writes zero-byte `dir/`
- *   markers at every level (as s3fs and rclone do) and creates the bucket.
- *   Writes check that the parent exists and the target is not a directory.
- * - `save` is a create-only PUT (`If-None-Match: *`) unless `overwrite`;
- *   `saveBatch` checks every target first and, on failure, deletes what it
- *   created (retrying that for `cleanupTimeoutMs`, so a gateway restart does
- *   not leave half a batch). Overwritten objects cannot be restored.
- * - `move`/`copy` are server-side copies (multipart above 5 GiB); the
- *   destination check and the copy are two requests, so two concurrent
- *   copies to one destination can both pass the check (S3 has no
- *   conditional copy).
- * - Client: `aws4fetch` signs; everything else is this module's own
- *   `fetch` loop. Chosen over `@aws-sdk/client-s3` by bench/s3.ts against
- *   the Ceph gateway (2 shared cores, Deno): 1,878 vs 684 small GETs/s at
- *   concurrency 32, cold import 0.5 ms vs 213 ms, 6 KiB vs 209 KiB minified
- *   browser bundle, and it runs unchanged in workerd.
- * - Create-only multipart uploads check absence, then complete with
- *   `If-None-Match: *`; Ceph 16 ignores that header there, so two racing
- *   creators of one large object can both succeed on Ceph (not on AWS).
- * - `concurrency` defaults to 32: against the local gateway 8–64 were equal
- *   within noise (it is CPU-bound), and remote stores are latency-bound.
+ * Decisions: `save` is a create-only PUT (`If-None-Match: *`) and plate
+ * metadata is merged by compare-and-swap on the ETag, so no lock is needed;
+ * `aws4fetch` signs, this module's own `fetch` loop retries and maps errors.
+ * The rest (markers, batches, copies, Ceph quirks, the client measurement)
+ * is in `docs/design.md` ("Object storage").
  *
  * @example
  * ```ts
