@@ -110,7 +110,7 @@ export class S3Backend extends AbstractStorageBackend
   /** The client library behind the requests. */
   readonly implementation: string = "aws4fetch";
   /** What object storage offers. */
-  readonly capabilities: StoreCapabilities = {
+  readonly capabilities: StoreCapabilities = Object.freeze({
     read: true,
     write: true,
     list: true,
@@ -118,7 +118,7 @@ export class S3Backend extends AbstractStorageBackend
     atomicCreate: true,
     compareAndSwap: true,
     crossProcessLock: false,
-  };
+  });
   readonly #o: Objects;
   readonly #ns: Namespace;
   readonly #concurrency: number;
@@ -361,6 +361,8 @@ export class S3Backend extends AbstractStorageBackend
     const op = "saveIfVersion";
     if (!(bytes instanceof Uint8Array)) throw new TypeError(`${op} '${path}': bytes expected`);
     const l = this.#ns.objectLoc(path, op);
+    // Creating: the same parent / not-a-directory checks as save (a swap's object exists already).
+    if (expected === null) await this.#ns.preflight(op, [path], [l], true, options.signal);
     const cond = expected === null ? "absent" as const : { etag: expected };
     try {
       return await this.#o.put(op, path, l.bucket, l.key, bytes, cond, options.signal);

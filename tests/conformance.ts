@@ -18,6 +18,7 @@ import {
   NotADirectoryError,
   NotFoundError,
   StorageError,
+  UnsupportedOperationError,
 } from "../errors.ts";
 import type {
   ConditionalWriter,
@@ -64,8 +65,22 @@ async function rejects(
   });
 }
 
+/** What a backend under test can do beyond the common contract. */
+export interface ConformanceFlags {
+  /** Real symlinks (default true); false: `createSymlink` is `UnsupportedOperationError`. */
+  symlinks?: boolean;
+  /** `requiresFilesystemValidation` (default true; false for object storage). */
+  filesystemValidation?: boolean;
+}
+
 /** Registers the conformance tests for one backend. */
-export function conformance(name: string, setup: () => Promise<Fixture>): void {
+export function conformance(
+  name: string,
+  setup: () => Promise<Fixture>,
+  flags: ConformanceFlags = {},
+): void {
+  const noLinks: string | false = flags.symlinks === false ? "the backend has no symlinks" : false;
+  const fsValidation = flags.filesystemValidation ?? true;
   const run =
     (fn: (b: StorageBackend, p: (rel?: string) => string) => Promise<void>) => async () => {
       const fx = await setup();
@@ -89,16 +104,26 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
   });
 
   describe(`conformance: ${name}`, () => {
-    capabilityTests(run);
+    capabilityTests(run, noLinks);
 
     describe("contract shape", () => {
       it(
-        "has a key and requiresFilesystemValidation true",
+        `has a key and requiresFilesystemValidation ${fsValidation}`,
         run((b) => {
           assert.equal(typeof b.key, "string");
           assert.ok(b.key.length > 0);
-          assert.equal(b.requiresFilesystemValidation, true);
+          assert.equal(b.requiresFilesystemValidation, fsValidation);
           return Promise.resolve();
+        }),
+      );
+      it(
+        "without symlinks: createSymlink is UnsupportedOperationError, isSymlink false",
+        { skip: noLinks === false ? "the backend has symlinks" : false },
+        run(async (b, p) => {
+          await b.save("x", p("f.txt"));
+          await rejects(b.createSymlink(p("f.txt"), p("l")), UnsupportedOperationError, p("l"));
+          assert.equal(await b.isSymlink(p("f.txt")), false);
+          assert.equal(await b.exists(p("l")), false);
         }),
       );
     });
@@ -387,6 +412,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "lists symlinks to files and broken symlinks; does not descend into linked dirs",
+        { skip: noLinks },
         run(async (b, p) => {
           await tree(b, p);
           await b.createSymlink(p("img2.TXT"), p("link_to_file.txt"));
@@ -404,6 +430,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "no cycles through a symlink to an ancestor",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.ensureDirectory(p("a/b"));
           await b.save("x", p("a/b/x.txt"));
@@ -425,6 +452,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "listDir returns names in natural order, dirs and links included",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.ensureDirectory(p("d10"));
           await b.ensureDirectory(p("d9"));
@@ -443,6 +471,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "listDir follows a symlinked directory",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.ensureDirectory(p("real"));
           await b.save("x", p("real/x.txt"));
@@ -481,6 +510,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "symlinks are followed",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("x", p("f.txt"));
           await b.createSymlink(p("f.txt"), p("lf"));
@@ -492,6 +522,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "exists never throws for missing; false for a broken symlink",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("x", p("f.txt"));
           assert.equal(await b.exists(p("f.txt")), true);
@@ -509,6 +540,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
     describe("delete and deleteAll", () => {
       it(
         "delete removes a file, a symlink (not its target) and an empty dir",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("x", p("f.txt"));
           await b.createSymlink(p("f.txt"), p("l"));
@@ -540,6 +572,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "delete of a broken symlink removes it",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("x", p("f.txt"));
           await b.createSymlink(p("f.txt"), p("l"));
@@ -551,6 +584,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "deleteAll is recursive and does not follow symlinks",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.ensureDirectory(p("keep"));
           await b.save("k", p("keep/k.txt"));
@@ -596,6 +630,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
     describe("symlinks", () => {
       it(
         "createSymlink + isSymlink + load through the link",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save({ v: 1 }, p("t.json"));
           await b.createSymlink(p("t.json"), p("l.json"));
@@ -617,6 +652,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "missing target → NotFoundError",
+        { skip: noLinks },
         run(async (b, p) => {
           await rejects(b.createSymlink(p("nope"), p("l")), NotFoundError);
           assert.equal(await b.isSymlink(p("l")), false);
@@ -625,6 +661,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "missing link parent → NotFoundError",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("x", p("f.txt"));
           await rejects(b.createSymlink(p("f.txt"), p("no/l")), NotFoundError);
@@ -633,6 +670,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "existing link path → AlreadyExistsError unless overwrite",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.saveBatch(["a", "b"], [p("a.txt"), p("b.txt")]);
           await b.createSymlink(p("a.txt"), p("l"));
@@ -647,6 +685,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "relative targets resolve from the link's directory and are stored as written",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.ensureDirectory(p("d"));
           await b.save("x", p("d/f.txt"));
@@ -726,6 +765,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
 
       it(
         "move keeps a symlink a symlink",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("a", p("a.txt"));
           await b.createSymlink(p("a.txt"), p("l"));
@@ -739,6 +779,7 @@ export function conformance(name: string, setup: () => Promise<Fixture>): void {
     describe("stat", () => {
       it(
         "reports file, directory, symlink, missing and broken links",
+        { skip: noLinks },
         run(async (b, p) => {
           await b.save("x", p("f.txt"));
           await b.ensureDirectory(p("d"));
@@ -775,7 +816,7 @@ function capsOf(b: StorageBackend): StoreCapabilities | undefined {
 }
 
 /** Tests of each capability the backend declares; a declaration with nothing behind it fails. */
-function capabilityTests(run: Run): void {
+function capabilityTests(run: Run, noLinks: string | false): void {
   describe("declared capabilities", () => {
     it(
       "every declared capability has its interface; the flags are frozen booleans",
@@ -801,8 +842,10 @@ function capabilityTests(run: Run): void {
           await b.load(p("r.bin"), { as: "bytes" }).then((x) => (x as Uint8Array)[0]),
           0,
         );
-        await b.createSymlink(p("r.bin"), p("r.link"));
-        assert.deepEqual(await r.loadRange(p("r.link"), 9, 1), new Uint8Array([9]));
+        if (noLinks === false) {
+          await b.createSymlink(p("r.bin"), p("r.link"));
+          assert.deepEqual(await r.loadRange(p("r.link"), 9, 1), new Uint8Array([9]));
+        }
         await rejects(r.loadRange(p("nope.bin"), 0, 1), NotFoundError, p("nope.bin"));
         await b.ensureDirectory(p("d"));
         await rejects(r.loadRange(p("d"), 0, 1), IsADirectoryError);
