@@ -53,6 +53,9 @@ const files = new Map<string, Uint8Array>([
   ["/m/sub/b.json", json({ b: true })],
   ["/m/sub/deep/c.txt", enc.encode("C")],
   ["/bad/index.json", enc.encode("{ not json")],
+  // "a" both a file and a directory; a duplicate (harmless)
+  ["/conflict/index.json", json({ files: ["a", "a/b.txt"] })],
+  ["/dup/index.json", json({ files: ["x.txt", "./x.txt", "d/"], dirs: ["d"] })],
 ]);
 
 // A Zarr v3 OME plate (NGFF 0.5): plate → A → 1 → field 0 → resolution 0.
@@ -613,6 +616,19 @@ describe("http backend: listings", () => {
     });
     const other = new HttpBackend({ baseUrl: base, manifest: "files.json", ...fast });
     await rejectsWith(other.listDir("/m"), NotFoundError);
+  });
+
+  it("a manifest naming a path as both a file and a directory is corrupt", async () => {
+    const h = new HttpBackend({ baseUrl: base, ...fast });
+    for (const op of [h.listDir("/conflict"), h.isFile("/conflict/a")]) {
+      await rejectsWith(op, StorageError, (e) => {
+        assert.equal(e.code, "ERR_CORRUPT_DATA");
+        assert.match(e.message, /'a' is both a file and a directory/);
+      });
+    }
+    // duplicates and a directory named twice are harmless
+    assert.deepEqual(await h.listDir("/dup"), ["d", "x.txt"]);
+    assert.equal(await h.isFile("/dup/x.txt"), true);
   });
 
   it("Zarr v3 hierarchy: children from OME plate/well/multiscales metadata", async () => {
