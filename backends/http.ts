@@ -43,6 +43,7 @@ import { anySignal, type Attempt, HttpTransport, type Req } from "./http/transpo
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { decodeForPath } from "../formats/mod.ts";
 import { HttpListing } from "./http/listing.ts";
+import { mapLimit } from "../_internal/pool.ts";
 
 /** Headers, or a function giving them per request (e.g. a refreshed token). */
 export type HttpHeaders = HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
@@ -266,18 +267,18 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
     if (!Array.isArray(paths)) throw new TypeError("loadBatch: paths must be an array");
     const urls = paths.map((p) => this.url(p, "loadBatch"));
     const budget = this.#callBudget(options);
+    if (paths.length === 0) return [];
     const inner = new AbortController();
     const joined = options.signal ? anySignal([options.signal, inner.signal]) : undefined;
     const signal = joined?.signal ?? inner.signal;
-    const out = new Array<T>(paths.length);
-    let next = 0;
+    // The first failure (in time, not in worker order) is the one thrown: it
+    // aborts the requests still in flight, whose abort errors are not news.
     let failure: { err: unknown } | undefined;
-    const worker = async () => {
-      while (failure === undefined && next < paths.length) {
-        const i = next++;
+    try {
+      return await mapLimit(paths, Math.min(this.#concurrency, paths.length), async (p, i) => {
         try {
-          const bytes = await this.#get("load", paths[i]!, urls[i]!, signal, budget);
-          out[i] = (options.as === "bytes"
+          const bytes = await this.#get("load", p, urls[i]!, signal, budget);
+          return (options.as === "bytes"
             ? bytes
             : decodeForPath(bytes, urlPathname(urls[i]!), "load")) as T;
         } catch (err) {
@@ -285,17 +286,14 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
             failure = { err };
             inner.abort(err);
           }
+          throw err;
         }
-      }
-    };
-    const n = Math.min(this.#concurrency, paths.length);
-    try {
-      await Promise.all(Array.from({ length: n }, worker));
+      });
+    } catch (err) {
+      throw failure === undefined ? err : failure.err;
     } finally {
       joined?.dispose();
     }
-    if (failure !== undefined) throw failure.err;
-    return out;
   }
 
   /**

@@ -361,6 +361,16 @@ describe("http backend: reads", () => {
     );
   });
 
+  it("loadBatch throws the first failure in time, not an abort it caused", async () => {
+    const h = new HttpBackend({ baseUrl: base, concurrency: 2, ...fast });
+    // the slow first request is aborted by the fast 404 of the second
+    await rejectsWith(
+      h.loadBatch(["/delay/2000/0.txt", "/data/missing.txt"]),
+      NotFoundError,
+      (e) => assert.equal(e.path, "/data/missing.txt"),
+    );
+  });
+
   it("range reads: 206 slices, 200 full bodies are sliced, past EOF is an error", async () => {
     const h = new HttpBackend({ baseUrl: base, ...fast });
     const before = log.length;
