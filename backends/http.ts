@@ -4,55 +4,10 @@
  * timeouts and `AbortSignal`s. It imports nothing runtime-specific, so it runs
  * on Deno, Bun, Node and edge runtimes (Deno Deploy, Cloudflare workerd).
  *
- * Paths are absolute http(s) URLs (`https://host/plate/a.tif`) or paths
- * relative to `baseUrl` (a leading `/` is taken from `baseUrl`, not from the
- * host root: with `baseUrl: "https://host/data/"`, `/plate/a.tif` is
- * `https://host/data/plate/a.tif`). Paths are decoded names, each sent as one
- * percent-encoded segment.
- *
- * Trust boundary (see `http/url.ts`, `http/transport.ts`): with a `baseUrl`,
- * every request, redirect hops included, stays on its origin and under its
- * path; `..` above it, backslashes, control characters and absolute URLs
- * elsewhere are `PermissionDeniedError` before any request. Redirects are
- * followed by hand: `redirects: "same-origin"` (default; same origin and
- * under `baseUrl`, at most `maxRedirects`, default 5) or `"none"`; any other
- * redirect is an error, so `headers` never reach another origin. Bodies are
- * streamed against `maxDecodedBytes` (backend option or per call; default
- * 1 GiB): a larger declared `Content-Length` fails before reading, a chunked
- * or compressed body as soon as it passes the budget (`LimitExceededError`).
- *
- * Errors: 404/410 → `NotFoundError`, 401/403 → `PermissionDeniedError`, other
- * statuses → `StorageError` with `status` set. 5xx, 408, 429, network errors,
- * timeouts and truncated bodies are retried (`retries` times, delays
- * `retryDelayMs · 2^attempt` with jitter); everything else fails at once. A
- * body shorter or longer than its `Content-Length` (or than the requested
- * range), or a `206` whose `Content-Range` is not the range asked for, is an
- * error, never short data. `timeoutMs` bounds each attempt, body included;
- * an abort (backend-wide or per call, on every method) throws a
- * `StorageError` with code `ABORT_ERR` and is never retried.
- *
- * Listings (`listDir`, `listFiles`, `isDir`, …) come from:
- * 1. a **manifest**: a JSON file (default `index.json`) in a directory that
- *    describes the whole subtree below that directory:
- *    ```json
- *    { "files": ["a.tif", "sub/b.tif"], "dirs": ["empty"] }
- *    ```
- *    `files` are paths relative to the manifest's directory (`/`-separated;
- *    parents are implied directories); the optional `dirs` lists directories
- *    that hold no file. The manifest file itself is not listed. The nearest
- *    manifest at or above a path answers for it, authoritatively.
- * 2. otherwise a **Zarr hierarchy**: a directory holding `zarr.json` (v3) or
- *    `.zgroup`/`.zarray` (v2) is a directory; its metadata files are its
- *    files; its children come from consolidated metadata (`zarr.json`
- *    `consolidated_metadata`, v2 `.zmetadata`) or from OME-NGFF attributes of
- *    it and its ancestors (plate wells, well images, multiscale datasets).
- *    Chunks are not listed (a server cannot say which exist), but `exists`,
- *    `isFile` and `load` work on them.
- * 3. otherwise, for single paths, a `HEAD` request: a URL that answers 2xx is
- *    a file.
- *
- * Manifests and Zarr metadata used for listings are cached per instance;
- * {@linkcode HttpBackend.clearCache} drops the cache.
+ * With a `baseUrl`, nothing outside it is ever requested (redirects are
+ * followed by hand and checked); listings come from a manifest or a Zarr
+ * hierarchy (`http/listing.ts`), since HTTP itself cannot list. Paths,
+ * errors, retries and the manifest format: see {@linkcode HttpBackend}.
  *
  * @example
  * ```ts
@@ -82,14 +37,13 @@ import type {
   StorageValue,
   StoreCapabilities,
 } from "./base.ts";
-import { normalize } from "../_internal/paths.ts";
 import { decodedBudget } from "../_internal/limits.ts";
-import { encodeSegment, parseBaseUrl, resolveUrl } from "./http/url.ts";
+import { parseBaseUrl, resolveUrl } from "./http/url.ts";
 import { anySignal, type Attempt, HttpTransport, type Req } from "./http/transport.ts";
 import { breadthFirst, type ListEntry, naturalSort } from "../_internal/listing.ts";
 import { decodeForPath } from "../formats/mod.ts";
-import { ngffChildren } from "../zarr/ngff.ts";
-import { safeRelPath } from "../zarr/paths.ts";
+import { HttpListing } from "./http/listing.ts";
+import { mapLimit } from "../_internal/pool.ts";
 
 /** Headers, or a function giving them per request (e.g. a refreshed token). */
 export type HttpHeaders = HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
@@ -142,25 +96,60 @@ export interface HttpListOptions extends ListOptions {
   signal?: AbortSignal;
 }
 
-/** A parsed manifest: directory (relative, `""` = manifest dir) → entries. */
-interface Tree {
-  dirs: Map<string, { files: Set<string>; dirs: Set<string> }>;
-}
-
-/** What a Zarr metadata lookup learned about one directory. */
-interface ZarrNode {
-  kind: "group" | "array";
-  /** Metadata file names present in the directory. */
-  files: string[];
-  /** Relative paths of descendant nodes known from this node's metadata. */
-  descendants: string[];
-  /** For consolidated v2 metadata: relative paths of metadata files below. */
-  descendantFiles: string[];
-}
-
 /**
- * Read-only backend over HTTP(S) `fetch`. See the module documentation for
- * path resolution, errors, retries and listings.
+ * Read-only backend over HTTP(S) `fetch`.
+ *
+ * Paths are absolute http(s) URLs (`https://host/plate/a.tif`) or paths
+ * relative to `baseUrl` (a leading `/` is taken from `baseUrl`, not from the
+ * host root: with `baseUrl: "https://host/data/"`, `/plate/a.tif` is
+ * `https://host/data/plate/a.tif`). Paths are decoded names, each sent as one
+ * percent-encoded segment.
+ *
+ * Trust boundary (see `http/url.ts`, `http/transport.ts`): with a `baseUrl`,
+ * every request, redirect hops included, stays on its origin and under its
+ * path; `..` above it, backslashes, control characters and absolute URLs
+ * elsewhere are `PermissionDeniedError` before any request. Redirects are
+ * followed by hand: `redirects: "same-origin"` (default; same origin and
+ * under `baseUrl`, at most `maxRedirects`, default 5) or `"none"`; any other
+ * redirect is an error, so `headers` never reach another origin. Bodies are
+ * streamed against `maxDecodedBytes` (backend option or per call; default
+ * 1 GiB): a larger declared `Content-Length` fails before reading, a chunked
+ * or compressed body as soon as it passes the budget (`LimitExceededError`).
+ *
+ * Errors: 404/410 → `NotFoundError`, 401/403 → `PermissionDeniedError`, other
+ * statuses → `StorageError` with `status` set. 5xx, 408, 429, network errors,
+ * timeouts and truncated bodies are retried (`retries` times, delays
+ * `retryDelayMs · 2^attempt` with jitter); everything else fails at once. A
+ * body shorter or longer than its `Content-Length` (or than the requested
+ * range), or a `206` whose `Content-Range` is not the range asked for, is an
+ * error, never short data. `timeoutMs` bounds each attempt, body included;
+ * an abort (backend-wide or per call, on every method) throws a
+ * `StorageError` with code `ABORT_ERR` and is never retried.
+ *
+ * Listings (`listDir`, `listFiles`, `isDir`, …) come from:
+ * 1. a **manifest**: a JSON file (default `index.json`) in a directory that
+ *    describes the whole subtree below that directory:
+ *    ```json
+ *    { "files": ["a.tif", "sub/b.tif"], "dirs": ["empty"] }
+ *    ```
+ *    `files` are paths relative to the manifest's directory (`/`-separated;
+ *    parents are implied directories); the optional `dirs` lists directories
+ *    that hold no file. The manifest file itself is not listed. The nearest
+ *    manifest at or above a path answers for it, authoritatively. A
+ *    manifest naming a path both as a file and as a directory is corrupt
+ *    (`ERR_CORRUPT_DATA`).
+ * 2. otherwise a **Zarr hierarchy**: a directory holding `zarr.json` (v3) or
+ *    `.zgroup`/`.zarray` (v2) is a directory; its metadata files are its
+ *    files; its children come from consolidated metadata (`zarr.json`
+ *    `consolidated_metadata`, v2 `.zmetadata`) or from OME-NGFF attributes of
+ *    it and its ancestors (plate wells, well images, multiscale datasets).
+ *    Chunks are not listed (a server cannot say which exist), but `exists`,
+ *    `isFile` and `load` work on them.
+ * 3. otherwise, for single paths, a `HEAD` request: a URL that answers 2xx is
+ *    a file.
+ *
+ * Manifests and Zarr metadata used for listings are cached per instance;
+ * {@linkcode HttpBackend.clearCache} drops the cache.
  *
  * @example
  * ```ts
@@ -178,7 +167,7 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
   readonly key: string = "http";
   /** Read-only backends do not validate paths as a filesystem. */
   readonly requiresFilesystemValidation: false = false;
-  /** Reads, listings (manifest or index pages) and byte ranges; no writes. */
+  /** Reads, listings (manifest or Zarr metadata) and byte ranges; no writes. */
   readonly capabilities: StoreCapabilities = Object.freeze({
     read: true,
     write: false,
@@ -194,10 +183,8 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
   readonly #base: URL | undefined;
   readonly #transport: HttpTransport;
   readonly #concurrency: number;
-  readonly #manifest: string;
   readonly #budget: number;
-  #manifests = new Map<string, Promise<Tree | null>>();
-  #zarr = new Map<string, Promise<ZarrNode | null>>();
+  readonly #listing: HttpListing;
 
   /**
    * Creates an HTTP backend.
@@ -209,8 +196,8 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== "function") throw new TypeError("HttpBackend: no fetch available");
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 8));
-    this.#manifest = options.manifest ?? "index.json";
-    if (this.#manifest === "" || this.#manifest.includes("/")) {
+    const manifest = options.manifest ?? "index.json";
+    if (manifest === "" || manifest.includes("/")) {
       throw new TypeError("HttpBackend: manifest must be a plain file name");
     }
     const redirects = options.redirects ?? "same-origin";
@@ -233,12 +220,15 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
       maxRedirects: Math.floor(nonNegative(options.maxRedirects ?? 5, "maxRedirects")),
       budget: this.#budget,
     });
+    this.#listing = new HttpListing(this.#base, manifest, {
+      json: (op, path, url, signal) => this.#json(op, path, url, signal),
+      head: (op, path, url, signal) => this.#head(op, path, url, signal),
+    });
   }
 
   /** Drops cached manifests and Zarr metadata. */
   clearCache(): void {
-    this.#manifests.clear();
-    this.#zarr.clear();
+    this.#listing.clear();
   }
 
   /**
@@ -277,18 +267,18 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
     if (!Array.isArray(paths)) throw new TypeError("loadBatch: paths must be an array");
     const urls = paths.map((p) => this.url(p, "loadBatch"));
     const budget = this.#callBudget(options);
+    if (paths.length === 0) return [];
     const inner = new AbortController();
     const joined = options.signal ? anySignal([options.signal, inner.signal]) : undefined;
     const signal = joined?.signal ?? inner.signal;
-    const out = new Array<T>(paths.length);
-    let next = 0;
+    // The first failure (in time, not in worker order) is the one thrown: it
+    // aborts the requests still in flight, whose abort errors are not news.
     let failure: { err: unknown } | undefined;
-    const worker = async () => {
-      while (failure === undefined && next < paths.length) {
-        const i = next++;
+    try {
+      return await mapLimit(paths, Math.min(this.#concurrency, paths.length), async (p, i) => {
         try {
-          const bytes = await this.#get("load", paths[i]!, urls[i]!, signal, budget);
-          out[i] = (options.as === "bytes"
+          const bytes = await this.#get("load", p, urls[i]!, signal, budget);
+          return (options.as === "bytes"
             ? bytes
             : decodeForPath(bytes, urlPathname(urls[i]!), "load")) as T;
         } catch (err) {
@@ -296,17 +286,14 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
             failure = { err };
             inner.abort(err);
           }
+          throw err;
         }
-      }
-    };
-    const n = Math.min(this.#concurrency, paths.length);
-    try {
-      await Promise.all(Array.from({ length: n }, worker));
+      });
+    } catch (err) {
+      throw failure === undefined ? err : failure.err;
     } finally {
       joined?.dispose();
     }
-    if (failure !== undefined) throw failure.err;
-    return out;
   }
 
   /**
@@ -405,205 +392,11 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
     return naturalSort((await read("")).map((e) => e.name));
   }
 
-  /** Files under `dir`, breadth-first, natural order; see the module docs for sources. */
+  /** Files under `dir`, breadth-first, natural order; see {@linkcode HttpBackend} for sources. */
   async listFiles(dir: string, options: HttpListOptions = {}): Promise<string[]> {
     const read = await this.#dirReader(dir, "listFiles", options.signal);
     const listed = dir.endsWith("/") && dir.length > 1 ? dir.slice(0, -1) : dir;
     return await breadthFirst(listed, read, options);
-  }
-
-  // ------------------------------------------------------------- listings
-
-  /** A `readDir(rel)` for `dir`, from a manifest or a Zarr hierarchy. */
-  async #dirReader(
-    dir: string,
-    op: string,
-    signal: AbortSignal | undefined,
-  ): Promise<(rel: string) => Promise<ListEntry[]>> {
-    const url = dirUrl(this.url(dir, op));
-    const found = await this.#findManifest(url, op, dir, signal, true);
-    if (found) {
-      const { tree, rel: base } = found;
-      const node = tree.dirs.get(base);
-      if (!node) {
-        if (fileInTree(tree, base)) throw new NotADirectoryError(op, dir);
-        throw new NotFoundError(op, dir);
-      }
-      return (rel) => {
-        const n = tree.dirs.get(joinRel(base, rel));
-        if (!n) return Promise.resolve([]);
-        return Promise.resolve([
-          ...[...n.files].map((name): ListEntry => ({ name, kind: "file" })),
-          ...[...n.dirs].map((name): ListEntry => ({ name, kind: "dir" })),
-        ]);
-      };
-    }
-    const root = await this.#zarrNode(url, op, dir, signal);
-    if (!root) {
-      const head = await this.#head(op, dir, url.slice(0, -1), signal);
-      if (head) throw new NotADirectoryError(op, dir);
-      throw new NotFoundError(op, dir, "no manifest or Zarr metadata here");
-    }
-    return async (rel) => {
-      const u = rel === "" ? url : `${url}${rel.split("/").map(encodeSegment).join("/")}/`;
-      const node = await this.#zarrNode(u, op, dir, signal);
-      const entries = new Map<string, ListEntry["kind"]>();
-      if (!node) return [];
-      for (const f of node.files) entries.set(f, "file");
-      const known = await this.#zarrKnown(u, op, dir, signal);
-      for (const d of known.dirs) entries.set(d.split("/")[0]!, "dir");
-      for (const f of known.files) {
-        const parts = f.split("/");
-        entries.set(parts[0]!, parts.length === 1 ? "file" : "dir");
-      }
-      return [...entries].map(([name, kind]) => ({ name, kind }));
-    };
-  }
-
-  /** Descendants of the Zarr node at `url` known from it and its Zarr ancestors. */
-  async #zarrKnown(
-    url: string,
-    op: string,
-    path: string,
-    signal: AbortSignal | undefined,
-  ): Promise<{ dirs: string[]; files: string[] }> {
-    const dirs: string[] = [];
-    const files: string[] = [];
-    let cur = url;
-    let prefix = "";
-    for (let depth = 0; depth < 64; depth++) {
-      const node = await this.#zarrNode(cur, op, path, signal);
-      if (!node) break;
-      for (const d of node.descendants) {
-        if (prefix === "") dirs.push(d);
-        else if (d.startsWith(`${prefix}/`)) dirs.push(d.slice(prefix.length + 1));
-      }
-      for (const f of node.descendantFiles) {
-        if (prefix === "") files.push(f);
-        else if (f.startsWith(`${prefix}/`)) files.push(f.slice(prefix.length + 1));
-      }
-      // Never above baseUrl: nothing outside it is requested.
-      const parent = cur === this.#base?.href ? undefined : parentDirUrl(cur);
-      if (!parent) break;
-      const name = decodeURIComponent(cur.slice(parent.length, -1));
-      prefix = prefix === "" ? name : `${name}/${prefix}`;
-      cur = parent;
-    }
-    return { dirs, files };
-  }
-
-  /** Zarr metadata of the directory at `url` (ends with `/`), cached; null if none. */
-  #zarrNode(
-    url: string,
-    op: string,
-    path: string,
-    signal: AbortSignal | undefined,
-  ): Promise<ZarrNode | null> {
-    let p = this.#zarr.get(url);
-    if (!p) {
-      p = this.#readZarrNode(url, op, path, signal);
-      this.#zarr.set(url, p);
-      p.catch(() => this.#zarr.delete(url));
-    }
-    return p;
-  }
-
-  async #readZarrNode(
-    url: string,
-    op: string,
-    path: string,
-    signal: AbortSignal | undefined,
-  ): Promise<ZarrNode | null> {
-    const v3 = await this.#json(op, path, `${url}zarr.json`, signal);
-    if (v3 !== undefined) {
-      const meta = asRecord(v3);
-      const kind = meta.node_type === "array" ? "array" : "group";
-      const descendants = new Set<string>();
-      const where = `${path} (${url}zarr.json)`;
-      const cm = asRecord(asRecord(meta.consolidated_metadata).metadata);
-      for (const key of Object.keys(cm)) addWithParents(descendants, key, op, where);
-      for (const d of ngffChildren(meta.attributes, op, where)) {
-        addWithParents(descendants, d, op, where);
-      }
-      return { kind, files: ["zarr.json"], descendants: [...descendants], descendantFiles: [] };
-    }
-    let kind: "group" | "array" | undefined;
-    const files: string[] = [];
-    if (await this.#json(op, path, `${url}.zgroup`, signal) !== undefined) {
-      kind = "group";
-      files.push(".zgroup");
-    } else if (await this.#json(op, path, `${url}.zarray`, signal) !== undefined) {
-      kind = "array";
-      files.push(".zarray");
-    } else return null;
-    const descendants = new Set<string>();
-    const descendantFiles: string[] = [];
-    const attrs = await this.#json(op, path, `${url}.zattrs`, signal);
-    if (attrs !== undefined) {
-      files.push(".zattrs");
-      const where = `${path} (${url}.zattrs)`;
-      for (const d of ngffChildren(attrs, op, where)) addWithParents(descendants, d, op, where);
-    }
-    if (kind === "group") {
-      const zm = await this.#json(op, path, `${url}.zmetadata`, signal);
-      if (zm !== undefined) {
-        files.push(".zmetadata");
-        for (const key of Object.keys(asRecord(asRecord(zm).metadata))) {
-          const i = key.lastIndexOf("/");
-          if (i < 0) continue;
-          addWithParents(descendants, key.slice(0, i), op, `${path} (${url}.zmetadata)`);
-          descendantFiles.push(
-            safeRelPath(key, ".zmetadata key", op, `${path} (${url}.zmetadata)`, 64),
-          );
-        }
-      }
-    }
-    return { kind, files, descendants: [...descendants], descendantFiles };
-  }
-
-  /** Finds the nearest manifest at (if `self`) or above `url`; null if none. */
-  async #findManifest(
-    url: string,
-    op: string,
-    path: string,
-    signal: AbortSignal | undefined,
-    self: boolean,
-  ): Promise<{ tree: Tree; rel: string } | null> {
-    const start = url;
-    // Inside baseUrl, manifests are looked for up to baseUrl; elsewhere up to the host root.
-    const stop = this.#base && url.startsWith(this.#base.href) ? this.#base.href : undefined;
-    if (!self && url === stop) return null;
-    let cur: string | undefined = self ? url : parentDirUrl(url);
-    while (cur) {
-      const tree = await this.#loadManifest(cur, op, path, signal);
-      if (tree) {
-        const rel = decodeURIComponent(start.slice(cur.length)).replace(/\/$/, "");
-        return { tree, rel };
-      }
-      if (cur === stop) break;
-      cur = parentDirUrl(cur);
-    }
-    return null;
-  }
-
-  #loadManifest(
-    url: string,
-    op: string,
-    path: string,
-    signal: AbortSignal | undefined,
-  ): Promise<Tree | null> {
-    let p = this.#manifests.get(url);
-    if (!p) {
-      p = (async () => {
-        const murl = `${url}${encodeSegment(this.#manifest)}`;
-        const doc = await this.#json(op, path, murl, signal);
-        if (doc === undefined) return null;
-        return parseManifest(doc, op, murl);
-      })();
-      this.#manifests.set(url, p);
-      p.catch(() => this.#manifests.delete(url));
-    }
-    return p;
   }
 
   /** `"file"` or `"dir"`; `NotFoundError` if missing. */
@@ -612,19 +405,16 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
     op: string,
     signal: AbortSignal | undefined,
   ): Promise<"file" | "dir"> {
-    const url = this.url(path, op);
-    const asDir = dirUrl(url);
-    const found = await this.#findManifest(asDir, op, path, signal, false);
-    if (found) {
-      const { tree, rel } = found;
-      if (rel === "" || tree.dirs.has(rel)) return "dir";
-      if (fileInTree(tree, rel)) return "file";
-      throw new NotFoundError(op, path);
-    }
-    if (!url.endsWith("/") && await this.#head(op, path, url, signal)) return "file";
-    if (await this.#loadManifest(asDir, op, path, signal)) return "dir";
-    if (await this.#zarrNode(asDir, op, path, signal)) return "dir";
-    throw new NotFoundError(op, path);
+    return await this.#listing.classify(path, this.url(path, op), op, signal);
+  }
+
+  /** A `readDir(rel)` for `dir`, from a manifest or a Zarr hierarchy. */
+  async #dirReader(
+    dir: string,
+    op: string,
+    signal: AbortSignal | undefined,
+  ): Promise<(rel: string) => Promise<ListEntry[]>> {
+    return await this.#listing.dirReader(dir, this.url(dir, op), op, signal);
   }
 
   // ----------------------------------------------------------- transport
@@ -654,7 +444,12 @@ export class HttpBackend implements ReadOnlyBackend, RangeReader, CapableBackend
   }
 
   /** HEAD (GET of one byte where HEAD is refused): true for 2xx, false for 404/410. */
-  async #head(op: string, path: string, url: string, signal: AbortSignal | undefined) {
+  async #head(
+    op: string,
+    path: string,
+    url: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
     try {
       const { response } = await this.#request({
         op,
@@ -704,90 +499,4 @@ function urlPathname(url: string): string {
   } catch {
     return url;
   }
-}
-
-/** The URL of a directory: with a trailing `/`, no query or fragment. */
-function dirUrl(url: string): string {
-  const u = new URL(url);
-  u.search = "";
-  u.hash = "";
-  return u.href.endsWith("/") ? u.href : `${u.href}/`;
-}
-
-/** The parent directory URL of a directory URL, or undefined at the host root. */
-function parentDirUrl(url: string): string | undefined {
-  const u = new URL(url);
-  if (u.pathname === "/" || u.pathname === "") return undefined;
-  const trimmed = u.pathname.replace(/\/$/, "");
-  u.pathname = trimmed.slice(0, trimmed.lastIndexOf("/") + 1);
-  return u.href;
-}
-
-function joinRel(a: string, b: string): string {
-  if (a === "") return b;
-  if (b === "") return a;
-  return `${a}/${b}`;
-}
-
-function fileInTree(tree: Tree, rel: string): boolean {
-  const i = rel.lastIndexOf("/");
-  const dir = i < 0 ? "" : rel.slice(0, i);
-  return tree.dirs.get(dir)?.files.has(rel.slice(i + 1)) ?? false;
-}
-
-function parseManifest(doc: unknown, op: string, url: string): Tree {
-  const bad = (why: string) =>
-    new StorageError(op, url, `invalid manifest: ${why}`, { code: "ERR_CORRUPT_DATA" });
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
-    throw bad('expected an object { "files": [...], "dirs"?: [...] }');
-  }
-  const rec = doc as { files?: unknown; dirs?: unknown };
-  if (!Array.isArray(rec.files)) throw bad('"files" must be an array of strings');
-  if (rec.dirs !== undefined && !Array.isArray(rec.dirs)) {
-    throw bad('"dirs" must be an array of strings');
-  }
-  const tree: Tree = { dirs: new Map([["", { files: new Set(), dirs: new Set() }]]) };
-  const ensureDir = (rel: string) => {
-    const parts = rel.split("/");
-    for (let i = 1; i <= parts.length; i++) {
-      const d = parts.slice(0, i).join("/");
-      if (!tree.dirs.has(d)) {
-        tree.dirs.set(d, { files: new Set(), dirs: new Set() });
-        const parent = parts.slice(0, i - 1).join("/");
-        tree.dirs.get(parent)!.dirs.add(parts[i - 1]!);
-      }
-    }
-  };
-  const clean = (entry: unknown): string => {
-    if (typeof entry !== "string") throw bad("entries must be strings");
-    const n = normalize(`/${entry}`).slice(1);
-    if (n === "" || n.startsWith("..")) throw bad(`entry '${entry}' is outside the manifest`);
-    return n;
-  };
-  for (const d of (rec.dirs ?? []) as unknown[]) ensureDir(clean(d));
-  for (const f of rec.files as unknown[]) {
-    const raw = f;
-    const n = clean(f);
-    if (typeof raw === "string" && raw.endsWith("/")) {
-      ensureDir(n);
-      continue;
-    }
-    const i = n.lastIndexOf("/");
-    const dir = i < 0 ? "" : n.slice(0, i);
-    if (dir !== "") ensureDir(dir);
-    tree.dirs.get(dir)!.files.add(n.slice(i + 1));
-  }
-  return tree;
-}
-
-function asRecord(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v)
-    ? v as Record<string, unknown>
-    : {};
-}
-
-/** Adds a metadata-named descendant and its parents; unsafe names are refused (NGFF model rules). */
-function addWithParents(set: Set<string>, rel: string, op: string, where: string): void {
-  const parts = safeRelPath(rel, "metadata child path", op, where, 64).split("/");
-  for (let i = 1; i <= parts.length; i++) set.add(parts.slice(0, i).join("/"));
 }

@@ -53,6 +53,9 @@ const files = new Map<string, Uint8Array>([
   ["/m/sub/b.json", json({ b: true })],
   ["/m/sub/deep/c.txt", enc.encode("C")],
   ["/bad/index.json", enc.encode("{ not json")],
+  // "a" both a file and a directory; a duplicate (harmless)
+  ["/conflict/index.json", json({ files: ["a", "a/b.txt"] })],
+  ["/dup/index.json", json({ files: ["x.txt", "./x.txt", "d/"], dirs: ["d"] })],
 ]);
 
 // A Zarr v3 OME plate (NGFF 0.5): plate → A → 1 → field 0 → resolution 0.
@@ -358,6 +361,16 @@ describe("http backend: reads", () => {
     );
   });
 
+  it("loadBatch throws the first failure in time, not an abort it caused", async () => {
+    const h = new HttpBackend({ baseUrl: base, concurrency: 2, ...fast });
+    // the slow first request is aborted by the fast 404 of the second
+    await rejectsWith(
+      h.loadBatch(["/delay/2000/0.txt", "/data/missing.txt"]),
+      NotFoundError,
+      (e) => assert.equal(e.path, "/data/missing.txt"),
+    );
+  });
+
   it("range reads: 206 slices, 200 full bodies are sliced, past EOF is an error", async () => {
     const h = new HttpBackend({ baseUrl: base, ...fast });
     const before = log.length;
@@ -613,6 +626,19 @@ describe("http backend: listings", () => {
     });
     const other = new HttpBackend({ baseUrl: base, manifest: "files.json", ...fast });
     await rejectsWith(other.listDir("/m"), NotFoundError);
+  });
+
+  it("a manifest naming a path as both a file and a directory is corrupt", async () => {
+    const h = new HttpBackend({ baseUrl: base, ...fast });
+    for (const op of [h.listDir("/conflict"), h.isFile("/conflict/a")]) {
+      await rejectsWith(op, StorageError, (e) => {
+        assert.equal(e.code, "ERR_CORRUPT_DATA");
+        assert.match(e.message, /'a' is both a file and a directory/);
+      });
+    }
+    // duplicates and a directory named twice are harmless
+    assert.deepEqual(await h.listDir("/dup"), ["d", "x.txt"]);
+    assert.equal(await h.isFile("/dup/x.txt"), true);
   });
 
   it("Zarr v3 hierarchy: children from OME plate/well/multiscales metadata", async () => {
