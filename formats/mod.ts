@@ -34,6 +34,7 @@ export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
 export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
 export { decodePng, encodePng, pngFormat } from "./png.ts";
 export { decodeTiff, encodeTiff, tiffFormat } from "./tiff.ts";
+export { readTiffResolution, type TiffResolution } from "./tiff_meta.ts";
 
 /** A codec for one family of extensions. */
 export interface FormatCodec {

@@ -8,6 +8,7 @@ import { basename, dirname } from "node:path";
 import type { StorageBackend } from "../../backends/base.ts";
 import { InterruptedError, watchInterrupts } from "../_interrupt.ts";
 import { openStaging, publish, whileBuilding } from "../_staging.ts";
+import { applySourcePixelSize } from "../_source_meta.ts";
 import {
   COMPRESSIONS,
   type ConversionPlan,
@@ -54,7 +55,8 @@ Options:
       --ngff VERSION      0.5 (Zarr v3, default) | 0.4 (Zarr v2, OpenHCS layout)
       --compression NAME  ${COMPRESSIONS.join(" | ")} (default: the zarr backend's)
       --levels N|auto     pyramid levels "0".."n" (default auto: 2x down until 256 px; 1 = none)
-      --pixel-size UM     physical pixel size in micrometres (y = x), e.g. 0.65
+      --pixel-size UM     physical pixel size in micrometres (y = x), e.g. 0.65 (default: what
+                          the first TIFF records in its resolution tags or ImageJ metadata)
       --z-spacing UM      distance between z planes in micrometres (needs --pixel-size)
       --dry-run           print the plan (wells, fields, channels, z, dtype, shape); write nothing
       --overwrite         replace an existing OUTPUT (or discard an interrupted build)
@@ -193,6 +195,7 @@ export async function convertCommand(
   if (pattern !== undefined) planOpts.pattern = pattern;
   const dryRun = values["dry-run"] === true;
   const plan = await planConversion(ctx.registry, input, planOpts);
+  await applySourcePixelSize(ctx.registry, plan, image, ctx.log);
   if (dryRun) {
     if (values.json) ctx.out(JSON.stringify({ dryRun: true, ...planJson(plan, output) }, null, 2));
     else {
