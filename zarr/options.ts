@@ -5,18 +5,14 @@
  * @module
  */
 
-import type { AnyBackend, LoadOptions, SaveOptions } from "../backends/base.ts";
+import type { BackendResolver, LoadOptions, SaveOptions } from "../backends/base.ts";
 import type { Compression } from "./codec.ts";
 import type { NgffVersion, PlateAxis } from "./batch.ts";
 import type { ByteStore } from "./store.ts";
 import type { DownsampleMode } from "./pyramid.ts";
 import type { ChannelInfo, PixelSize } from "./omero.ts";
 
-/** Something that resolves backends by key (a `Registry`). */
-export interface BackendResolver {
-  /** Resolves a backend by registry key. */
-  getBackend(key: string): Promise<AnyBackend>;
-}
+export type { BackendResolver };
 
 /** Options of the {@linkcode ZarrBackend} constructor. */
 export interface ZarrBackendOptions {
