@@ -112,10 +112,14 @@ interface Entry {
 
 /** Reads integers and strings from the file with bounds checks. */
 class Reader {
+  readonly bytes: Uint8Array;
+  readonly path: string;
   readonly dv: DataView;
   readonly le: boolean;
   readonly big: boolean;
-  constructor(readonly bytes: Uint8Array, readonly path: string) {
+  constructor(bytes: Uint8Array, path: string) {
+    this.bytes = bytes;
+    this.path = path;
     if (bytes.length < 8) throw corrupt(path, "not a TIFF file (too short)");
     const b0 = bytes[0];
     const b1 = bytes[1];
