@@ -51,7 +51,7 @@
  * @module
  */
 
-import * as zarr from "zarrita";
+import * as zarr from "npm:zarrita@^0.7.5";
 import {
   AlreadyExistsError,
   IsADirectoryError,

@@ -10,7 +10,7 @@
 import { readFile } from "node:fs/promises";
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import * as zarr from "zarrita";
+import * as zarr from "npm:zarrita@^0.7.5";
 import { NotFoundError, StorageError, toStorageError } from "../errors.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 

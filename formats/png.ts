@@ -22,7 +22,7 @@
  * @module
  */
 
-import { convertIndexedToRgb, decode, encode } from "fast-png";
+import { convertIndexedToRgb, decode, encode } from "npm:fast-png@^8.0.0";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { FormatCodec } from "./mod.ts";

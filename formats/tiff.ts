@@ -54,7 +54,7 @@
  * @module
  */
 
-import { inflateSync, unzlibSync } from "fflate";
+import { inflateSync, unzlibSync } from "npm:fflate@^0.8.3";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { StorageError, UnsupportedFormatError } from "../errors.ts";
 import type { FormatCodec } from "./mod.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import * as zarr from "zarrita";
+import * as zarr from "npm:zarrita@^0.7.5";
 import { StorageError, UnsupportedFormatError } from "../../errors.ts";
 import type { NdArray, TypedArray } from "../base.ts";
 import { type ChunkEncoder, type DtypeInfo, rawBytes } from "./codec.ts";
