@@ -707,3 +707,6 @@ export class FileManager {
     return created;
   }
 }
+
+// The contract types this entry's API refers to, so it documents them on its own.
+export * from "./backends/base.ts";

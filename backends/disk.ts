@@ -1006,3 +1006,6 @@ export class DiskBackend extends AbstractStorageBackend {
     return removed;
   }
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -984,3 +984,6 @@ function anySignal(signals: AbortSignal[]): { signal: AbortSignal; dispose(): vo
   }
   return { signal: ctl.signal, dispose: () => cleanups.forEach((c) => c()) };
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -1336,3 +1336,6 @@ async function swapInto(
   }
   await s.deleteAll(old);
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";
