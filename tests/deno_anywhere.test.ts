@@ -89,7 +89,7 @@ let registry: NpmRegistry | undefined;
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "hcs-anywhere-"));
   registry = await startNpmRegistry(root, Object.keys(pkg.dependencies));
-});
+}, { timeout: 120_000 });
 
 after(async () => {
   await registry?.close();
@@ -113,7 +113,9 @@ function run(cmd: string, args: string[], cwd: string, env: Record<string, strin
 }
 
 describe("deno from anywhere", () => {
-  it("a script in a temp dir imports mod.ts by path: disk (every format), zarr, http, CLI", async () => {
+  it("a script in a temp dir imports mod.ts by path: disk (every format), zarr, http, CLI", {
+    timeout: 300_000,
+  }, async () => {
     const dir = join(work, "x");
     const data = join(work, "data");
     const denoDir = join(work, "deno-dir");

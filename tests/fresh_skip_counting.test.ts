@@ -16,7 +16,9 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 describe("npm test counts skips", () => {
-  it("each runtime's run reports the probe's skipped test, and the summary sums them", () => {
+  it("each runtime's run reports the probe's skipped test, and the summary sums them", {
+    timeout: 300_000,
+  }, () => {
     const results = mkdtempSync(join(tmpdir(), "hcs-skip-probe-"));
     try {
       const r = spawnSync(

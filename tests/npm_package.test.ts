@@ -7,7 +7,7 @@
  * Node 20 (the system `node`), Node 22 (`node_modules/.bin/node`) and Bun,
  * and `tsc` type-checks a consumer importing every subpath export.
  */
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import {
@@ -76,46 +76,57 @@ function withNode(version: "20" | "22"): Record<string, string> {
   return { PATH: `${nodes[version]}${delimiter}${process.env.PATH ?? ""}` };
 }
 
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), "hcs-npm-package-"));
-  const built = sh("node", [
-    join(root, "scripts", "build-npm.mjs"),
-    "--pack",
-    "--out",
-    join(work, "out"),
-  ], {
-    cwd: root,
-  });
-  assert.equal(built.status, 0, built.stdout + built.stderr);
-  tgz = built.stdout.trim().split("\n").pop()!;
-  registry = await startNpmRegistry(root, Object.keys(devPkg.dependencies));
-  project = join(work, "project");
-  mkdirSync(project);
-  writeFileSync(
-    join(project, "package.json"),
-    JSON.stringify({ name: "consumer", private: true, type: "module" }),
-  );
-  const install = await shAsync("npm", [
-    "install",
-    tgz,
-    "--no-audit",
-    "--no-fund",
-    "--registry",
-    registry.url,
-    "--cache",
-    join(work, "npm-cache"),
-  ], project);
-  assert.equal(install.status, 0, install.out);
-  // Node 20 is the system node; Node 22 comes from the npm package `node`.
-  const which = sh("sh", ["-c", "command -v node"], { cwd: root });
-  nodes["20"] = join(work, "node20");
-  nodes["22"] = join(work, "node22");
-  mkdirSync(nodes["20"]);
-  mkdirSync(nodes["22"]);
-  symlinkSync(which.stdout.trim(), join(nodes["20"], "node"));
-  symlinkSync(bin("node"), join(nodes["22"], "node"));
-  writeCliPlanes(join(work, "planes"));
-});
+// Builds, packs and installs the package: far longer than Bun's default 5 s.
+const SLOW = { timeout: 600_000 };
+
+/**
+ * Builds, packs and installs the package once, on first use from a test (a
+ * before() hook would hit Bun's 5 s hook limit, which ignores `timeout`).
+ */
+let ready: Promise<void> | undefined;
+function setup(): Promise<void> {
+  ready ??= (async () => {
+    work = mkdtempSync(join(tmpdir(), "hcs-npm-package-"));
+    const built = sh("node", [
+      join(root, "scripts", "build-npm.mjs"),
+      "--pack",
+      "--out",
+      join(work, "out"),
+    ], {
+      cwd: root,
+    });
+    assert.equal(built.status, 0, built.stdout + built.stderr);
+    tgz = built.stdout.trim().split("\n").pop()!;
+    registry = await startNpmRegistry(root, Object.keys(devPkg.dependencies));
+    project = join(work, "project");
+    mkdirSync(project);
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({ name: "consumer", private: true, type: "module" }),
+    );
+    const install = await shAsync("npm", [
+      "install",
+      tgz,
+      "--no-audit",
+      "--no-fund",
+      "--registry",
+      registry.url,
+      "--cache",
+      join(work, "npm-cache"),
+    ], project);
+    assert.equal(install.status, 0, install.out);
+    // Node 20 is the system node; Node 22 comes from the npm package `node`.
+    const which = sh("sh", ["-c", "command -v node"], { cwd: root });
+    nodes["20"] = join(work, "node20");
+    nodes["22"] = join(work, "node22");
+    mkdirSync(nodes["20"]);
+    mkdirSync(nodes["22"]);
+    symlinkSync(which.stdout.trim(), join(nodes["20"], "node"));
+    symlinkSync(bin("node"), join(nodes["22"], "node"));
+    writeCliPlanes(join(work, "planes"));
+  })();
+  return ready;
+}
 
 after(async () => {
   await registry?.close();
@@ -151,47 +162,61 @@ console.log(JSON.stringify({
 `;
 
 describe("npm package @hcs/store", () => {
-  it("the tarball holds compiled ESM and .d.ts for every subpath export, a bin, and no .ts source", () => {
-    const list = sh("tar", ["tzf", tgz]).stdout.split("\n").filter(Boolean);
-    assert.ok(!list.some((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), "no .ts source");
-    const installed = join(project, "node_modules", "@hcs", "store");
-    const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
-    assert.equal(pkg.name, "@hcs/store");
-    assert.equal(pkg.version, denoJson.version);
-    assert.equal(pkg.type, "module");
-    assert.equal(pkg.license, "MIT");
-    assert.ok(existsSync(join(installed, "LICENSE")));
-    assert.deepEqual(pkg.bin, { "hcs-store": "./bin/hcs-store.js" });
-    assert.deepEqual(Object.keys(pkg.dependencies).sort(), Object.keys(devPkg.dependencies).sort());
-    assert.ok(!("tiff" in pkg.dependencies), "tiff is a test-only dependency");
-    for (const key of Object.keys(denoJson.exports)) {
-      const e = pkg.exports[key];
-      assert.ok(e, `export ${key}`);
-      assert.ok(existsSync(join(installed, e.import)), `${key}: ${e.import}`);
-      assert.ok(existsSync(join(installed, e.types)), `${key}: ${e.types}`);
-    }
-    const js = readFileSync(join(installed, "esm", "formats", "png.js"), "utf8");
-    assert.match(js, /from "fast-png"/);
-    assert.doesNotMatch(js, /npm:/);
-  });
+  it(
+    "the tarball holds compiled ESM and .d.ts for every subpath export, a bin, and no .ts source",
+    SLOW,
+    async () => {
+      await setup();
+      const list = sh("tar", ["tzf", tgz]).stdout.split("\n").filter(Boolean);
+      assert.ok(!list.some((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), "no .ts source");
+      const installed = join(project, "node_modules", "@hcs", "store");
+      const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
+      assert.equal(pkg.name, "@hcs/store");
+      assert.equal(pkg.version, denoJson.version);
+      assert.equal(pkg.type, "module");
+      assert.equal(pkg.license, "MIT");
+      assert.ok(existsSync(join(installed, "LICENSE")));
+      assert.deepEqual(pkg.bin, { "hcs-store": "./bin/hcs-store.js" });
+      assert.deepEqual(
+        Object.keys(pkg.dependencies).sort(),
+        Object.keys(devPkg.dependencies).sort(),
+      );
+      assert.ok(!("tiff" in pkg.dependencies), "tiff is a test-only dependency");
+      for (const key of Object.keys(denoJson.exports)) {
+        const e = pkg.exports[key];
+        assert.ok(e, `export ${key}`);
+        assert.ok(existsSync(join(installed, e.import)), `${key}: ${e.import}`);
+        assert.ok(existsSync(join(installed, e.types)), `${key}: ${e.types}`);
+      }
+      const js = readFileSync(join(installed, "esm", "formats", "png.js"), "utf8");
+      assert.match(js, /from "fast-png"/);
+      assert.doesNotMatch(js, /npm:/);
+    },
+  );
 
   for (const version of ["20", "22"] as const) {
-    it(`a script runs under Node ${version}: disk formats, zarr (blosc), typed errors, pure disk`, () => {
-      const data = join(work, `data-node${version}`);
-      mkdirSync(data);
-      writeFileSync(join(project, "script.mjs"), SCRIPT);
-      const r = sh("node", ["script.mjs", data], { env: withNode(version) });
-      assert.equal(r.status, 0, r.stdout + r.stderr);
-      const report = JSON.parse(r.stdout.trim().split("\n").pop()!);
-      assert.equal(report.runtime, "node");
-      assert.equal(report.implementation, "pure");
-      assert.equal(report.zarr, "1,2,3,400,500,65535");
-      assert.equal(report.missing, true);
-      const v = sh("node", ["--version"], { env: withNode(version) }).stdout.trim();
-      assert.match(v, new RegExp(`^v${version}\\.`));
-    });
+    it(
+      `a script runs under Node ${version}: disk formats, zarr (blosc), typed errors, pure disk`,
+      SLOW,
+      async () => {
+        await setup();
+        const data = join(work, `data-node${version}`);
+        mkdirSync(data);
+        writeFileSync(join(project, "script.mjs"), SCRIPT);
+        const r = sh("node", ["script.mjs", data], { env: withNode(version) });
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        const report = JSON.parse(r.stdout.trim().split("\n").pop()!);
+        assert.equal(report.runtime, "node");
+        assert.equal(report.implementation, "pure");
+        assert.equal(report.zarr, "1,2,3,400,500,65535");
+        assert.equal(report.missing, true);
+        const v = sh("node", ["--version"], { env: withNode(version) }).stdout.trim();
+        assert.match(v, new RegExp(`^v${version}\\.`));
+      },
+    );
 
-    it(`npx hcs-store --help / convert / info under Node ${version}`, () => {
+    it(`npx hcs-store --help / convert / info under Node ${version}`, SLOW, async () => {
+      await setup();
       const env = withNode(version);
       const help = sh("npx", ["--no-install", "hcs-store", "--help"], { env });
       assert.equal(help.status, 0, help.stderr);
@@ -218,7 +243,8 @@ describe("npm package @hcs/store", () => {
     });
   }
 
-  it("the same tarball under Bun: script (FFI disk reader) and the CLI", () => {
+  it("the same tarball under Bun: script (FFI disk reader) and the CLI", SLOW, async () => {
+    await setup();
     const data = join(work, "data-bun");
     mkdirSync(data);
     writeFileSync(join(project, "script.mjs"), SCRIPT);
@@ -237,63 +263,73 @@ describe("npm package @hcs/store", () => {
     assert.equal(JSON.parse(info.stdout).wells.length, 4);
   });
 
-  it("tsc type-checks a consumer of every subpath export against the shipped .d.ts", () => {
-    const imports = Object.keys(denoJson.exports).map((k, i) =>
-      `import * as m${i} from "${k === "." ? "@hcs/store" : `@hcs/store/${k.slice(2)}`}";`
-    );
-    writeFileSync(
-      join(project, "consumer.ts"),
-      `${imports.join("\n")}
+  it(
+    "tsc type-checks a consumer of every subpath export against the shipped .d.ts",
+    SLOW,
+    async () => {
+      await setup();
+      const imports = Object.keys(denoJson.exports).map((k, i) =>
+        `import * as m${i} from "${k === "." ? "@hcs/store" : `@hcs/store/${k.slice(2)}`}";`
+      );
+      writeFileSync(
+        join(project, "consumer.ts"),
+        `${imports.join("\n")}
 import { getBackend, NotFoundError } from "@hcs/store";
 const mem = await getBackend("memory");
 const v: unknown = await mem.load("/x").catch((e: unknown) => e instanceof NotFoundError);
 console.log(v, ${Object.keys(denoJson.exports).map((_, i) => `m${i}`).join(", ")});
 `,
-    );
-    writeFileSync(
-      join(project, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: {
-          target: "es2022",
-          module: "nodenext",
-          moduleResolution: "nodenext",
-          strict: true,
-          noEmit: true,
-          skipLibCheck: false,
-          lib: ["esnext", "dom"],
-          types: [],
-        },
-        files: ["consumer.ts"],
-      }),
-    );
-    // skipLibCheck is off so our .d.ts files are checked; errors inside
-    // third-party declarations (numcodecs, unzipit) are theirs, not ours.
-    const r = sh(bin("tsc"), ["-p", "tsconfig.json"]);
-    const errors = (r.stdout + r.stderr).split("\n").filter((l) => /error TS/.test(l));
-    const ours = errors.filter((l) => !/^node_modules\/(?!@hcs\/)/.test(l));
-    assert.deepEqual(ours, [], r.stdout + r.stderr);
-  });
+      );
+      writeFileSync(
+        join(project, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            target: "es2022",
+            module: "nodenext",
+            moduleResolution: "nodenext",
+            strict: true,
+            noEmit: true,
+            skipLibCheck: false,
+            lib: ["esnext", "dom"],
+            types: [],
+          },
+          files: ["consumer.ts"],
+        }),
+      );
+      // skipLibCheck is off so our .d.ts files are checked; errors inside
+      // third-party declarations (numcodecs, unzipit) are theirs, not ours.
+      const r = sh(bin("tsc"), ["-p", "tsconfig.json"]);
+      const errors = (r.stdout + r.stderr).split("\n").filter((l) => /error TS/.test(l));
+      const ours = errors.filter((l) => !/^node_modules\/(?!@hcs\/)/.test(l));
+      assert.deepEqual(ours, [], r.stdout + r.stderr);
+    },
+  );
 });
 
 describe("JSR: deno publish --dry-run", () => {
-  it("passes with the LICENSE, no test/bench files, and only the two documented warnings", () => {
-    const r = sh(bin("deno"), ["publish", "--dry-run", "--allow-dirty"], { cwd: root });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    const text = r.stdout + r.stderr;
-    const files = [...text.matchAll(/^\s+file:\/\/\S+?\/([^/\s]+(?:\/\S+)?) \(/gm)].map((m) =>
-      m[1]!
-    );
-    const rel = [...text.matchAll(/file:\/\/(\S+) \(/g)].map((m) => m[1]!.slice(root.length + 1));
-    assert.ok(files.length > 0 && rel.includes("LICENSE"), rel.join(", "));
-    assert.ok(rel.includes("mod.ts") && rel.includes("edge.ts"));
-    for (const f of rel) assert.doesNotMatch(f, /^(tests|bench|scripts|build|node_modules)\b/, f);
-    const warnings = [...text.matchAll(/warning\[([\w-]+)\][\s\S]*?-->\s*\S*?([\w/]+\.ts):/g)].map((
-      m,
-    ) => `${m[1]} ${m[2]!.replace(/^.*?(backends|ffi)\//, "$1/")}`);
-    assert.deepEqual(warnings.sort(), [
-      "unanalyzable-dynamic-import backends/zarr/codec.ts",
-      "unanalyzable-dynamic-import ffi/bun.ts",
-    ]);
-    assert.equal((text.match(/warning\[/g) ?? []).length, 2, "no other warning");
-  });
+  it(
+    "passes with the LICENSE, no test/bench files, and only the two documented warnings",
+    SLOW,
+    () => {
+      const r = sh(bin("deno"), ["publish", "--dry-run", "--allow-dirty"], { cwd: root });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      const text = r.stdout + r.stderr;
+      const files = [...text.matchAll(/^\s+file:\/\/\S+?\/([^/\s]+(?:\/\S+)?) \(/gm)].map((m) =>
+        m[1]!
+      );
+      const rel = [...text.matchAll(/file:\/\/(\S+) \(/g)].map((m) => m[1]!.slice(root.length + 1));
+      assert.ok(files.length > 0 && rel.includes("LICENSE"), rel.join(", "));
+      assert.ok(rel.includes("mod.ts") && rel.includes("edge.ts"));
+      for (const f of rel) assert.doesNotMatch(f, /^(tests|bench|scripts|build|node_modules)\b/, f);
+      const warnings = [...text.matchAll(/warning\[([\w-]+)\][\s\S]*?-->\s*\S*?([\w/]+\.ts):/g)]
+        .map((
+          m,
+        ) => `${m[1]} ${m[2]!.replace(/^.*?(backends|ffi)\//, "$1/")}`);
+      assert.deepEqual(warnings.sort(), [
+        "unanalyzable-dynamic-import backends/zarr/codec.ts",
+        "unanalyzable-dynamic-import ffi/bun.ts",
+      ]);
+      assert.equal((text.match(/warning\[/g) ?? []).length, 2, "no other warning");
+    },
+  );
 });
