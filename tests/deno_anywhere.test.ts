@@ -139,6 +139,23 @@ describe("deno from anywhere", () => {
     assert.equal(info.wells.length, 1);
     // The npm packages came from the loopback registry into the empty DENO_DIR.
     assert.ok(readdirSync(denoDir).length > 0, "DENO_DIR was used");
+    // The same script with cwd inside the checkout (its deno.json then in view) works too.
+    const data2 = join(work, "data2");
+    mkdirSync(data2);
+    const again = await run(deno, ["run", "-A", script, data2], root, {
+      DENO_DIR: denoDir,
+      NPM_CONFIG_REGISTRY: registry!.url,
+      DENO_NO_UPDATE_CHECK: "1",
+    });
+    assert.equal(
+      again.code,
+      0,
+      `deno run (cwd in the checkout) failed:\n${again.stdout}\n${again.stderr}`,
+    );
+    const second = JSON.parse(again.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    for (const k of ["formats", "roundTrips", "zarrShape", "httpText", "cliStatus"]) {
+      assert.deepEqual(second[k], report[k], k);
+    }
   });
 });
 
