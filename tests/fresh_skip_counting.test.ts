@@ -44,6 +44,54 @@ describe("npm test counts skips", () => {
     }
   });
 
+  it("a missing peer skips with one printed reason, and fails the run under CI=true", {
+    timeout: 300_000,
+  }, () => {
+    const run = (ci: boolean) => {
+      const results = mkdtempSync(join(tmpdir(), "hcs-peer-probe-"));
+      try {
+        const env: Record<string, string | undefined> = {
+          ...process.env,
+          HCS_TEST_RESULTS: results,
+        };
+        if (ci) env.CI = "true";
+        else delete env.CI;
+        return spawnSync("node", [
+          join(root, "scripts", "test-all.mjs"),
+          "tests/fixtures/peer_probe.ts",
+        ], {
+          cwd: root,
+          env,
+          encoding: "utf8",
+          timeout: 300_000,
+        });
+      } finally {
+        rmSync(results, { recursive: true, force: true });
+      }
+    };
+    const local = run(false);
+    assert.equal(local.status, 0, local.stdout + local.stderr);
+    assert.equal(local.stdout.trimEnd().split("\n").pop(), "3 passed, 0 failed, 3 skipped");
+    const reasons = local.stdout.match(/^skipping probe-peer tests: .*$/gm) ?? [];
+    assert.equal(reasons.length, 3, "one reason per runtime run");
+    const ci = run(true);
+    assert.notEqual(ci.status, 0, "CI=true with a missing peer must fail");
+    assert.match(ci.stdout, /[1-9]\d* failed/);
+    assert.match(ci.stdout + ci.stderr, /CI=true requires probe-peer unavailable/);
+  });
+
+  it("tests reach Python only through tests/_peers.ts", () => {
+    const dir = join(root, "tests");
+    const offenders: string[] = [];
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".ts") && n !== "_peers.ts")) {
+      const text = readFileSync(join(dir, f), "utf8");
+      if (/["'`]\/usr\/bin\/python3?["'`]|spawn(?:Sync)?\(\s*["'`]python3?["'`]/.test(text)) {
+        offenders.push(`tests/${f}`);
+      }
+    }
+    assert.deepEqual(offenders, [], "use PYTHON and pythonMissing() from tests/_peers.ts");
+  });
+
   it("no test file skips a whole describe() (Bun would not count its tests)", () => {
     const dir = join(root, "tests");
     const offenders: string[] = [];
