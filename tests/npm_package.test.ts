@@ -306,6 +306,46 @@ console.log(v, ${Object.keys(denoJson.exports).map((_, i) => `m${i}`).join(", ")
   );
 });
 
+describe("npm package on the edge", () => {
+  it(
+    "the README's bundle command for the npm package gives one ESM file without node:/bun:",
+    SLOW,
+    async () => {
+      await setup();
+      const readme = readFileSync(join(root, "README.md"), "utf8");
+      const at = readme.indexOf("<!-- edge-bundle-command-npm");
+      assert.ok(at >= 0, "README has the edge-bundle-command-npm marker");
+      const line = /```sh\n([^\n]+)\n```/.exec(readme.slice(at))?.[1];
+      assert.ok(line, "a sh block follows the marker");
+      const [tool, ...args] = [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+      assert.equal(tool, "bun");
+      writeFileSync(
+        join(project, "worker.ts"),
+        `import { HttpBackend, ZarrBackend } from "@hcs/store/edge";
+export default {
+  async fetch(req: Request): Promise<Response> {
+    const u = new URL(req.url);
+    const zarr = new ZarrBackend({ store: new HttpBackend({ baseUrl: u.searchParams.get("base")! }) });
+    return Response.json(await zarr.listFiles("/"));
+  },
+};
+`,
+      );
+      const r = sh(bin("bun"), args);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      const code = readFileSync(join(project, "worker.js"), "utf8");
+      assert.deepEqual(code.match(/["'`](?:node|bun):[\w/.-]+["'`]/g) ?? [], []);
+      assert.match(code, /blosc/i, "the pure-JS blosc decoder is in the bundle");
+      // The node-only modules stay behind import() (never loaded on the edge).
+      for (
+        const l of code.split("\n").filter((l) => /(?:disk|file_lock|ffi\/mod)\.js["']/.test(l))
+      ) {
+        assert.match(l, /import\(\s*["'][^"']+["']\s*\)/, l);
+      }
+    },
+  );
+});
+
 describe("JSR: deno publish --dry-run", () => {
   it(
     "passes with the LICENSE, no test/bench files, and only the two documented warnings",
