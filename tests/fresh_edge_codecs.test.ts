@@ -15,7 +15,7 @@ import Blosc from "numcodecs/blosc";
 import Zstd from "numcodecs/zstd";
 import { bloscDecode, readBloscHeader } from "../_internal/codecs/blosc.ts";
 import { lz4DecodeBlock } from "../_internal/codecs/lz4.ts";
-import { zstdDecode } from "../_internal/codecs/zstd.ts";
+import { zstdDecode, zstdFrames } from "../_internal/codecs/zstd.ts";
 import { chunkLimit } from "../_internal/codecs/zarrita_pure.ts";
 import {
   CorruptDataError,
@@ -243,6 +243,21 @@ describe("hostile input is refused with typed errors", () => {
     };
     const enc = (await codec.encode(sample(10_000, 4))).slice();
     assert.throws(() => zstdDecode(enc, 9_999), LimitExceededError);
+    // A second frame declaring a huge window is refused before fzstd allocates it.
+    const hostile = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xf8, 0x01, 0x00, 0x00]);
+    const two = new Uint8Array(enc.length + hostile.length);
+    two.set(enc);
+    two.set(hostile, enc.length);
+    assert.throws(() => zstdDecode(two, 1 << 20), LimitExceededError);
+    // Two honest frames back to back decode to both contents.
+    const both = new Uint8Array(enc.length * 2);
+    both.set(enc);
+    both.set(enc, enc.length);
+    const data = sample(10_000, 4);
+    const dec = zstdDecode(both, 20_000);
+    assert.equal(dec.length, 20_000);
+    assert.ok(dec.every((v, i) => v === data[i % 10_000]));
+    assert.equal(zstdFrames(both).length, 2);
     assert.throws(() => zstdDecode(new Uint8Array([1, 2, 3, 4, 5, 6]), 10), CorruptDataError);
     assert.throws(() => zstdDecode(enc.subarray(0, enc.length - 5), 10_000), CorruptDataError);
   });
