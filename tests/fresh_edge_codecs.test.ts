@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 import Blosc from "numcodecs/blosc";
 import Zstd from "numcodecs/zstd";
-import { bloscDecode, readBloscHeader } from "../_internal/codecs/blosc.ts";
+import { zlibSync } from "fflate";
+import { bloscDecode, inflateZlibInto, readBloscHeader } from "../_internal/codecs/blosc.ts";
 import { lz4DecodeBlock } from "../_internal/codecs/lz4.ts";
 import { zstdDecode, zstdFrames } from "../_internal/codecs/zstd.ts";
 import { chunkLimit } from "../_internal/codecs/zarrita_pure.ts";
@@ -218,6 +219,18 @@ describe("hostile input is refused with typed errors", () => {
         }
       }
     }
+  });
+
+  it("zlib inside blosc: a stream longer than its split is caught, not truncated", () => {
+    const data = sample(2000, 9);
+    const z = zlibSync(data);
+    assert.equal(inflateZlibInto(z, new Uint8Array(2000)), 2000);
+    assert.notEqual(inflateZlibInto(z, new Uint8Array(1000)), 1000, "overflow is reported");
+    assert.notEqual(inflateZlibInto(z, new Uint8Array(3000)), 3000, "underflow is reported");
+    assert.throws(
+      () => inflateZlibInto(new Uint8Array([1, 2, 3]), new Uint8Array(4)),
+      CorruptDataError,
+    );
   });
 
   it("lz4: offsets before the output and overruns are CorruptDataError", () => {

@@ -147,19 +147,7 @@ function innerDecoder(code: number, path: string): Inner {
     case 1:
       return (s, d) => lz4DecodeBlock(s, d, path);
     case 3:
-      return (s, d) => {
-        let r: Uint8Array;
-        try {
-          r = unzlibSync(s, { out: new Uint8Array(d.length) });
-        } catch (err) {
-          throw new CorruptDataError("decode", path, `corrupt zlib stream in blosc chunk`, {
-            cause: err,
-          });
-        }
-        if (r.length !== d.length) return r.length;
-        d.set(r);
-        return r.length;
-      };
+      return (s, d) => inflateZlibInto(s, d, path);
     case 4:
       return (s, d) => {
         const r = zstdDecode(s, d.length, path);
@@ -173,6 +161,25 @@ function innerDecoder(code: number, path: string): Inner {
         `blosc inner codec ${CODEC_NAMES[code] ?? `#${code}`} is not decoded here`,
       );
   }
+}
+
+/**
+ * Inflates a zlib stream into exactly `dst` and returns the decoded length.
+ * fflate silently stops at the end of a caller-sized buffer, so it gets one
+ * byte more: a stream that fills that byte decodes to more than `dst` holds
+ * (the caller then sees a wrong size), without ever allocating more.
+ */
+export function inflateZlibInto(src: Uint8Array, dst: Uint8Array, path = "<zlib>"): number {
+  let r: Uint8Array;
+  try {
+    r = unzlibSync(src, { out: new Uint8Array(dst.length + 1) });
+  } catch (err) {
+    throw new CorruptDataError("decode", path, "corrupt zlib stream in blosc chunk", {
+      cause: err,
+    });
+  }
+  if (r.length === dst.length) dst.set(r);
+  return r.length;
 }
 
 /** Inverse of blosc's byte shuffle over one block. */
