@@ -277,7 +277,14 @@ describe("npm package @hcs/store", () => {
 import { getBackend, NotFoundError } from "@hcs/store";
 const mem = await getBackend("memory");
 const v: unknown = await mem.load("/x").catch((e: unknown) => e instanceof NotFoundError);
-console.log(v, ${Object.keys(denoJson.exports).map((_, i) => `m${i}`).join(", ")});
+// The shipped declarations keep the typed registry (each directive must mark a real error).
+// @ts-expect-error a misspelt built-in key
+await getBackend("dsik");
+const http = await getBackend("http");
+// @ts-expect-error the HTTP backend is read-only
+await http.save("x", "/x.txt");
+const bytes: Uint8Array = await mem.load("/a.tif", { as: "bytes" });
+console.log(v, bytes, ${Object.keys(denoJson.exports).map((_, i) => `m${i}`).join(", ")});
 `,
       );
       writeFileSync(
