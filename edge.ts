@@ -5,12 +5,14 @@
  * Cloudflare workerd, Deno Deploy, browsers, and of course Deno, Bun and Node.
  *
  * Registry entries stay lazy: the `disk` backend, its FFI bulk reader and
- * the cross-process file lock (taken by the Zarr backend only when it writes
- * plate metadata to disk) are reached through `import()` alone, never on a
- * runtime without a filesystem, so a bundler keeps them external:
- * `bun build --target=browser --external '*disk.ts' --external '*ffi/mod.ts'
- * --external '*file_lock.ts'` gives one ESM file with no `node:*`/`bun:*`
- * import (tests/edge_workerd.test.ts runs that bundle in workerd).
+ * the cross-process file lock are reached through `import()` alone, never on
+ * a runtime without a filesystem, so a bundler keeps them external (the
+ * README's "Bundling for the edge" gives the command; tests/edge_workerd.test.ts
+ * runs it and the bundle in workerd).
+ *
+ * Importing this entry replaces zarrita's zstd and blosc chunk decoders with
+ * pure-JS ones (`_internal/codecs/`): the default ones compile WebAssembly at
+ * run time, which workerd forbids. Encoding still uses the WebAssembly codecs.
  *
  * @example Read a plane of an OME-Zarr plate served over HTTP
  * ```ts
@@ -23,6 +25,10 @@
  *
  * @module
  */
+
+import { installPureDecoders } from "./_internal/codecs/zarrita_pure.ts";
+
+installPureDecoders();
 
 export * from "./core.ts";
 export { MemoryBackend } from "./backends/memory.ts";

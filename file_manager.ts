@@ -569,3 +569,6 @@ export class FileManager {
     return await mirrorTree(route, src, dst, { recursive, replaceLinks, absolute, op });
   }
 }
+
+// The contract types this entry's API refers to, so it documents them on its own.
+export * from "./backends/base.ts";

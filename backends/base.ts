@@ -130,10 +130,29 @@ export interface DataSink {
   ): Promise<void>;
 }
 
+/** `load` options asking for the raw bytes. */
+export type LoadBytesOptions = LoadOptions & { as: "bytes" };
+
+/** The value type a path's extension decodes to (built-in formats), else `StorageValue`. */
+export type LoadedValue<P extends string> = P extends `${string}.${"npy" | "tif" | "tiff" | "png"}`
+  ? NdArray
+  : P extends `${string}.json` ? JsonValue
+  : P extends `${string}.txt` ? string
+  : StorageValue;
+
+/** `P` when it is a string literal type (so `load<string>(…)` keeps its meaning), else `never`. */
+export type LiteralPath<P extends string> = string extends P ? never : P;
+
 /** Reads values and lists what exists. */
 export interface DataSource {
+  /** Loads the raw bytes at `path`. */
+  load(path: string, options: LoadBytesOptions): Promise<Uint8Array>;
+  /** Loads the value at `path`, typed by its extension where the path is a literal. */
+  load<P extends string>(path: LiteralPath<P>, options?: LoadOptions): Promise<LoadedValue<P>>;
   /** Loads the value at `path` (decoded by extension, or raw bytes with `{ as: "bytes" }`). */
   load<T = StorageValue>(path: string, options?: LoadOptions): Promise<T>;
+  /** Loads the raw bytes of many paths, in request order. */
+  loadBatch(paths: readonly string[], options: LoadBytesOptions): Promise<Uint8Array[]>;
   /** Loads many paths, results in request order. */
   loadBatch<T = StorageValue>(paths: readonly string[], options?: LoadOptions): Promise<T[]>;
   /** Full paths of files under `dir`, breadth-first, natural order within a depth. */
@@ -179,8 +198,14 @@ export interface StorageBackend extends BackendBase, DataSource, DataSink, Files
 
 /** A backend that writes values and reads through generated listings. */
 export interface VirtualBackend extends BackendBase, DataSink {
+  /** Loads the raw bytes of a virtual path. */
+  load(path: string, options: LoadBytesOptions): Promise<Uint8Array>;
+  /** Loads a virtual path, typed by its extension where the path is a literal. */
+  load<P extends string>(path: LiteralPath<P>, options?: LoadOptions): Promise<LoadedValue<P>>;
   /** Loads a virtual path. */
   load<T = StorageValue>(path: string, options?: LoadOptions): Promise<T>;
+  /** Loads the raw bytes of many virtual paths, in request order. */
+  loadBatch(paths: readonly string[], options: LoadBytesOptions): Promise<Uint8Array[]>;
   /** Loads many virtual paths, in request order. */
   loadBatch<T = StorageValue>(paths: readonly string[], options?: LoadOptions): Promise<T[]>;
   /** Lists virtual file names under `dir`. */

@@ -622,3 +622,6 @@ export class DiskBackend extends AbstractStorageBackend
     return removeStaleTemps(dir, olderThanMs, "removeStaleTempFiles");
   }
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -500,3 +500,6 @@ function urlPathname(url: string): string {
     return url;
   }
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

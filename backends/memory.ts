@@ -571,3 +571,6 @@ export class MemoryBackend extends AbstractStorageBackend
     this.#root = newDir();
   }
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -472,3 +472,6 @@ function wrapSourceError(
   if (i < 0) return err;
   return restate(err, op, paths[i]!, `source ${mappings[i]!.backend}:'${err.path}': ${err.reason}`);
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -445,3 +445,6 @@ export class ZarrBackend extends AbstractStorageBackend {
     await s.copy(src, dst);
   }
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BackendNotFoundError, restate, StorageError } from "../errors.ts";
 import type { AnyBackend } from "../backends/base.ts";
-import { type Registry, storageRegistry } from "../registry/registry.ts";
+import { backendKey, type Registry, storageRegistry } from "../registry/registry.ts";
 
 /** A mistake in how the command was called: exit status 2. */
 export class UsageError extends Error {
@@ -216,7 +216,7 @@ export async function backendFor<T extends AnyBackend = AnyBackend>(
   command: string,
 ): Promise<T> {
   try {
-    return await registry.getBackend<T>(key);
+    return await registry.getBackend(backendKey<T>(key));
   } catch (err) {
     if (err instanceof BackendNotFoundError && !registry.has(key)) {
       throw new UsageError(`unknown backend '${key}' (${err.reason})`, command);

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Inflate, Unzlib } from "fflate";
+import { Inflate, Unzlib } from "npm:fflate@^0.8.3";
 import { CorruptDataError } from "../errors.ts";
 
 /** Input bytes per push (bounds the output one push can produce to ~16 MiB). */

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { encode } from "fast-png";
+import { encode } from "npm:fast-png@^8.0.0";
 import type { NdArray } from "../backends/base.ts";
 import { UnsupportedFormatError } from "../errors.ts";
 import type { FormatCodec } from "./mod.ts";

@@ -222,3 +222,6 @@ export async function atomicUpdateJson<T = JsonValue>(
     return next;
   }, lockOptions);
 }
+
+// The value type this entry's API refers to, so it documents it on its own.
+export type { JsonValue } from "../backends/base.ts";

@@ -14,3 +14,6 @@
 export * from "./registry.ts";
 export * from "./runtime.ts";
 export { planDisk } from "./builtins.ts";
+
+// The contract types the registry's API refers to, so this entry documents them on its own.
+export type * from "../backends/base.ts";

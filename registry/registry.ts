@@ -6,7 +6,7 @@
  */
 
 import { BackendNotFoundError, StorageError } from "../errors.ts";
-import type { AnyBackend, StorageBackend } from "../backends/base.ts";
+import type { AnyBackend, ReadOnlyBackend, StorageBackend } from "../backends/base.ts";
 import { runtime, type RuntimeInfo } from "./runtime.ts";
 import { BUILTIN_ENTRIES } from "./builtins.ts";
 
@@ -49,10 +49,66 @@ export interface LoadContext {
 }
 
 /** A backend instance, a class, or a (possibly async) factory of one. */
-export type BackendProvider =
-  | AnyBackend
-  | (new () => AnyBackend)
-  | ((context: LoadContext) => AnyBackend | Promise<AnyBackend>);
+export type BackendProvider<T extends AnyBackend = AnyBackend> =
+  | T
+  | (new () => T)
+  | ((context: LoadContext) => T | Promise<T>);
+
+/**
+ * The backend type each built-in key resolves to, so `getBackend("http")` is
+ * read-only at compile time and `getBackend("dsik")` does not compile.
+ */
+export interface BuiltinBackends {
+  /** In-memory directory tree. */
+  memory: StorageBackend;
+  /** The local filesystem. */
+  disk: StorageBackend;
+  /** Read-only over `fetch`. */
+  http: ReadOnlyBackend;
+  /** Read-only views over mapped backends. */
+  virtual_workspace: ReadOnlyBackend;
+  /** OME-Zarr arrays and plates. */
+  zarr: StorageBackend;
+}
+
+/** A built-in registry key (lower case). */
+export type BuiltinBackendKey = keyof BuiltinBackends;
+
+/** `K` when it names a built-in backend in any letter case, otherwise `never`. */
+export type BuiltinKeyArg<K extends string> = Lowercase<K> extends BuiltinBackendKey ? K : never;
+
+/** The backend type of a built-in key given in any letter case. */
+export type BuiltinBackendOf<K extends string> = BuiltinBackends[
+  Lowercase<K> & BuiltinBackendKey
+];
+
+/**
+ * A registry key for a backend outside the built-ins, carrying that backend's
+ * type: returned by `registerBackend`, or made with {@linkcode backendKey}.
+ */
+export type BackendKey<T extends AnyBackend = AnyBackend> = string & {
+  /** Type-level only: the backend type this key resolves to. */
+  readonly __hcsBackend: T;
+};
+
+/**
+ * Names a key that is not a built-in (a custom backend, or a key only known
+ * at run time) with the backend type the caller expects: the typed path for
+ * `getBackend` beyond the built-in keys. Nothing is checked at run time.
+ *
+ * @example
+ * ```ts
+ * import { backendKey, createRegistry, type StorageBackend } from "@hcs/store";
+ * import { MemoryBackend } from "@hcs/store/memory";
+ * const reg = createRegistry();
+ * reg.registerBackend("scratch", new MemoryBackend("scratch"));
+ * const scratch = await reg.getBackend(backendKey<StorageBackend>("scratch"));
+ * await scratch.ensureDirectory("/tmp");
+ * ```
+ */
+export function backendKey<T extends AnyBackend = AnyBackend>(key: string): BackendKey<T> {
+  return key as BackendKey<T>;
+}
 
 /** Backends that report the implementation they settled on after loading. */
 interface SelfDescribing {
@@ -127,8 +183,24 @@ export class Registry {
    * Resolves a backend by key (case-insensitive). The first call imports and
    * constructs it; concurrent first calls share that one initialisation.
    * Unknown or unsupported keys throw {@linkcode BackendNotFoundError}.
+   *
+   * Built-in keys are typed by {@linkcode BuiltinBackends}; other keys go
+   * through a {@linkcode BackendKey} (from `registerBackend` or
+   * {@linkcode backendKey}). An explicit type argument narrows a built-in to a
+   * concrete class (`getBackend<DiskBackend>("disk")`).
    */
-  getBackend<T extends AnyBackend = StorageBackend>(key: string): Promise<T> {
+  getBackend<K extends string>(key: BuiltinKeyArg<K>): Promise<BuiltinBackendOf<K>>;
+  /** Resolves a custom backend through its typed key. */
+  getBackend<T extends AnyBackend>(key: BackendKey<T>): Promise<T>;
+  /** Resolves a built-in backend as the concrete type given explicitly. */
+  getBackend<T extends AnyBackend>(
+    key: BuiltinBackendKey | Uppercase<BuiltinBackendKey>,
+  ): Promise<T>;
+  getBackend(key: string): Promise<AnyBackend> {
+    return this.#resolve(key);
+  }
+
+  #resolve<T extends AnyBackend = AnyBackend>(key: string): Promise<T> {
     if (typeof key !== "string") {
       return Promise.reject(new TypeError(`getBackend: key must be a string, got ${typeof key}`));
     }
@@ -168,7 +240,7 @@ export class Registry {
    * Adds (or replaces) a backend under `key` (case-insensitive): an instance,
    * a class, or a factory called once on first use (single-flight).
    */
-  registerBackend(key: string, provider: BackendProvider): void {
+  registerBackend<T extends AnyBackend>(key: string, provider: BackendProvider<T>): BackendKey<T> {
     if (typeof key !== "string" || key.trim() === "") {
       throw new TypeError("registerBackend: key must be a non-empty string");
     }
@@ -176,11 +248,12 @@ export class Registry {
       throw new TypeError(`registerBackend '${key}': a backend, class or factory is required`);
     }
     const k = key.toLowerCase();
-    this.#entries.set(k, providerEntry(k, provider));
+    this.#entries.set(k, providerEntry(k, provider as BackendProvider));
     this.#instances.delete(k);
     this.#pending.delete(k);
     this.#user.add(k);
-    if (typeof provider === "object") this.#instances.set(k, provider);
+    if (typeof provider === "object") this.#instances.set(k, provider as AnyBackend);
+    return key as BackendKey<T>;
   }
 
   /** Adds a table entry (used for built-ins and tests). */
@@ -267,8 +340,15 @@ export const storageRegistry: Registry = new Registry();
  * console.assert((await mem.load("/greeting.txt")) === "hello");
  * ```
  */
-export function getBackend<T extends AnyBackend = StorageBackend>(key: string): Promise<T> {
-  return storageRegistry.getBackend<T>(key);
+export function getBackend<K extends string>(key: BuiltinKeyArg<K>): Promise<BuiltinBackendOf<K>>;
+/** Resolves a custom backend from the default registry through its typed key. */
+export function getBackend<T extends AnyBackend>(key: BackendKey<T>): Promise<T>;
+/** Resolves a built-in backend from the default registry as the type given explicitly. */
+export function getBackend<T extends AnyBackend>(
+  key: BuiltinBackendKey | Uppercase<BuiltinBackendKey>,
+): Promise<T>;
+export function getBackend(key: string): Promise<AnyBackend> {
+  return storageRegistry.getBackend(key as BackendKey);
 }
 
 /**
@@ -278,12 +358,15 @@ export function getBackend<T extends AnyBackend = StorageBackend>(key: string): 
  * ```ts
  * import { getBackend, registerBackend } from "@hcs/store";
  * import { MemoryBackend } from "@hcs/store/memory";
- * registerBackend("scratch", () => new MemoryBackend("scratch"));
- * console.assert((await getBackend("SCRATCH")).key === "scratch");
+ * const scratch = registerBackend("scratch", () => new MemoryBackend("scratch"));
+ * console.assert((await getBackend(scratch)).key === "scratch"); // typed MemoryBackend
  * ```
  */
-export function registerBackend(key: string, provider: BackendProvider): void {
-  storageRegistry.registerBackend(key, provider);
+export function registerBackend<T extends AnyBackend>(
+  key: string,
+  provider: BackendProvider<T>,
+): BackendKey<T> {
+  return storageRegistry.registerBackend(key, provider);
 }
 
 /**

@@ -1,9 +1,10 @@
 // The edge entry, for real: bundle a worker over edge.ts into one ESM file
-// (no node:/bun: import in it), run it inside Cloudflare's workerd on
-// 127.0.0.1, let it read a plane of an OME-Zarr plate that this test serves
-// over HTTP (written with the Zarr backend over memory), and compare the
-// checksum and shape with the source plane. The same entry then runs under
-// Deno with no permission but --allow-net=127.0.0.1.
+// with the command the README documents (no node:/bun: import in it), run it
+// inside Cloudflare's workerd on 127.0.0.1, let it read planes of OME-Zarr
+// plates that this test serves over HTTP (written with the Zarr backend over
+// memory, one plate per compression and NGFF version), and compare checksums
+// and shapes with the source planes. The same entry then runs under Deno with
+// no permission but --allow-net=127.0.0.1.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -13,20 +14,40 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MemoryBackend, type NdArray, NotFoundError, ZarrBackend } from "../edge.ts";
+import {
+  type Compression,
+  MemoryBackend,
+  type NdArray,
+  type NgffVersion,
+  NotFoundError,
+  ZarrBackend,
+} from "../edge.ts";
 import { fingerprint, readPlane } from "./fixtures/edge_read.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 
 /**
- * Node-only modules that the core reaches only through lazy `import()`, on
- * runtimes with a filesystem (the disk backend, its FFI bulk reader, the file
- * lock the Zarr backend takes on disk stores): kept out of the bundle. If this
- * test finds node:/bun: in the bundle, a module reachable from edge.ts imports
- * them; lazy node-only modules belong here and in edge.ts's documentation.
+ * The bundling command from the README (the line after its
+ * `edge-bundle-command` marker), split into argv. If this test finds node:/bun:
+ * in the bundle, a module reachable from edge.ts imports them; lazy node-only
+ * modules belong in that command's `--external` list.
  */
-const LAZY_NODE_ONLY = ["*disk.ts", "*file_lock.ts", "*ffi/mod.ts"];
+async function documentedBundleCommand(): Promise<string[]> {
+  const readme = await readFile(join(root, "README.md"), "utf8");
+  const at = readme.indexOf("<!-- edge-bundle-command");
+  assert.ok(at >= 0, "README has the edge-bundle-command marker");
+  const block = /```sh\n([^\n]+)\n```/.exec(readme.slice(at));
+  assert.ok(block, "a sh block follows the marker");
+  return [...block[1]!.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/** Every compression × NGFF version: one plate each, read back in workerd. */
+const VARIANTS: { compression: Compression; ngff: NgffVersion }[] = (
+  ["none", "gzip", "zlib", "zstd", "blosc"] as const
+).flatMap((compression) => (["0.5", "0.4"] as const).map((ngff) => ({ compression, ngff })));
+const variantPath = (v: { compression: string; ngff: string }) =>
+  `/plate-${v.compression}-${v.ngff}/images/A01_f1.tif`;
 
 function plane(seed: number, h = 48, w = 64): NdArray<Uint16Array> {
   const data = new Uint16Array(h * w);
@@ -107,6 +128,15 @@ before(async () => {
     row: "A",
     column: "01",
   });
+  for (const v of VARIANTS) {
+    const dir = variantPath(v).replace(/\/images\/.*/, "");
+    await mem.ensureDirectory(dir);
+    const z = new ZarrBackend({ store: mem, compression: v.compression, ngff: v.ngff });
+    await z.saveBatch(planes, names.map((n) => n.replace("/plate/", `${dir}/`)), {
+      row: "A",
+      column: "01",
+    });
+  }
   server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     served.push(path);
@@ -132,14 +162,20 @@ after(async () => {
 describe("edge entry", () => {
   it("bundles to one ESM file without node:/bun: imports and runs in workerd", async () => {
     const bundle = join(work, "worker.js");
-    const build = await run(bin("bun"), [
-      "build",
-      "--target=browser",
-      join(root, "tests/fixtures/edge_worker.ts"),
-      "--outfile",
-      bundle,
-      ...LAZY_NODE_ONLY.flatMap((m) => ["--external", m]),
-    ], 60_000);
+    const [tool, ...args] = await documentedBundleCommand();
+    assert.equal(tool, "bun");
+    const argv = args.map((a) =>
+      a === "worker.ts"
+        ? join(root, "tests/fixtures/edge_worker.ts")
+        : a === "worker.js"
+        ? bundle
+        : a
+    );
+    assert.ok(
+      argv.includes(bundle) && argv.some((a) => a.endsWith("edge_worker.ts")),
+      args.join(" "),
+    );
+    const build = await run(bin("bun"), argv, 60_000);
     assert.equal(build.code, 0, `bun build failed:\n${build.stdout}\n${build.stderr}`);
     const code = await readFile(bundle, "utf8");
     const runtimeSpecifiers = code.match(/["'`](?:node|bun):[\w/.-]+["'`]/g) ?? [];
@@ -201,6 +237,16 @@ const edgeWorker :Workerd.Worker = (
       assert.notDeepEqual(expected.checksum, fingerprint(planes[0]).checksum);
       // and the worker really read the plate over HTTP from this test's server
       assert.ok(served.some((p) => p.startsWith("/plate/images/A/01/1/")), served.join(", "));
+      // Every compression the Zarr backend writes, on both NGFF versions, reads in workerd.
+      for (const v of VARIANTS) {
+        const u = `http://127.0.0.1:${port}/?base=${encodeURIComponent(plateBase)}&path=${
+          encodeURIComponent(variantPath(v))
+        }`;
+        const res = await fetch(u, { signal: AbortSignal.timeout(20_000) });
+        const got = await res.json() as Record<string, unknown>;
+        assert.equal(res.status, 200, `${v.compression}/${v.ngff}: ${JSON.stringify(got)}\n${log}`);
+        assert.deepEqual(got, { ...expected, runtime: "workerd" }, `${v.compression}/${v.ngff}`);
+      }
     } finally {
       await stop(workerd);
     }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import {
+  backendKey,
   BackendNotFoundError,
   createRegistry,
   describeBackends,
@@ -49,7 +50,7 @@ describe("registry", () => {
     const { entry, calls } = countingEntry("slow");
     reg.registerEntry(entry);
     const all = await Promise.all(
-      Array.from({ length: 25 }, (_, i) => reg.getBackend(i % 2 ? "SLOW" : "slow")),
+      Array.from({ length: 25 }, (_, i) => reg.getBackend(backendKey(i % 2 ? "SLOW" : "slow"))),
     );
     assert.equal(calls(), 1);
     assert.ok(all.every((b) => b === all[0]));
@@ -64,9 +65,9 @@ describe("registry", () => {
       return new MemoryBackend("remote");
     });
     const [a, b, c] = await Promise.all([
-      reg.getBackend("remote"),
-      reg.getBackend("REMOTE"),
-      reg.getBackend("Remote"),
+      reg.getBackend(backendKey("remote")),
+      reg.getBackend(backendKey("REMOTE")),
+      reg.getBackend(backendKey("Remote")),
     ]);
     assert.equal(calls, 1);
     assert.ok(a === b && b === c);
@@ -81,16 +82,19 @@ describe("registry", () => {
       if (calls === 1) throw new Error("connection refused");
       return new MemoryBackend("flaky");
     });
-    const results = await Promise.allSettled([reg.getBackend("flaky"), reg.getBackend("flaky")]);
+    const results = await Promise.allSettled([
+      reg.getBackend(backendKey("flaky")),
+      reg.getBackend(backendKey("flaky")),
+    ]);
     assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
     assert.equal(calls, 1);
-    assert.equal((await reg.getBackend("flaky")).key, "flaky");
+    assert.equal((await reg.getBackend(backendKey("flaky"))).key, "flaky");
     assert.equal(calls, 2);
   });
 
   it("unknown key → BackendNotFoundError listing what is available", async () => {
     const reg = createRegistry();
-    await assert.rejects(reg.getBackend("gcs"), (err: unknown) => {
+    await assert.rejects(reg.getBackend(backendKey("gcs")), (err: unknown) => {
       assert.ok(err instanceof BackendNotFoundError);
       assert.equal(err.code, "ERR_BACKEND_NOT_FOUND");
       assert.match(err.message, /gcs/);
@@ -107,7 +111,7 @@ describe("registry", () => {
       supports: () => "needs a GPU",
       load: () => Promise.reject(new Error("never")),
     });
-    await assert.rejects(reg.getBackend("nowhere"), (err: unknown) => {
+    await assert.rejects(reg.getBackend(backendKey("nowhere")), (err: unknown) => {
       assert.ok(err instanceof BackendNotFoundError);
       assert.match(err.message, /needs a GPU/);
       return true;
@@ -130,17 +134,17 @@ describe("registry", () => {
     }
     reg.registerBackend("CUSTOM", Custom);
     reg.registerBackend("fact", () => new MemoryBackend("fact"));
-    assert.equal(await reg.getBackend("inst"), inst);
-    assert.ok((await reg.getBackend("custom")) instanceof Custom);
-    assert.equal((await reg.getBackend("FACT")).key, "fact");
+    assert.equal(await reg.getBackend(backendKey("inst")), inst);
+    assert.ok((await reg.getBackend(backendKey("custom"))) instanceof Custom);
+    assert.equal((await reg.getBackend(backendKey("FACT"))).key, "fact");
     assert.throws(() => reg.registerBackend("", inst), TypeError);
   });
 
   it("createRegistry is isolated and starts with built-ins only", async () => {
     registerBackend("only-in-default", () => new MemoryBackend("only-in-default"));
     const reg = createRegistry();
-    await assert.rejects(reg.getBackend("only-in-default"), BackendNotFoundError);
-    assert.equal((await getBackend("only-in-default")).key, "only-in-default");
+    await assert.rejects(reg.getBackend(backendKey("only-in-default")), BackendNotFoundError);
+    assert.equal((await getBackend(backendKey("only-in-default"))).key, "only-in-default");
     assert.notEqual(await reg.getBackend("memory"), await storageRegistry.getBackend("memory"));
   });
 
@@ -170,9 +174,9 @@ describe("registry", () => {
     const a: AnyBackend = new MemoryBackend("k");
     const b: AnyBackend = new MemoryBackend("k");
     reg.registerBackend("k", a);
-    assert.equal(await reg.getBackend("k"), a);
+    assert.equal(await reg.getBackend(backendKey("k")), a);
     reg.registerBackend("k", b);
-    assert.equal(await reg.getBackend("k"), b);
+    assert.equal(await reg.getBackend(backendKey("k")), b);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Every plate, well and image attribute object the Zarr backend writes
- * validates against the official OME-NGFF JSON schemas (0.5 and 0.4, from
- * ../shared/data/ngff-schemas, all files of a version registered so nothing
+ * validates against the official OME-NGFF JSON schemas (0.5 and 0.4, copied
+ * into tests/schemas/, all files of a version registered so nothing
  * is fetched), including the strict plate/well variants.
  */
 import { describe, it } from "node:test";
@@ -14,7 +14,7 @@ import { MemoryBackend } from "../backends/memory.ts";
 import { type PlateAxis, ZarrBackend } from "../backends/zarr.ts";
 import type { NdArray } from "../backends/base.ts";
 
-const schemaRoot = fileURLToPath(new URL("../../shared/data/ngff-schemas/", import.meta.url));
+const schemaRoot = fileURLToPath(new URL("./schemas/", import.meta.url));
 const dec = new TextDecoder();
 
 type Validate = ((data: unknown) => boolean) & { errors?: unknown };

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import * as zarr from "zarrita";
+import * as zarr from "npm:zarrita@^0.7.5";
 import { LimitExceededError, NotFoundError, StorageError } from "../errors.ts";
 import { join } from "../_internal/paths.ts";
 import type { BackendBase, DataSource } from "../backends/base.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import * as zarr from "zarrita";
+import * as zarr from "npm:zarrita@^0.7.5";
 import { CorruptDataError, type StorageError } from "../errors.ts";
 import { cStrides, gatherC } from "../_internal/ndarray.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";

@@ -9,8 +9,8 @@
  */
 
 import { DTYPES as KERNEL_DTYPES } from "../_internal/ndarray.ts";
-import { gzipSync, zlibSync } from "fflate";
-import * as zarr from "zarrita";
+import { gzipSync, zlibSync } from "npm:fflate@^0.8.3";
+import * as zarr from "npm:zarrita@^0.7.5";
 import type { TypedArray } from "../backends/base.ts";
 
 /** A compression setting of the Zarr backend. */

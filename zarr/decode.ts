@@ -13,8 +13,8 @@
  * @module
  */
 
-import { Inflate } from "fflate";
-import * as zarr from "zarrita";
+import { Inflate } from "npm:fflate@^0.8.3";
+import * as zarr from "npm:zarrita@^0.7.5";
 import { CorruptDataError, LimitExceededError, UnsupportedFormatError } from "../errors.ts";
 import type { TypedArray } from "../backends/base.ts";
 

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { AwsV4Signer } from "aws4fetch";
+import { AwsV4Signer } from "npm:aws4fetch@^1.0.20";
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,

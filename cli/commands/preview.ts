@@ -5,7 +5,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { encode as encodePng } from "fast-png";
+import { encode as encodePng } from "npm:fast-png@^8.0.0";
 import { AlreadyExistsError } from "../../errors.ts";
 import type { NdArray, StorageBackend } from "../../backends/base.ts";
 import type { Registry } from "../../registry/registry.ts";
