@@ -50,10 +50,14 @@ export {
 export type { ByteStore } from "./zarr/store.ts";
 export {
   type BackendResolver,
+  type ChannelInfo,
   type Compression,
+  type DownsampleMode,
   type NgffVersion,
+  type PixelSize,
   type PlateAxis,
   ZarrBackend,
   type ZarrBackendOptions,
+  type ZarrLoadOptions,
   type ZarrSaveOptions,
 } from "./backends/zarr.ts";

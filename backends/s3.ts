@@ -556,3 +556,6 @@ export class S3Backend extends AbstractStorageBackend
 export function s3FromEnv(env: (name: string) => string | undefined): S3Backend {
   return new S3Backend(optionsFromEnv(env));
 }
+
+// The contract types (and base class) this entry's API refers to, so it documents them on its own.
+export * from "./base.ts";

@@ -32,9 +32,15 @@ import { defaultHub, type LiveFrame, type LiveHub, type PlaneCoords } from "../v
 import { downsample2x } from "../zarr/pyramid.ts";
 import { ChannelStats } from "../zarr/omero.ts";
 
-export type { LiveFrame, PlaneCoords } from "../viewer/live.ts";
-export type { NdArray, SaveOptions, StorageValue, TypedArray, VirtualBackend };
-export type { JsonValue } from "./base.ts";
+export type {
+  LiveClientStats,
+  LiveConnection,
+  LiveFrame,
+  LiveHub,
+  PlaneCoords,
+} from "../viewer/live.ts";
+// The contract types this entry's API refers to, so it documents them on its own.
+export type * from "./base.ts";
 
 /** Options of {@linkcode StreamBackend}. */
 export interface StreamBackendOptions {

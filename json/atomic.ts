@@ -12,8 +12,6 @@
 
 import { readFile } from "node:fs/promises";
 import type { JsonValue } from "../backends/base.ts";
-
-export type { JsonValue };
 import { CorruptDataError, StorageError, toStorageError } from "../errors.ts";
 import { type HeldLock, lockFilePath, withFileLock } from "../lock/file_lock.ts";
 import { errCode, removeOrphanedTemps, replaceFile } from "../_internal/atomic_file.ts";

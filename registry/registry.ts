@@ -6,7 +6,12 @@
  */
 
 import { BackendNotFoundError, StorageError } from "../errors.ts";
-import type { AnyBackend, ReadOnlyBackend, StorageBackend } from "../backends/base.ts";
+import type {
+  AnyBackend,
+  ReadOnlyBackend,
+  StorageBackend,
+  VirtualBackend,
+} from "../backends/base.ts";
 import { runtime, type RuntimeInfo } from "./runtime.ts";
 import { BUILTIN_ENTRIES } from "./builtins.ts";
 
@@ -69,6 +74,10 @@ export interface BuiltinBackends {
   virtual_workspace: ReadOnlyBackend;
   /** OME-Zarr arrays and plates. */
   zarr: StorageBackend;
+  /** Object storage (S3 API), configured from `S3_*` / `AWS_*`. */
+  s3: StorageBackend;
+  /** The streaming sink to live viewers (writes only). */
+  stream: VirtualBackend;
 }
 
 /** A built-in registry key (lower case). */

@@ -28,7 +28,9 @@ import { PAGE_HTML } from "./page.ts";
 import { VIEWER_JS } from "./client.ts";
 import { decodeChunk } from "./decoded.ts";
 
-export type { BackendBase, DataSource, RangeReader, StatResult };
+// The contract types this entry's API refers to, so it documents them on its own.
+export type * from "../backends/base.ts";
+export type { LiveClientStats, LiveConnection, LiveFrame, LiveHub, PlaneCoords } from "./live.ts";
 
 /** A source the server can read: any backend with `load` (ranges and `stat` used if present). */
 export type ViewerSource =

@@ -9,6 +9,7 @@
 import process from "node:process";
 import type { ViewerSource } from "../../viewer/server.ts";
 import { type Command, type CommandContext, int, location, parse, UsageError } from "../_shared.ts";
+import { backendKey } from "../../registry/registry.ts";
 
 const HELP = `hcs-store view — browse an OME-Zarr plate in the browser
 
@@ -44,7 +45,7 @@ async function sourceFor(
     return { source: new HttpBackend({ baseUrl: loc.path }), root: "/" };
   }
   const key = loc.backend === "zarr" ? "disk" : loc.backend;
-  const source = await ctx.registry.getBackend(key) as unknown as ViewerSource;
+  const source = await ctx.registry.getBackend(backendKey(key)) as unknown as ViewerSource;
   if (typeof (source as { load?: unknown }).load !== "function") {
     throw new UsageError(`backend '${key}' cannot be read`, "view");
   }
