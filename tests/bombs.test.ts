@@ -1,8 +1,9 @@
 // Resource bombs (issue 10 item 4), each loaded in a child process (Deno and
 // Bun) through the disk backend: every case must end in a typed error within
 // 2 s with a peak RSS under 300 MB. The measurements are printed.
-import { describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
+import { describePeer } from "./_peers.ts";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -87,7 +88,7 @@ function cases(): [string, Uint8Array | string, string, RegExp][] {
   ];
 }
 
-describe("bombs: typed error < 2 s, peak RSS < 300 MB, in child processes", { skip }, () => {
+describePeer(skip)("bombs: typed error < 2 s, peak RSS < 300 MB, in child processes", () => {
   const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bombs-"));
   const all = skip ? [] : cases();
   const files = all.map(([name, bytes], k) => {

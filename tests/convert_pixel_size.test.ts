@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../cli/mod.ts";
 import { encodeTiff } from "../formats/tiff.ts";
-import { peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
+import { describePeer, peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 import { type TagSpec, tiffWithTags } from "./_tiff_res.ts";
 
 let dir = "";
@@ -133,18 +133,19 @@ for c in (0, 1):
                      metadata={'unit': 'um'}, resolution=(1 / 0.325, 1 / 0.325))
 `;
 
-describe("convert: pixel size from tifffile-written ImageJ TIFFs", {
-  skip: peerSkip("python-tifffile", pythonMissing(["tifffile", "numpy"])),
-}, () => {
-  it("1/0.325 px per µm becomes scale 0.325", async () => {
-    const src = join(dir, "py");
-    mkdirSync(src);
-    const w = spawnSync(PYTHON, ["-c", WRITE, src], { encoding: "utf8" });
-    assert.equal(w.status, 0, w.stderr);
-    const out = join(dir, "py.zarr");
-    assert.equal((await convert(["--levels", "1", src, out])).code, 0);
-    const { scale } = level0(out);
-    assert.equal(scale[0], 1);
-    for (const s of scale.slice(1)) assert.ok(Math.abs(s - 0.325) < 1e-9, `${s}`);
-  });
-});
+describePeer(peerSkip("python-tifffile", pythonMissing(["tifffile", "numpy"])))(
+  "convert: pixel size from tifffile-written ImageJ TIFFs",
+  () => {
+    it("1/0.325 px per µm becomes scale 0.325", async () => {
+      const src = join(dir, "py");
+      mkdirSync(src);
+      const w = spawnSync(PYTHON, ["-c", WRITE, src], { encoding: "utf8" });
+      assert.equal(w.status, 0, w.stderr);
+      const out = join(dir, "py.zarr");
+      assert.equal((await convert(["--levels", "1", src, out])).code, 0);
+      const { scale } = level0(out);
+      assert.equal(scale[0], 1);
+      for (const s of scale.slice(1)) assert.ok(Math.abs(s - 0.325) < 1e-9, `${s}`);
+    });
+  },
+);

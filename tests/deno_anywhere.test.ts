@@ -181,7 +181,9 @@ describe("npm: specifiers in library source", () => {
         const text = readFileSync(join(d, e.name), "utf8");
         // Static imports start a line; dynamic ones may not, but never in a comment.
         const specs = [
-          ...text.matchAll(/^(?:import|export)[^"';]*?from\s+["']([^"']+)["']/gm),
+          ...text.matchAll(
+            /^(?:import|export)(?:\s+type)?\s+(?:\*(?:\s+as\s+\w+)?|\{[^}]*\}|\w+(?:\s*,\s*\{[^}]*\})?)\s+from\s+["']([^"']+)["']/gm,
+          ),
           ...text.matchAll(/^(?!\s*(?:\*|\/\/)).*?\bimport\(\s*["']([^"']+)["']/gm),
         ].map((m) => m[1]!);
         for (const s of specs) {

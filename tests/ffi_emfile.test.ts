@@ -1,14 +1,14 @@
 // FFI loadBatch under a small descriptor limit (issue 10 item 8): a child
 // run under `ulimit -n 64` loads 600 files in one batch. Before the bound,
 // the FFI reader opened up to 512 files at once and failed with EMFILE.
-import { describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
-import { commandMissing, inCI, peerSkip } from "./_peers.ts";
+import { commandMissing, describePeer, inCI, peerSkip } from "./_peers.ts";
 
 const ROOT = nodePath.resolve(import.meta.dirname ?? ".", "..");
 const PROBE = nodePath.join(ROOT, "tests/fixtures/emfile_probe.ts");
@@ -21,7 +21,7 @@ const skip = process.platform === "win32" ? "needs bash and ulimit" : peerSkip(
   commandMissing("bash"),
 );
 
-describe("FFI loadBatch bounds open descriptors by RLIMIT_NOFILE", { skip }, () => {
+describePeer(skip)("FFI loadBatch bounds open descriptors by RLIMIT_NOFILE", () => {
   const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-emfile-"));
   let total = 0;
   for (let i = 0; i < 600; i++) {

@@ -8,7 +8,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { type mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +21,7 @@ import { DiskBackend } from "../backends/disk.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { buildPyramid, downsample2x, levelTransforms, planLevels } from "../zarr/pyramid.ts";
 import { ChannelStats, resolvePixelSize } from "../zarr/omero.ts";
-import { peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
+import { describePeer, peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 
 /** Reference: every output pixel is the mean of the input pixels its 2×2 block covers. */
 function reference(data: ArrayLike<number>, h: number, w: number, nearest = false): number[] {
@@ -326,14 +326,8 @@ describe("pyramid: plates written with levels and metadata", () => {
   });
 });
 
-function schemaDir(): string | undefined {
-  for (const rel of ["../shared/", "../../shared/", "../../../shared/"]) {
-    const d = fileURLToPath(new URL(`${rel}data/ngff-schemas/`, import.meta.url));
-    if (existsSync(join(d, "0.5"))) return d;
-  }
-  return undefined;
-}
-const schemas = schemaDir();
+// The official NGFF schemas travel with the tests (tests/schemas/, licence and source noted there).
+const schemas = fileURLToPath(new URL("./schemas/", import.meta.url));
 type Validate = ((data: unknown) => boolean) & { errors?: unknown };
 const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ??
   Ajv2020Module) as new (o: Record<string, unknown>) => {
@@ -341,30 +335,34 @@ const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ??
     getSchema(id: string): Validate | undefined;
   };
 
-describe("pyramid: metadata validates against the NGFF schemas", {
-  skip: peerSkip("ngff-schemas", schemas ? undefined : "shared/data/ngff-schemas not found"),
-}, () => {
-  for (const ngff of ["0.5", "0.4"] as const) {
-    it(`NGFF ${ngff} image attributes with levels, units and omero`, async () => {
-      const ajv = new Ajv2020({ strict: false, allErrors: true });
-      for (const f of readdirSync(join(schemas!, ngff))) {
-        ajv.addSchema(JSON.parse(readFileSync(join(schemas!, ngff, f), "utf8")));
-      }
-      const v = ajv.getSchema(`https://ngff.openmicroscopy.org/${ngff}/schemas/image.schema`)!;
-      const mem = new MemoryBackend();
-      await mem.ensureDirectory("/p/images");
-      await writeWell(mem, ngff);
-      const attrs = await imageAttrs(mem, ngff, "A/01/0");
-      const doc = ngff === "0.5" ? { ome: attrs } : attrs;
-      assert.ok(v(doc), JSON.stringify(v.errors));
-      // The check can fail: a broken transformation list is refused.
-      const bad = structuredClone(doc);
-      const ms = (ngff === "0.5" ? bad.ome : bad).multiscales[0];
-      ms.datasets[1].coordinateTransformations = [{ type: "translation", translation: [0, 1, 1] }];
-      assert.equal(v(bad), false);
-    });
-  }
-});
+describe(
+  "pyramid: metadata validates against the NGFF schemas",
+  () => {
+    for (const ngff of ["0.5", "0.4"] as const) {
+      it(`NGFF ${ngff} image attributes with levels, units and omero`, async () => {
+        const ajv = new Ajv2020({ strict: false, allErrors: true });
+        for (const f of readdirSync(join(schemas, ngff))) {
+          ajv.addSchema(JSON.parse(readFileSync(join(schemas, ngff, f), "utf8")));
+        }
+        const v = ajv.getSchema(`https://ngff.openmicroscopy.org/${ngff}/schemas/image.schema`)!;
+        const mem = new MemoryBackend();
+        await mem.ensureDirectory("/p/images");
+        await writeWell(mem, ngff);
+        const attrs = await imageAttrs(mem, ngff, "A/01/0");
+        const doc = ngff === "0.5" ? { ome: attrs } : attrs;
+        assert.ok(v(doc), JSON.stringify(v.errors));
+        // The check can fail: a broken transformation list is refused.
+        const bad = structuredClone(doc);
+        const ms = (ngff === "0.5" ? bad.ome : bad).multiscales[0];
+        ms.datasets[1].coordinateTransformations = [{
+          type: "translation",
+          translation: [0, 1, 1],
+        }];
+        assert.equal(v(bad), false);
+      });
+    }
+  },
+);
 
 const pySkip = peerSkip("python-zarr", pythonMissing(["zarr", "numpy"]));
 /** Zarr v3 (NGFF 0.5) needs zarr-python ≥ 3; Debian ships 2.x, which reads v2 only. */
@@ -375,7 +373,7 @@ function zarrV3Skip(): string | false {
   return major >= 3 ? false : `zarr-python ${r.stdout.trim()} reads Zarr v2 only`;
 }
 
-describe("pyramid: Python zarr opens every level with identical values", { skip: pySkip }, () => {
+describePeer(pySkip)("pyramid: Python zarr opens every level with identical values", () => {
   for (const ngff of ["0.5", "0.4"] as const) {
     it(`NGFF ${ngff}`, { skip: ngff === "0.5" ? zarrV3Skip() : false }, async () => {
       const dir = mkdtempSync(join(tmpdir(), "hcs-pyr-"));

@@ -2,6 +2,7 @@
 // scripts/s3/start.sh (tests/_s3.ts). Each test gets its own bucket.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { describePeer } from "./_peers.ts";
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -68,7 +69,7 @@ function spyFetch(fail?: (method: string, url: URL) => Response | undefined) {
   return { fetch: f, seen, max: () => maxInFlight };
 }
 
-describe("s3 backend", { skip: s3Skip }, () => {
+describePeer(s3Skip)("s3 backend", () => {
   it("declares its contract: key, no filesystem validation, capabilities", () => {
     const s3 = s3Backend();
     assert.equal(s3.key, "s3");
@@ -545,7 +546,7 @@ describe("s3 backend", { skip: s3Skip }, () => {
   });
 });
 
-describe("s3 rooted at one bucket", { skip: s3Skip }, () => {
+describePeer(s3Skip)("s3 rooted at one bucket", () => {
   it("with the bucket option, paths are /<key> inside that bucket", async () => {
     const bucket = bucketName("root");
     await s3Backend().ensureDirectory(`/${bucket}`);

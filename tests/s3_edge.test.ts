@@ -1,8 +1,9 @@
 // The edge bundle on S3, for real: bundle a worker over edge.ts (no node:/bun:
 // import in it), run it in Cloudflare's workerd on 127.0.0.1, and let it write
 // and read objects on the real Ceph gateway.
-import { after, describe, it } from "node:test";
+import { after, it } from "node:test";
 import assert from "node:assert/strict";
+import { describePeer } from "./_peers.ts";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -47,7 +48,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; out: s
   });
 }
 
-describe("S3 from workerd (edge bundle)", { skip: s3Skip }, () => {
+describePeer(s3Skip)("S3 from workerd (edge bundle)", () => {
   it("a bundled worker writes and reads objects on the gateway", async () => {
     const bundle = join(work, "worker.js");
     const build = await run(bin("bun"), [

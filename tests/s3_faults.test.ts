@@ -2,8 +2,9 @@
 // loadBatch and of a saveBatch, a 127.0.0.1 proxy answering 503 SlowDown
 // with Retry-After, a proxy that cuts bodies short, a server that never
 // answers, and a redirect to another origin (credentials must not follow).
-import { describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
+import { describePeer } from "./_peers.ts";
 import { createServer, request, type Server } from "node:http";
 import { LimitExceededError, StorageError } from "../errors.ts";
 import { bucketName, type Gateway, gateway, s3Backend, s3Skip } from "./_s3.ts";
@@ -75,7 +76,7 @@ const slowDown = {
   body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
 };
 
-describe("s3 faults", { skip: s3Skip }, () => {
+describePeer(s3Skip)("s3 faults", () => {
   it("radosgw killed during a loadBatch: typed error, then works after restart", async () => {
     const b = `/${bucketName("kill-load")}`;
     const s3 = s3Backend();

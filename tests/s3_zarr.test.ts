@@ -2,8 +2,9 @@
 // the real gateway. Wells go up with saveBatch and come back by virtual name
 // (NGFF 0.5 and 0.4); then the concurrency proof: 4 processes (2 Deno, 2 Bun)
 // × 24 wells of one plate → 96 wells in the plate metadata, several runs.
-import { describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
+import { describePeer } from "./_peers.ts";
 import { spawn } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,7 +59,7 @@ async function plateWells(store: string, ngff: "0.5" | "0.4"): Promise<string[]>
   return (ome.plate?.wells ?? []).map((w) => w.path).sort();
 }
 
-describe("OME-Zarr plates on S3", { skip: s3Skip }, () => {
+describePeer(s3Skip)("OME-Zarr plates on S3", () => {
   for (const ngff of ["0.5", "0.4"] as const) {
     it(`NGFF ${ngff}: saveBatch of wells, loadBatch by virtual name, listFiles`, async () => {
       const b = `/${bucketName("zarr")}`;

@@ -4,7 +4,7 @@
 // bulk reader, FFI), under Deno and Bun, and the event loop keeps running.
 // Each case runs in a child process, so a read that blocks fails the test
 // (by the child's timeout) instead of freezing it.
-import { describe, it } from "node:test";
+import { it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -12,7 +12,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
-import { commandMissing, peerSkip } from "./_peers.ts";
+import { commandMissing, describePeer, peerSkip } from "./_peers.ts";
 
 const ROOT = nodePath.resolve(import.meta.dirname ?? ".", "..");
 const PROBE = nodePath.join(ROOT, "tests/fixtures/special_probe.ts");
@@ -33,7 +33,7 @@ interface Probe {
   results: { op: string; path: string; error: string; message: string; ms: number }[];
 }
 
-describe("special files are refused before reading", { skip }, () => {
+describePeer(skip)("special files are refused before reading", () => {
   const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-special-"));
   const fifo = nodePath.join(dir, "pipe.tif");
   const sock = nodePath.join(dir, "sock.txt");

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readTiffResolution } from "../formats/mod.ts";
 import { decodeTiff, encodeTiff } from "../formats/tiff.ts";
-import { peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
+import { describePeer, peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 import { type TagSpec, tiffWithTags } from "./_tiff_res.ts";
 
 const px = new Uint16Array([1, 2, 3, 4]);
@@ -179,35 +179,36 @@ tifffile.imwrite(d + '/plain.tif', a)
 
 const noTifffile = pythonMissing(["tifffile", "numpy"]);
 
-describe("readTiffResolution: files written by Python's tifffile", {
-  skip: peerSkip("python-tifffile", noTifffile),
-}, () => {
-  let dir = "";
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), "hcs-tiffmeta-"));
-    const r = spawnSync(PYTHON, ["-c", WRITE, dir], { encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  const at = (name: string) => readTiffResolution(readFileSync(join(dir, name)), name);
+describePeer(peerSkip("python-tifffile", noTifffile))(
+  "readTiffResolution: files written by Python's tifffile",
+  () => {
+    let dir = "";
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), "hcs-tiffmeta-"));
+      const r = spawnSync(PYTHON, ["-c", WRITE, dir], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const at = (name: string) => readTiffResolution(readFileSync(join(dir, name)), name);
 
-  it("resolution in px/cm (1/0.65 px per cm → 6500 µm)", () => {
-    const r = at("cm.tif");
-    near(r?.x, 6500);
-    near(r?.y, 6500);
-  });
-  it("resolution in px/inch (2540 and 5080 dpi → 10 and 5 µm)", () => {
-    const r = at("inch.tif");
-    near(r?.x, 10);
-    near(r?.y, 5);
-  });
-  it("ImageJ hyperstack: unit um, spacing 2, 1/0.325 px per µm", () => {
-    const r = at("ij.tif");
-    near(r?.x, 0.325);
-    near(r?.y, 0.325);
-    near(r?.z, 2);
-  });
-  it("tifffile's defaults carry no physical size", () => {
-    assert.equal(at("plain.tif"), undefined);
-  });
-});
+    it("resolution in px/cm (1/0.65 px per cm → 6500 µm)", () => {
+      const r = at("cm.tif");
+      near(r?.x, 6500);
+      near(r?.y, 6500);
+    });
+    it("resolution in px/inch (2540 and 5080 dpi → 10 and 5 µm)", () => {
+      const r = at("inch.tif");
+      near(r?.x, 10);
+      near(r?.y, 5);
+    });
+    it("ImageJ hyperstack: unit um, spacing 2, 1/0.325 px per µm", () => {
+      const r = at("ij.tif");
+      near(r?.x, 0.325);
+      near(r?.y, 0.325);
+      near(r?.z, 2);
+    });
+    it("tifffile's defaults carry no physical size", () => {
+      assert.equal(at("plain.tif"), undefined);
+    });
+  },
+);

@@ -8,7 +8,7 @@
  * that 50 planes streamed from another process appear in the live view in
  * bounded time. Screenshots go to /tmp/viewer-shots/.
  */
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,7 +24,7 @@ import type { NdArray } from "../backends/base.ts";
 import { startViewer, type ViewerServer } from "../viewer/server.ts";
 import { LiveHub } from "../viewer/live.ts";
 import { saveMultiscaleImage } from "../zarr/image.ts";
-import { commandMissing, peerSkip } from "./_peers.ts";
+import { commandMissing, describePeer, peerSkip } from "./_peers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = peerSkip("chromium", commandMissing(CHROMIUM));
@@ -123,7 +123,7 @@ function chunkRequests(since = 0): string[] {
   );
 }
 
-describe("viewer in Chromium", { skip }, () => {
+describePeer(skip)("viewer in Chromium", () => {
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), "hcs-browser-"));
     mkdirSync(SHOTS, { recursive: true });
