@@ -26,7 +26,7 @@ import { canLease, takeLease } from "./_lease.ts";
 import { CliError } from "./_shared.ts";
 
 /** Path helpers for `b`'s paths: the OS's on disk, POSIX on every other store. */
-function pathsOf(b: StorageBackend | undefined): typeof posixPath {
+function pathsOf(b: { readonly key: string } | undefined): typeof posixPath {
   return b === undefined || b.key === "disk" ? nodePath as unknown as typeof posixPath : posixPath;
 }
 
@@ -54,7 +54,7 @@ export interface StagingManifest {
 }
 
 /** The hidden folder a plate at `output` (on `backend`, default the disk) is built in. */
-export function stagingPath(output: string, backend?: StorageBackend): string {
+export function stagingPath(output: string, backend?: { readonly key: string }): string {
   const { join, dirname, basename } = pathsOf(backend);
   return join(dirname(output), `.${basename(output)}.partial`);
 }
@@ -71,16 +71,18 @@ function busy(output: string): CliError {
  * taken over); a live one makes this fail at once, in words. On a store other
  * than the disk the lock is a lease object (`<staging>.lock`) where the store
  * has compare-and-swap, else (memory) there is no other process to exclude.
+ * `shown` is how the user wrote the output (`s3://…`), for the message.
  */
 export async function whileBuilding<T>(
   output: string,
   fn: () => Promise<T>,
   backend?: StorageBackend,
+  shown: string = output,
 ): Promise<T> {
   if (backend !== undefined && backend.key !== "disk") {
     if (!canLease(backend)) return await fn();
     const lease = await takeLease(backend, `${stagingPath(output, backend)}.lock`);
-    if (!lease) throw busy(output);
+    if (!lease) throw busy(shown);
     try {
       return await fn();
     } finally {

@@ -5,7 +5,7 @@
 // and finish an interrupted (SIGINT) conversion with --resume.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { decode as decodePng } from "fast-png";
 import { createRegistry } from "../registry/registry.ts";
 import type { NdArray, StorageBackend } from "../backends/base.ts";
+import { ownerRecord } from "../zarr/leftovers.ts";
 import { bucketName, type Gateway, gateway, s3Backend, s3Skip } from "./_s3.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -206,6 +207,13 @@ describe("OME-Zarr plates on S3 through the CLI", { skip: s3Skip }, () => {
     assert.equal(await s3.exists(`/${bucket}/.p.zarr.partial`), true, "the build is kept");
     assert.equal(await s3.exists(`/${bucket}/.p.zarr.partial.lock`), false, "lease released");
 
+    const half = await cli(["info", url]);
+    assert.equal(half.status, 1);
+    assert.match(
+      half.stderr,
+      /no such plate; an unfinished conversion .*\.p\.zarr\.partial.*--resume/,
+    );
+
     let again = await cli(["convert", "-q", src, url]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /was not finished.*--resume.*--overwrite/);
@@ -229,5 +237,31 @@ describe("OME-Zarr plates on S3 through the CLI", { skip: s3Skip }, () => {
       [...plane.data],
       Array.from({ length: SIZE * SIZE }, (_, i) => pixel(i, 5, 1, 2)),
     );
+  });
+
+  it("a live convert's lease keeps a second one out; a dead holder's lease is taken over", async () => {
+    await makeSource();
+    const bucket = bucketName("clilease");
+    const url = `s3://${bucket}/p.zarr`;
+    const s3 = s3Backend();
+    await s3.ensureDirectory(`/${bucket}`);
+    const lease = `/${bucket}/.p.zarr.partial.lock`;
+    const record = async (pid: number) =>
+      new TextEncoder().encode(JSON.stringify({ ...(await ownerRecord()), pid, token: "other" }));
+    // Held by this test process: alive, on this host, heartbeat now.
+    await s3.save(await record(process.pid), lease);
+    let r = await cli(["convert", "-q", src, url]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /another convert is writing 's3:\/\/.*p\.zarr' right now/);
+    assert.equal(await s3.exists(`/${bucket}/p.zarr`), false);
+    assert.equal(await s3.exists(`/${bucket}/.p.zarr.partial`), false, "nothing was staged");
+    // Held by a process that has exited.
+    const gone = spawnSync(process.execPath, ["--version"]).pid;
+    await s3.save(await record(gone), lease, { overwrite: true });
+    r = await cli(["convert", "-q", src, url]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(await s3.exists(lease), false, "the lease is released");
+    r = await cli(["info", "--json", url]);
+    assert.equal(JSON.parse(r.stdout).wells.length, WELLS);
   });
 });

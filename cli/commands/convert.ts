@@ -235,68 +235,73 @@ export async function convertCommand(
   await disk.ensureDirectory(dirname(output));
   const outputExisted = await disk.exists(output);
   // One conversion at a time per OUTPUT (a second one would write into the same staging).
-  const { staging, result, t0 } = await whileBuilding(output, async () => {
-    const staging = await openStaging(disk, output, {
-      input: plan.input,
-      pattern: plan.pattern,
-      ngff: settings.ngff ?? "default",
-      compression: settings.compression ?? "default",
-      wells: plan.wells.map((w) => `${w.row}/${w.column}`),
-      planes: plan.planes,
-      dtype: plan.dtype,
-      shape: plan.shape,
-    }, { resume, overwrite });
-    if (plan.skipped.length) {
-      ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
-    }
-    if (staging.done.size) {
-      ctx.log(`resuming: ${staging.done.size} of ${plan.wells.length} wells are already written`);
-    }
-    const bar = new Progress(command, plan.planes, "planes", ctx.quiet);
-    const skippedPlanes = plan.wells
-      .filter((w) => staging.done.has(`${w.row}/${w.column}`))
-      .reduce((n, w) => n + w.files.length, 0);
-    if (skippedPlanes) bar.tick(skippedPlanes);
-    const t0 = performance.now();
-    const interrupts = watchInterrupts();
-    let written = staging.done.size;
-    const convertOpts: Parameters<typeof runConversion>[3] = {
-      ...settings,
-      image,
-      skip: staging.done,
-      plateName: basename(output),
-      replaceWells: true,
-      signal: interrupts.signal,
-      ...(onDisk ? {} : { store: disk }),
-      onWell: (n, bytes) => {
-        written++;
-        bar.tick(n, bytes);
-      },
-    };
-    let result: Awaited<ReturnType<typeof runConversion>>;
-    try {
-      result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
-      // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
-      await publish(disk, staging.path, output);
-    } catch (err) {
-      if (err instanceof InterruptedError) {
-        // Keep what is written: --resume continues from here.
-        throw new InterruptedError(
-          err.signal,
-          `interrupted (${err.signal}) after ${written} of ${plan.wells.length} wells; '${shown}' was not ${
-            outputExisted ? "changed" : "created"
-          } — run the same command with --resume to finish it (or --overwrite to start over)`,
-        );
+  const { staging, result, t0 } = await whileBuilding(
+    output,
+    async () => {
+      const staging = await openStaging(disk, output, {
+        input: plan.input,
+        pattern: plan.pattern,
+        ngff: settings.ngff ?? "default",
+        compression: settings.compression ?? "default",
+        wells: plan.wells.map((w) => `${w.row}/${w.column}`),
+        planes: plan.planes,
+        dtype: plan.dtype,
+        shape: plan.shape,
+      }, { resume, overwrite });
+      if (plan.skipped.length) {
+        ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
       }
-      // Nothing at OUTPUT was touched; a failed fresh build leaves nothing behind.
-      if (staging.done.size === 0) await disk.deleteAll(staging.path).catch(() => {});
-      throw err;
-    } finally {
-      interrupts.dispose();
-      bar.end();
-    }
-    return { staging, result, t0 };
-  }, onDisk ? undefined : disk);
+      if (staging.done.size) {
+        ctx.log(`resuming: ${staging.done.size} of ${plan.wells.length} wells are already written`);
+      }
+      const bar = new Progress(command, plan.planes, "planes", ctx.quiet);
+      const skippedPlanes = plan.wells
+        .filter((w) => staging.done.has(`${w.row}/${w.column}`))
+        .reduce((n, w) => n + w.files.length, 0);
+      if (skippedPlanes) bar.tick(skippedPlanes);
+      const t0 = performance.now();
+      const interrupts = watchInterrupts();
+      let written = staging.done.size;
+      const convertOpts: Parameters<typeof runConversion>[3] = {
+        ...settings,
+        image,
+        skip: staging.done,
+        plateName: basename(output),
+        replaceWells: true,
+        signal: interrupts.signal,
+        ...(onDisk ? {} : { store: disk }),
+        onWell: (n, bytes) => {
+          written++;
+          bar.tick(n, bytes);
+        },
+      };
+      let result: Awaited<ReturnType<typeof runConversion>>;
+      try {
+        result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
+        // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
+        await publish(disk, staging.path, output);
+      } catch (err) {
+        if (err instanceof InterruptedError) {
+          // Keep what is written: --resume continues from here.
+          throw new InterruptedError(
+            err.signal,
+            `interrupted (${err.signal}) after ${written} of ${plan.wells.length} wells; '${shown}' was not ${
+              outputExisted ? "changed" : "created"
+            } — run the same command with --resume to finish it (or --overwrite to start over)`,
+          );
+        }
+        // Nothing at OUTPUT was touched; a failed fresh build leaves nothing behind.
+        if (staging.done.size === 0) await disk.deleteAll(staging.path).catch(() => {});
+        throw err;
+      } finally {
+        interrupts.dispose();
+        bar.end();
+      }
+      return { staging, result, t0 };
+    },
+    onDisk ? undefined : disk,
+    shown,
+  );
   const secs = (performance.now() - t0) / 1000;
   if (values.json) {
     ctx.out(JSON.stringify(
