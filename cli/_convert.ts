@@ -12,6 +12,7 @@ import { NotADirectoryError, StorageError } from "../errors.ts";
 import type { NdArray, StorageBackend, StorageValue, TypedArray } from "../backends/base.ts";
 import { isNdArray } from "../backends/base.ts";
 import { naturalCompare } from "../_internal/listing.ts";
+import { join as posixJoin } from "../_internal/paths.ts";
 import { dtypeOf } from "../zarr/codec.ts";
 import type { Registry } from "../registry/registry.ts";
 import { CliError, UsageError } from "./_shared.ts";
@@ -388,6 +389,11 @@ export interface ConvertOptions {
   replaceWells?: boolean;
   /** Checked between wells: once aborted, the conversion throws `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * The byte store the plate is written to (an S3 backend, …); default the
+   * registry's `zarr` backend, which writes to the local disk.
+   */
+  store?: StorageBackend;
   /** Pyramid levels and pixel size, passed to the Zarr backend as given (viewer hook). */
   image?: { levels?: number | "auto"; pixelSize?: { x: number; y: number; z?: number } };
 }
@@ -414,9 +420,15 @@ export async function runConversion(
   options: ConvertOptions = {},
 ): Promise<ConversionResult> {
   const disk = await registry.getBackend<StorageBackend>("disk");
-  const zarrBackend = await registry.getBackend("zarr") as unknown as {
+  type PlateWriter = {
     saveBatch(planes: NdArray[], paths: string[], options: Record<string, unknown>): Promise<void>;
   };
+  const zarrBackend = options.store === undefined
+    ? await registry.getBackend("zarr") as unknown as PlateWriter
+    : new (await import("../backends/zarr.ts")).ZarrBackend({
+      store: options.store,
+    }) as unknown as PlateWriter;
+  const joinPath = options.store === undefined || options.store.key === "disk" ? join : posixJoin;
   const hasZ = plan.zs.length > 0;
   const axes: Record<string, unknown>[] = [
     { name: "field", role: "image", values: plan.fields },
@@ -459,7 +471,7 @@ export async function runConversion(
       }
       bytes += p.data.byteLength;
     }
-    const virtualPaths = well.files.map((f) => join(output, f.name));
+    const virtualPaths = well.files.map((f) => joinPath(output, f.name));
     const opts: Record<string, unknown> = {
       row: well.row,
       column: well.column,

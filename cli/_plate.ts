@@ -27,6 +27,7 @@ import {
   parseWellImages,
 } from "../zarr/ngff.ts";
 import { readPlanes } from "../zarr/read.ts";
+import { s3Location } from "./_shared.ts";
 import { type ByteStore, readOptional, ZarrStoreAdapter } from "../zarr/store.ts";
 
 /** An axis of a field's multiscale image. */
@@ -272,6 +273,12 @@ export async function plateLocation(
     const { HttpBackend } = await import("../backends/http.ts");
     const base = loc.path.endsWith("/") ? loc.path : `${loc.path}/`;
     return { path: "/", store: new HttpBackend({ baseUrl: base }), display: loc.path };
+  }
+  // `zarr:s3://bucket/p.zarr`: the plate's bytes are on the s3 backend.
+  const s3 = loc.backend === "zarr" ? s3Location(loc.path) : undefined;
+  if (s3) {
+    const store = await registry.getBackend("s3") as ByteStore;
+    return { path: s3.path, store, display: loc.path };
   }
   if (loc.backend === "disk" || loc.backend === "zarr") {
     return { path: loc.path, display: loc.path };

@@ -10,7 +10,7 @@ import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BackendNotFoundError, restate, StorageError } from "../errors.ts";
-import type { AnyBackend } from "../backends/base.ts";
+import type { AnyBackend, StorageBackend } from "../backends/base.ts";
 import { backendKey, type Registry, storageRegistry } from "../registry/registry.ts";
 
 /** A mistake in how the command was called: exit status 2. */
@@ -175,7 +175,8 @@ export function urlLocation(arg: string): Location | undefined {
  * Splits `memory:/a/b` into backend and path. A bare path (or `--backend`)
  * means disk unless `defaultBackend` says otherwise. Disk and zarr paths are
  * made absolute against the cwd; URLs are read by {@linkcode urlLocation}, also
- * after a backend prefix (`zarr:http://host/plate.zarr`, `zarr:file:///p.zarr`).
+ * after a backend prefix (`zarr:http://host/plate.zarr`, `zarr:file:///p.zarr`);
+ * `zarr:s3://bucket/p.zarr` keeps its URL (see {@linkcode plateStore}).
  */
 export function location(arg: string, defaultBackend = "disk"): Location {
   const s3 = s3Location(arg);
@@ -188,7 +189,8 @@ export function location(arg: string, defaultBackend = "disk"): Location {
   if (m) {
     backend = m[1]!.toLowerCase();
     path = m[2]!;
-    // A URL after the prefix: the backend reads it (zarr over http) or it names a disk path.
+    // A URL after the prefix: the backend reads it (zarr over http or s3) or it names a disk path.
+    if (backend === "zarr" && s3Location(path)) return { backend, path };
     const inner = urlLocation(path);
     if (inner) return { backend, path: inner.path };
   }
@@ -209,6 +211,16 @@ export function s3Location(arg: string): Location | undefined {
   return { backend: "s3", path: `/${m[1]}${m[2] ?? ""}` };
 }
 
+/**
+ * The byte store under a plate location: `zarr:s3://b/k` (and `s3://b/k`) is
+ * `/b/k` on s3, `zarr:/p` is `/p` on disk; other locations are returned as given.
+ */
+export function plateStore(loc: Location): Location {
+  if (loc.backend !== "zarr") return loc;
+  return s3Location(loc.path) ??
+    (/^https?:\/\//i.test(loc.path) ? loc : { ...loc, backend: "disk" });
+}
+
 /** Resolves a backend by key; an unknown key is the caller's mistake (exit 2). */
 export async function backendFor<T extends AnyBackend = AnyBackend>(
   registry: Registry,
@@ -227,14 +239,21 @@ export async function backendFor<T extends AnyBackend = AnyBackend>(
 
 /**
  * The backend and path a location names. `zarr:` with an `http(s)://` URL is
- * a Zarr backend reading its bytes over HTTP (the registry's `zarr` reads the
- * disk); every other key comes from the registry.
+ * a Zarr backend reading its bytes over HTTP, with an `s3://` URL one over the
+ * s3 backend (the registry's `zarr` reads the disk); every other key comes
+ * from the registry.
  */
 export async function backendAt(
   registry: Registry,
   loc: Location,
   command: string,
 ): Promise<{ backend: AnyBackend; path: string; origin?: string }> {
+  const s3 = loc.backend === "zarr" ? s3Location(loc.path) : undefined;
+  if (s3) {
+    const { ZarrBackend } = await import("../backends/zarr.ts");
+    const store = await backendFor<StorageBackend>(registry, "s3", command);
+    return { backend: new ZarrBackend({ store }), path: s3.path };
+  }
   if (loc.backend === "zarr" && /^https?:\/\//i.test(loc.path)) {
     const url = new URL(loc.path);
     const [{ ZarrBackend }, { HttpBackend }] = await Promise.all([

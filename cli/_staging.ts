@@ -10,14 +10,25 @@
  * (`polystore_output_paths`) under the staging name; {@linkcode publish}
  * rewrites that prefix to the final name before the rename.
  *
+ * Everything goes through the output's `StorageBackend`, so a plate on S3 is
+ * staged under a hidden sibling prefix and published by the backend's `move`
+ * (server-side copy). Only the lock differs: a file lock on disk, a lease
+ * object (`_lease.ts`) on a store with compare-and-swap.
+ *
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import * as nodePath from "node:path";
+import * as posixPath from "../_internal/paths.ts";
 import { AlreadyExistsError, LockTimeoutError, type StorageError } from "../errors.ts";
 import type { StorageBackend } from "../backends/base.ts";
+import { canLease, takeLease } from "./_lease.ts";
 import { CliError } from "./_shared.ts";
+
+/** Path helpers for `b`'s paths: the OS's on disk, POSIX on every other store. */
+function pathsOf(b: { readonly key: string } | undefined): typeof posixPath {
+  return b === undefined || b.key === "disk" ? nodePath as unknown as typeof posixPath : posixPath;
+}
 
 /** The file in a staging folder that describes the conversion it belongs to. */
 export const MANIFEST = ".hcs-convert.json";
@@ -42,17 +53,42 @@ export interface StagingManifest {
   shape: number[];
 }
 
-/** The hidden folder a plate at `output` is built in. */
-export function stagingPath(output: string): string {
+/** The hidden folder a plate at `output` (on `backend`, default the disk) is built in. */
+export function stagingPath(output: string, backend?: { readonly key: string }): string {
+  const { join, dirname, basename } = pathsOf(backend);
   return join(dirname(output), `.${basename(output)}.partial`);
+}
+
+function busy(output: string): CliError {
+  return new CliError(
+    `another convert is writing '${output}' right now (wait for it to finish, or stop it first)`,
+  );
 }
 
 /**
  * Runs `fn` holding the cross-process lock of `output`'s staging folder, so
  * two conversions never write into one staging folder (a dead holder's lock is
- * taken over); a live one makes this fail at once, in words.
+ * taken over); a live one makes this fail at once, in words. On a store other
+ * than the disk the lock is a lease object (`<staging>.lock`) where the store
+ * has compare-and-swap, else (memory) there is no other process to exclude.
+ * `shown` is how the user wrote the output (`s3://…`), for the message.
  */
-export async function whileBuilding<T>(output: string, fn: () => Promise<T>): Promise<T> {
+export async function whileBuilding<T>(
+  output: string,
+  fn: () => Promise<T>,
+  backend?: StorageBackend,
+  shown: string = output,
+): Promise<T> {
+  if (backend !== undefined && backend.key !== "disk") {
+    if (!canLease(backend)) return await fn();
+    const lease = await takeLease(backend, `${stagingPath(output, backend)}.lock`);
+    if (!lease) throw busy(shown);
+    try {
+      return await fn();
+    } finally {
+      await lease.release().catch(() => {});
+    }
+  }
   const { withFileLock } = await import("../lock/file_lock.ts");
   let started = false;
   try {
@@ -61,11 +97,7 @@ export async function whileBuilding<T>(output: string, fn: () => Promise<T>): Pr
       return fn();
     }, { timeoutMs: 300, operation: "convert" });
   } catch (err) {
-    if (!started && err instanceof LockTimeoutError) {
-      throw new CliError(
-        `another convert is writing '${output}' right now (wait for it to finish, or stop it first)`,
-      );
-    }
+    if (!started && err instanceof LockTimeoutError) throw busy(output);
     throw err;
   }
 }
@@ -98,6 +130,7 @@ async function readJson(disk: StorageBackend, path: string): Promise<unknown> {
 
 /** Wells listed in the plate metadata of `dir` (NGFF 0.5 or 0.4), as `row/column`. */
 export async function listedWells(disk: StorageBackend, dir: string): Promise<Set<string>> {
+  const { join } = pathsOf(disk);
   const out = new Set<string>();
   const v3 = await readJson(disk, join(dir, "zarr.json")) as
     | { attributes?: { ome?: { plate?: unknown }; plate?: unknown } }
@@ -137,7 +170,8 @@ export async function openStaging(
   manifest: StagingManifest,
   mode: StagingMode,
 ): Promise<Staging> {
-  const staging = stagingPath(output);
+  const { join } = pathsOf(disk);
+  const staging = stagingPath(output, disk);
   const outputExists = await disk.exists(output) || (await disk.stat(output)).type === "symlink";
   if (await disk.exists(staging)) {
     if (mode.resume) {
@@ -147,7 +181,7 @@ export async function openStaging(
           `'${staging}' holds an interrupted conversion of other input or settings than these (use --overwrite to start over)`,
         );
       }
-      await removeLeftovers(staging);
+      await removeLeftovers(disk, staging);
       const listed = await listedWells(disk, staging);
       const done = new Set(manifest.wells.filter((w) => listed.has(w)));
       return { path: staging, done };
@@ -173,33 +207,40 @@ export async function openStaging(
 }
 
 /** Half-written wells the Zarr backend stages (`.hcs-zarr-tmp-*`) from a killed run. */
-async function removeLeftovers(staging: string): Promise<void> {
-  const { rm } = await import("node:fs/promises");
-  for (const name of await readdir(staging)) {
+async function removeLeftovers(b: StorageBackend, staging: string): Promise<void> {
+  const { join } = pathsOf(b);
+  for (const name of await b.listDir(staging)) {
     if (name.startsWith(".hcs-zarr-tmp-") || name.endsWith(".lock")) {
-      await rm(join(staging, name), { recursive: true, force: true });
+      const p = join(staging, name);
+      if ((await b.stat(p)).type === "directory") await b.deleteAll(p);
+      else await b.delete(p).catch(() => {});
     }
   }
 }
 
 /** Rewrites `polystore_output_paths` entries under `from/` to `to/` in every metadata file. */
-async function retargetOutputPaths(dir: string, from: string, to: string): Promise<void> {
+async function retargetOutputPaths(
+  b: StorageBackend,
+  dir: string,
+  from: string,
+  to: string,
+): Promise<void> {
+  const { join } = pathsOf(b);
   const prefix = `${from}/`;
   const stack = [dir];
   while (stack.length) {
     const d = stack.pop()!;
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) {
+    for (const name of await b.listDir(d)) {
+      const p = join(d, name);
+      if (name !== "zarr.json" && name !== ".zattrs") {
         // Zarr v3 chunk folders hold no metadata.
-        if (e.name !== "c") stack.push(p);
+        if (name !== "c" && (await b.stat(p)).type === "directory") stack.push(p);
         continue;
       }
-      if (e.name !== "zarr.json" && e.name !== ".zattrs") continue;
-      const text = await readFile(p, "utf8");
+      const text = new TextDecoder().decode(await b.load<Uint8Array>(p, { as: "bytes" }));
       if (!text.includes("polystore_output_paths")) continue;
       const json = JSON.parse(text) as Record<string, unknown>;
-      const attrs = (e.name === "zarr.json" ? json.attributes : json) as
+      const attrs = (name === "zarr.json" ? json.attributes : json) as
         | Record<string, unknown>
         | undefined;
       const paths = attrs?.polystore_output_paths;
@@ -207,7 +248,7 @@ async function retargetOutputPaths(dir: string, from: string, to: string): Promi
       attrs!.polystore_output_paths = paths.map((x) =>
         typeof x === "string" && x.startsWith(prefix) ? to + x.slice(from.length) : x
       );
-      await writeFile(p, JSON.stringify(json, null, 2));
+      await b.save(new TextEncoder().encode(JSON.stringify(json, null, 2)), p, { overwrite: true });
     }
   }
 }
@@ -216,14 +257,16 @@ async function retargetOutputPaths(dir: string, from: string, to: string): Promi
  * Turns a complete staging folder into the plate at `output`: drops the
  * manifest, retargets virtual paths, and renames it into place (an existing
  * plate, allowed by `--overwrite`, is moved aside first and removed after).
+ * On object storage the rename is the backend's `move` (copy, then delete).
  */
 export async function publish(
   disk: StorageBackend,
   staging: string,
   output: string,
 ): Promise<void> {
-  await removeLeftovers(staging);
-  await retargetOutputPaths(staging, staging, output);
+  const { join, dirname, basename } = pathsOf(disk);
+  await removeLeftovers(disk, staging);
+  await retargetOutputPaths(disk, staging, staging, output);
   // Last, so a build killed before the rename can still be resumed.
   await disk.delete(join(staging, MANIFEST)).catch(() => {});
   let aside: string | undefined;

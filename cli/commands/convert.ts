@@ -4,7 +4,8 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
+import * as nodePath from "node:path";
+import { basename as posixBasename, dirname as posixDirname } from "../../_internal/paths.ts";
 import type { StorageBackend } from "../../backends/base.ts";
 import { InterruptedError, watchInterrupts } from "../_interrupt.ts";
 import { openStaging, publish, whileBuilding } from "../_staging.ts";
@@ -18,12 +19,15 @@ import {
   runConversion,
 } from "../_convert.ts";
 import {
+  backendFor,
   type Command,
   type CommandContext,
   helpText,
   humanBytes,
+  type Location,
   location,
   parse,
+  plateStore,
   Progress,
   str,
   UsageError,
@@ -33,6 +37,9 @@ import {
 const HELP = `hcs-store convert — a folder of TIFF/PNG planes to an OME-Zarr plate
 
 Usage: hcs-store convert [options] INPUT_DIR OUTPUT.zarr
+
+OUTPUT is a local folder or an S3 location (s3://bucket/plate.zarr, the s3
+backend configured from S3_* / AWS_* variables).
 
 Each file name gives the plane's well, field, channel and z through a regular
 expression with named groups: well (e.g. A01) or row + column, and optionally
@@ -45,7 +52,8 @@ array per field: [channel, (z,) y, x]; each plane keeps its file name as a
 virtual path (OUTPUT.zarr/<file name>).
 
 The plate is built in a hidden folder beside OUTPUT (.OUTPUT.zarr.partial) and
-renamed to OUTPUT when every well is written, so OUTPUT is never half a plate.
+renamed to OUTPUT when every well is written, so OUTPUT is never half a plate
+(on S3 the rename is a server-side copy of the staging prefix).
 Ctrl-C (or SIGTERM) stops after the current well and keeps the partial build;
 --resume finishes it, skipping the wells already written.
 
@@ -70,6 +78,7 @@ Options:
 Examples:
   hcs-store convert --dry-run ./MyPlate ./MyPlate.zarr
   hcs-store convert --preset operetta --compression zstd ./Images ./plate.zarr
+  hcs-store convert ./MyPlate s3://screens/MyPlate.zarr
 
 Exit status: 0 ok, 1 failure (missing input, unreadable file, output exists…), 2 usage error,
 130 / 143 stopped by SIGINT / SIGTERM.`;
@@ -183,9 +192,26 @@ export async function convertCommand(
   ctx: CommandContext,
   values: Values,
   input: string,
-  output: string,
+  outputAt: Location,
   command: string,
 ): Promise<number> {
+  // The store the plate goes to: the disk (as always) or any backend the location names.
+  const where = plateStore(outputAt);
+  if ((where.backend !== "disk" && where.backend !== "s3") || /^https?:/i.test(where.path)) {
+    throw new UsageError(
+      `${command} writes a plate to a local folder or s3://bucket/plate.zarr, not ${
+        /^https?:/i.test(where.path) ? "a URL" : `${where.backend}:`
+      }`,
+      command,
+    );
+  }
+  const onDisk = where.backend === "disk";
+  const output = where.path;
+  // How the user wrote OUTPUT, for what this command prints.
+  const shown = onDisk ? output : `s3:/${output}`;
+  const { basename, dirname } = onDisk
+    ? nodePath
+    : { basename: posixBasename, dirname: posixDirname };
   const settings = conversionSettings(values, command);
   const image = imageSettings(values, command);
   const planOpts: { preset?: string; pattern?: string } = {};
@@ -197,85 +223,93 @@ export async function convertCommand(
   const plan = await planConversion(ctx.registry, input, planOpts);
   await applySourcePixelSize(ctx.registry, plan, image, ctx.log);
   if (dryRun) {
-    if (values.json) ctx.out(JSON.stringify({ dryRun: true, ...planJson(plan, output) }, null, 2));
+    if (values.json) ctx.out(JSON.stringify({ dryRun: true, ...planJson(plan, shown) }, null, 2));
     else {
       ctx.out("dry run: nothing written");
-      for (const line of describePlan(plan, output)) ctx.out(line);
+      for (const line of describePlan(plan, shown)) ctx.out(line);
     }
     return 0;
   }
   const resume = values.resume === true;
   const overwrite = values.overwrite === true;
-  const disk = await ctx.registry.getBackend<StorageBackend>("disk");
+  const disk = onDisk
+    ? await ctx.registry.getBackend<StorageBackend>("disk")
+    : await backendFor<StorageBackend>(ctx.registry, where.backend, command);
   await disk.ensureDirectory(dirname(output));
   const outputExisted = await disk.exists(output);
   // One conversion at a time per OUTPUT (a second one would write into the same staging).
-  const { staging, result, t0 } = await whileBuilding(output, async () => {
-    const staging = await openStaging(disk, output, {
-      input: plan.input,
-      pattern: plan.pattern,
-      ngff: settings.ngff ?? "default",
-      compression: settings.compression ?? "default",
-      wells: plan.wells.map((w) => `${w.row}/${w.column}`),
-      planes: plan.planes,
-      dtype: plan.dtype,
-      shape: plan.shape,
-    }, { resume, overwrite });
-    if (plan.skipped.length) {
-      ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
-    }
-    if (staging.done.size) {
-      ctx.log(`resuming: ${staging.done.size} of ${plan.wells.length} wells are already written`);
-    }
-    const bar = new Progress(command, plan.planes, "planes", ctx.quiet);
-    const skippedPlanes = plan.wells
-      .filter((w) => staging.done.has(`${w.row}/${w.column}`))
-      .reduce((n, w) => n + w.files.length, 0);
-    if (skippedPlanes) bar.tick(skippedPlanes);
-    const t0 = performance.now();
-    const interrupts = watchInterrupts();
-    let written = staging.done.size;
-    const convertOpts: Parameters<typeof runConversion>[3] = {
-      ...settings,
-      image,
-      skip: staging.done,
-      plateName: basename(output),
-      replaceWells: true,
-      signal: interrupts.signal,
-      onWell: (n, bytes) => {
-        written++;
-        bar.tick(n, bytes);
-      },
-    };
-    let result: Awaited<ReturnType<typeof runConversion>>;
-    try {
-      result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
-      // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
-      await publish(disk, staging.path, output);
-    } catch (err) {
-      if (err instanceof InterruptedError) {
-        // Keep what is written: --resume continues from here.
-        throw new InterruptedError(
-          err.signal,
-          `interrupted (${err.signal}) after ${written} of ${plan.wells.length} wells; '${output}' was not ${
-            outputExisted ? "changed" : "created"
-          } — run the same command with --resume to finish it (or --overwrite to start over)`,
-        );
+  const { staging, result, t0 } = await whileBuilding(
+    output,
+    async () => {
+      const staging = await openStaging(disk, output, {
+        input: plan.input,
+        pattern: plan.pattern,
+        ngff: settings.ngff ?? "default",
+        compression: settings.compression ?? "default",
+        wells: plan.wells.map((w) => `${w.row}/${w.column}`),
+        planes: plan.planes,
+        dtype: plan.dtype,
+        shape: plan.shape,
+      }, { resume, overwrite });
+      if (plan.skipped.length) {
+        ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
       }
-      // Nothing at OUTPUT was touched; a failed fresh build leaves nothing behind.
-      if (staging.done.size === 0) await disk.deleteAll(staging.path).catch(() => {});
-      throw err;
-    } finally {
-      interrupts.dispose();
-      bar.end();
-    }
-    return { staging, result, t0 };
-  });
+      if (staging.done.size) {
+        ctx.log(`resuming: ${staging.done.size} of ${plan.wells.length} wells are already written`);
+      }
+      const bar = new Progress(command, plan.planes, "planes", ctx.quiet);
+      const skippedPlanes = plan.wells
+        .filter((w) => staging.done.has(`${w.row}/${w.column}`))
+        .reduce((n, w) => n + w.files.length, 0);
+      if (skippedPlanes) bar.tick(skippedPlanes);
+      const t0 = performance.now();
+      const interrupts = watchInterrupts();
+      let written = staging.done.size;
+      const convertOpts: Parameters<typeof runConversion>[3] = {
+        ...settings,
+        image,
+        skip: staging.done,
+        plateName: basename(output),
+        replaceWells: true,
+        signal: interrupts.signal,
+        ...(onDisk ? {} : { store: disk }),
+        onWell: (n, bytes) => {
+          written++;
+          bar.tick(n, bytes);
+        },
+      };
+      let result: Awaited<ReturnType<typeof runConversion>>;
+      try {
+        result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
+        // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
+        await publish(disk, staging.path, output);
+      } catch (err) {
+        if (err instanceof InterruptedError) {
+          // Keep what is written: --resume continues from here.
+          throw new InterruptedError(
+            err.signal,
+            `interrupted (${err.signal}) after ${written} of ${plan.wells.length} wells; '${shown}' was not ${
+              outputExisted ? "changed" : "created"
+            } — run the same command with --resume to finish it (or --overwrite to start over)`,
+          );
+        }
+        // Nothing at OUTPUT was touched; a failed fresh build leaves nothing behind.
+        if (staging.done.size === 0) await disk.deleteAll(staging.path).catch(() => {});
+        throw err;
+      } finally {
+        interrupts.dispose();
+        bar.end();
+      }
+      return { staging, result, t0 };
+    },
+    onDisk ? undefined : disk,
+    shown,
+  );
   const secs = (performance.now() - t0) / 1000;
   if (values.json) {
     ctx.out(JSON.stringify(
       {
-        output,
+        output: shown,
         preset: plan.preset,
         wells: result.wells + staging.done.size,
         resumedWells: staging.done.size,
@@ -297,7 +331,7 @@ export async function convertCommand(
         staging.done.size ? ` + ${staging.done.size} written before --resume` : ""
       }, ${plan.fields.length} fields, ${plan.channels.length} channels${
         plan.zs.length ? `, ${plan.zs.length} z` : ""
-      }, ${humanBytes(result.bytes)}) in ${secs.toFixed(2)} s → ${output}`,
+      }, ${humanBytes(result.bytes)}) in ${secs.toFixed(2)} s → ${shown}`,
     );
   }
   return 0;
@@ -328,19 +362,17 @@ export const convert: Command = {
     }
     const input = location(positionals[0]!);
     const output = location(positionals[1]!);
-    for (const l of [input, output]) {
-      if ((l.backend !== "disk" && l.backend !== "zarr") || /^https?:/i.test(l.path)) {
-        throw new UsageError(
-          `convert reads and writes local folders, not ${
-            /^https?:/i.test(l.path) ? "URLs" : `${l.backend}:`
-          }`,
-          "convert",
-        );
-      }
+    if (input.backend !== "disk" && input.backend !== "zarr" || /^(https?|s3):/i.test(input.path)) {
+      throw new UsageError(
+        `convert reads a local folder of planes, not ${
+          /^(https?|s3):/i.test(input.path) ? "a URL" : `${input.backend}:`
+        }`,
+        "convert",
+      );
     }
     if (input.backend !== "disk") {
       throw new UsageError("convert's input is a folder of planes on disk", "convert");
     }
-    return await convertCommand(ctx, values, input.path, output.path, "convert");
+    return await convertCommand(ctx, values, input.path, output, "convert");
   },
 };

@@ -99,7 +99,7 @@ export const cp: Command = {
       if (src.backend !== "disk") {
         throw new UsageError("a zarr: destination takes a folder of planes on disk", "cp");
       }
-      return await convertCommand(ctx, values, src.path, dst.path, "cp");
+      return await convertCommand(ctx, values, src.path, dst, "cp");
     }
     for (const k of ["preset", "pattern", "ngff", "compression", "resume"]) {
       if (values[k] !== undefined) {

@@ -6,6 +6,7 @@
 
 import { stat } from "node:fs/promises";
 import { NotFoundError } from "../../errors.ts";
+import type { StorageBackend } from "../../backends/base.ts";
 import { plateLocation, readPlateInfo } from "../_plate.ts";
 import { stagingPath } from "../_staging.ts";
 import {
@@ -61,14 +62,21 @@ export const info: Command = {
     );
     const read = await readPlateInfo(where.path, where.store).catch(async (err) => {
       // A plate that is still (or was interruptedly) being converted on disk: say so, and how to finish.
+      // On another store (s3) the same hint, from the hidden sibling prefix there.
       const onDisk = where.store === undefined;
-      const staging = stagingPath(loc.path);
+      const store = where.store as Partial<StorageBackend> | undefined;
+      const staging = stagingPath(where.path, onDisk ? undefined : { key: store?.key ?? "" });
+      const building = onDisk
+        ? () => exists(staging)
+        : () => typeof store?.exists === "function" && store.exists(staging).catch(() => false);
       if (
-        onDisk && err instanceof NotFoundError && err.path === loc.path && await exists(staging)
+        err instanceof NotFoundError && err.path === where.path &&
+        (onDisk || store?.key === "s3") &&
+        await building()
       ) {
         throw new NotFoundError(
           "info",
-          loc.path,
+          err.path,
           `no such plate; an unfinished conversion of it is in '${staging}' (finish it with 'hcs-store convert --resume …', or start over with --overwrite)`,
         );
       }
