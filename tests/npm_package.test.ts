@@ -115,13 +115,18 @@ function setup(): Promise<void> {
       join(work, "npm-cache"),
     ], project);
     assert.equal(install.status, 0, install.out);
-    // Node 20 is the system node; Node 22 comes from the npm package `node`.
-    const which = sh("sh", ["-c", "command -v node"], { cwd: root });
+    // Node 20 is the system node (the first `node` on PATH outside this checkout's
+    // node_modules/.bin, which npm test puts first); Node 22 comes from the npm package `node`.
+    const systemNode = (process.env.PATH ?? "").split(delimiter)
+      .filter((d) => d && !resolve(d).startsWith(join(root, "node_modules")))
+      .map((d) => join(d, "node"))
+      .find((f) => existsSync(f));
+    assert.ok(systemNode, "a system node on PATH");
     nodes["20"] = join(work, "node20");
     nodes["22"] = join(work, "node22");
     mkdirSync(nodes["20"]);
     mkdirSync(nodes["22"]);
-    symlinkSync(which.stdout.trim(), join(nodes["20"], "node"));
+    symlinkSync(systemNode, join(nodes["20"], "node"));
     symlinkSync(bin("node"), join(nodes["22"], "node"));
     writeCliPlanes(join(work, "planes"));
   })();
