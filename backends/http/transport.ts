@@ -21,6 +21,7 @@ import {
   type StorageErrorCode,
 } from "../../errors.ts";
 import { confine } from "./url.ts";
+import { sleep, throwIfAborted } from "../../_internal/abort.ts";
 
 /** What {@linkcode HttpTransport} needs from the backend's options. */
 export interface TransportOptions {
@@ -439,35 +440,6 @@ async function cancel(res: Response): Promise<void> {
 
 function withAttempts(err: StorageError, attempts: number): StorageError {
   return restate(err, err.operation, err.path, `${err.reason} (after ${attempts} attempts)`);
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, op: string, path: string): void {
-  if (signal?.aborted) {
-    throw new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal.reason });
-  }
-}
-
-function sleep(
-  ms: number,
-  signal: AbortSignal | undefined,
-  op: string,
-  path: string,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal.reason }));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal?.reason }));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** A signal that aborts when any input does (AbortSignal.any is not everywhere). */

@@ -14,6 +14,9 @@
  */
 
 import { AwsV4Signer } from "npm:aws4fetch@^1.0.20";
+import { sleep, throwIfAborted } from "../../_internal/abort.ts";
+
+export { sleep };
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -143,7 +146,7 @@ export class S3Client {
     const outer = joinSignals([this.#s.signal, req.signal]);
     try {
       for (let attempt = 0;; attempt++) {
-        checkAborted(outer.signal, op, path);
+        throwIfAborted(outer.signal, op, path);
         const r = await this.#attempt(op, path, req, outer.signal);
         if (!(r instanceof Retryable)) return { ...r, attempts: attempt + 1 };
         if (attempt >= this.#s.retries) {
@@ -405,36 +408,6 @@ function describe(err: unknown): string {
     return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
   }
   return String(err);
-}
-
-function checkAborted(signal: AbortSignal | undefined, op: string, path: string): void {
-  if (signal?.aborted) {
-    throw new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal.reason });
-  }
-}
-
-/** Waits `ms`, rejecting with `ABORT_ERR` when `signal` fires. */
-export function sleep(
-  ms: number,
-  signal: AbortSignal | undefined,
-  op: string,
-  path: string,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal.reason }));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new StorageError(op, path, "aborted", { code: "ABORT_ERR", cause: signal?.reason }));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** A signal that fires when any of `signals` does; `dispose` unhooks it. */
