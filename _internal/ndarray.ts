@@ -250,3 +250,23 @@ export function requireArray(value: unknown, format: string, path: string): NdAr
   }
   return value;
 }
+
+/**
+ * Every index tuple below `counts`, in C order (last axis fastest). The
+ * caller bounds the product first: this materialises all of them.
+ */
+export function indexGrid(counts: readonly number[]): number[][] {
+  if (counts.some((c) => c === 0)) return [];
+  const out: number[][] = [];
+  const cur = counts.map(() => 0);
+  for (;;) {
+    out.push([...cur]);
+    let d = counts.length - 1;
+    while (d >= 0) {
+      if (++cur[d]! < counts[d]!) break;
+      cur[d] = 0;
+      d--;
+    }
+    if (d < 0) return out;
+  }
+}

@@ -9,7 +9,7 @@
 
 import * as zarr from "npm:zarrita@^0.7.5";
 import { CorruptDataError, type StorageError } from "../errors.ts";
-import { cStrides, gatherC } from "../_internal/ndarray.ts";
+import { cStrides, gatherC, indexGrid } from "../_internal/ndarray.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import {
   type ChunkEncoder,
@@ -149,24 +149,9 @@ export async function readArrayMeta(
   return parseV2Array(json, attrs, `${path}/.zarray`, op);
 }
 
-/** Every chunk grid coordinate of an array. */
+/** Every chunk grid coordinate of an in-memory array being written (its size bounds the grid). */
 export function chunkGrid(shape: readonly number[], chunks: readonly number[]): number[][] {
-  const counts = shape.map((s, i) => Math.ceil(s / chunks[i]!));
-  if (counts.some((c) => c === 0)) return [];
-  const out: number[][] = [];
-  const cur = counts.map(() => 0);
-  for (;;) {
-    out.push([...cur]);
-    let d = counts.length - 1;
-    while (d >= 0) {
-      cur[d]!++;
-      if (cur[d]! < counts[d]!) break;
-      cur[d] = 0;
-      d--;
-    }
-    if (d < 0) break;
-  }
-  return out;
+  return indexGrid(shape.map((s, i) => Math.ceil(s / chunks[i]!)));
 }
 
 /** A C-contiguous version of an n-d array (the kernel's one gather). */

@@ -14,7 +14,7 @@
 
 import { LimitExceededError } from "../errors.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
-import { cStrides } from "../_internal/ndarray.ts";
+import { cStrides, indexGrid } from "../_internal/ndarray.ts";
 import { type ArrayMeta, readArrayMeta } from "./array.ts";
 import { type ByteStore, isMissing, ZarrStoreAdapter } from "./store.ts";
 import { boundedBytes, type ChunkDecoder, chunkDecoder, fillValue } from "./decode.ts";
@@ -51,23 +51,6 @@ function chunkCounts(
     }
   }
   return counts;
-}
-
-/** Every index tuple below `counts` (C order); callers bound the count first. */
-function grid(counts: readonly number[]): number[][] {
-  if (counts.some((c) => c === 0)) return [];
-  const out: number[][] = [];
-  const cur = counts.map(() => 0);
-  for (;;) {
-    out.push([...cur]);
-    let d = counts.length - 1;
-    while (d >= 0) {
-      if (++cur[d]! < counts[d]!) break;
-      cur[d] = 0;
-      d--;
-    }
-    if (d < 0) return out;
-  }
 }
 
 function fStrides(shape: readonly number[]): number[] {
@@ -160,7 +143,7 @@ export async function readWhole(
   const out = filled(dec, meta, n, op, path);
   const outStride = cStrides(meta.shape);
   const prefix = dir === "" ? "/" : `/${dir}/`;
-  const cells = grid(counts);
+  const cells = indexGrid(counts);
   await store.prefetch(cells.map((c) => prefix + meta.keyOf(c)));
   const chunkElems = meta.chunks.reduce((a, b) => a * b, 1);
   const cs = chunkStride(meta);
@@ -226,7 +209,7 @@ export async function readPlanes(
     boundedBytes(m.chunks, dec.dtype.size, budget, op, path, "one chunk");
     const counts = chunkCounts([h, w], m.chunks.slice(nd - 2), op, path);
     const lead = r.coords.map((c, i) => Math.floor(c / m.chunks[i]!));
-    const cells = grid(counts).map((t) => [...lead, ...t]);
+    const cells = indexGrid(counts).map((t) => [...lead, ...t]);
     return { r, path, dec, h, w, cells, keys: cells.map((c) => `/${r.dir}/${m.keyOf(c)}`) };
   });
   const all = plans.reduce((a, p) => a + p.keys.length, 0);
