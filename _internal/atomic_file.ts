@@ -178,7 +178,8 @@ export function parseTempName(entry: string): TempOwner | undefined {
  * writers that are provably dead — same host tag, pid gone — or, whatever
  * their writer, older than `maxAgeMs` (default {@linkcode ORPHAN_TEMP_AGE_MS}).
  * `siblings` (paths in the same directory, e.g. the lock file) are cleaned
- * in the same pass.
+ * in the same pass; the temps of a lock's takeover gates (`<lock>.gate-<id>`)
+ * count as the lock's.
  * Best effort: entries that vanish or cannot be removed are skipped. Returns
  * how many were removed.
  */
@@ -203,7 +204,10 @@ export async function removeOrphanedTemps(
     const owner = parseTempName(entry);
     if (owner === undefined) continue;
     const legacy = owner.tag === undefined && !entry.startsWith(TEMP_PREFIX);
-    if (!(legacy ? names : short).has(owner.name)) continue;
+    const scope = legacy ? names : short;
+    // A lock's takeover gates (`<lock>.gate-<id>`) belong to the lock.
+    const gateOf = owner.name.replace(/\.gate-[0-9a-f]+$/, "");
+    if (!scope.has(owner.name) && !(gateOf !== owner.name && scope.has(gateOf))) continue;
     const full = nodePath.join(dir, entry);
     try {
       const dead = tag !== undefined && owner.tag === tag && owner.pid !== undefined &&

@@ -22,7 +22,7 @@ import { link, open, rename, unlink, utimes, writeFile } from "node:fs/promises"
 import { setInterval as nodeSetInterval } from "node:timers";
 import process from "node:process";
 import { LockLostError, LockTimeoutError, toStorageError } from "../errors.ts";
-import { errCode, tempPathFor } from "../_internal/atomic_file.ts";
+import { errCode, removeOrphanedTemps, tempPathFor } from "../_internal/atomic_file.ts";
 import { fnv1a, hostInfo as info, pidAlive } from "../_internal/liveness.ts";
 
 /** Options of {@linkcode withFileLock}. */
@@ -325,6 +325,9 @@ export async function withFileLock<T>(
     await sleep(Math.min(left, delay * (0.5 + Math.random())));
     delay = Math.min(delay * 2, MAX_POLL_MS);
   }
+
+  // Holding it now: candidates and gate files that killed contenders left beside it go.
+  await removeOrphanedTemps(file);
 
   // Heartbeat for waiters that can only judge by mtime; never touches a lock
   // that is no longer ours (a resumed holder must not keep a taker's lock fresh).

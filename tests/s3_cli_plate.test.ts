@@ -3,7 +3,8 @@
 // variables convert a TIFF folder into s3://…/p.zarr, read it back with
 // info / preview / cp zarr:s3://…, refuse to replace it without --overwrite,
 // and finish an interrupted (SIGINT) conversion with --resume.
-import { after, describe, it } from "node:test";
+import { after, it } from "node:test";
+import { describePeer } from "./_peers.ts";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -87,7 +88,7 @@ async function keysOf(bucket: string): Promise<string[]> {
   return await s3Backend().listFiles(`/${bucket}`, { recursive: true });
 }
 
-describe("OME-Zarr plates on S3 through the CLI", { skip: s3Skip }, () => {
+describePeer(s3Skip)("OME-Zarr plates on S3 through the CLI", () => {
   it("convert into s3://, then info, preview, cp zarr:s3://… and a refused second convert", async () => {
     await makeSource();
     const bucket = bucketName("cliplate");

@@ -20,7 +20,15 @@ const RUNTIMES: [string, string[]][] = [
   ["deno", [nodePath.join(ROOT, "node_modules/.bin/deno"), "run", "-A", PROBE]],
   ["bun", [nodePath.join(ROOT, "node_modules/.bin/bun"), PROBE]],
   // Node ≥ 22.18 strips types itself: the pure (node:fs) read path.
-  ["node", [nodePath.join(ROOT, "node_modules/.bin/node"), PROBE]],
+  [
+    "node",
+    [
+      nodePath.join(ROOT, "node_modules/.bin/node"),
+      "--import",
+      nodePath.join(ROOT, "tests/fixtures/node_npm_specifiers.mjs"),
+      PROBE,
+    ],
+  ],
 ];
 const skip = process.platform !== "linux"
   ? "special-file tests need Linux (/dev/zero, mkfifo)"
