@@ -42,6 +42,9 @@ const docTargets = [
   "json/",
   "lock/",
   "ffi/",
+  "zarr/",
+  "viewer/",
+  "_internal/",
 ];
 
 // Deno without --allow-ffi still gets everything else the tests need.
