@@ -16,7 +16,7 @@ import { decodeForPath, decodePng } from "../formats/mod.ts";
 import { chunk, concat, ihdr, makePng, type PngSpec, randomSamples } from "./_png.ts";
 import { commandMissing, peerSkip, PYTHON, pythonMissing } from "./_peers.ts";
 
-const CONVERT = "/usr/local/bin/convert";
+const CONVERT = "/usr/bin/convert"; // Debian imagemagick;
 const noConvert = peerSkip("ImageMagick", commandMissing(CONVERT, ["-version"]));
 const noPil = peerSkip("Python PIL", pythonMissing(["PIL", "numpy"]));
 
