@@ -1,38 +1,11 @@
 /**
  * TIFF codec for grayscale image planes and stacks.
  *
- * Decoding (`.tif` / `.tiff`):
- * - sample types uint8/16/32/64, int8/16/32/64, float32/64 (and float16 where
- *   the runtime has `Float16Array`); little- and big-endian files; classic
- *   TIFF and BigTIFF;
- * - one page → `[h, w]`; several pages → `[pages, h, w]` (pages must share
- *   shape and sample type, else a `StorageError`). Pages with several samples
- *   per pixel (not needed for HCS planes, but what tifffile writes for a
- *   `(3, h, w)` or `(4, h, w)` array unless told `photometric="minisblack"`)
- *   load as `[h, w, s]` (chunky) or `[s, h, w]` (planar), samples raw (no
- *   colour conversion, no alpha handling); a tifffile-style
- *   `{"shape": [...]}` ImageDescription on the first page restores the
- *   original shape (e.g. `[1, h, w]` or `[t, z, h, w]`); reduced-resolution
- *   pages (thumbnails, pyramid levels) are skipped;
- * - fast path: uncompressed planes stored contiguously (one strip, or strips
- *   back to back; the pages of a stack back to back) come back as a typed
- *   array VIEW over the input bytes, without a copy, when the data is aligned
- *   for its element size and in the host's byte order (else one copy);
- * - everything else (LZW, Deflate/zlib 8 and 32946, PackBits, tiles,
- *   predictors 2 and 3) is assembled here strip by strip / tile by tile.
- *
- * Why not the npm `tiff` package: in 7.1 it lacks uint32/int32 and signed
- * 8/16-bit samples, PackBits, the float predictor and BigTIFF, has no guard
- * against IFD loops or sizes the file cannot hold, and its LZW is ~100×
- * slower. So IFDs are parsed here; the strip codecs are in `tiff_codecs.ts`,
- * the encoder (and why it is ours) in `tiff_encode.ts`.
- *
- * Corrupt input (bad offsets, counts, loops, truncation, sizes the data cannot
- * hold) throws a `CorruptDataError`; nothing is allocated for a size that the
- * file could not contain or that exceeds `maxDecodedBytes`. Strips and tiles
- * may not reuse data: their byte counts together may not exceed the file size
- * (shared or overlapping ranges are refused once they would), and a Deflate
- * strip stops inflating at the size of a full strip.
+ * Decisions: IFDs are parsed here, not by the npm `tiff` package (it lacks
+ * several sample types, PackBits, BigTIFF and guards against loops and
+ * impossible sizes); untrusted sizes are checked before allocating, and
+ * strips or tiles may not reuse data (their byte counts together stay within
+ * the file). Supported layouts and the fast path: `docs/design.md` ("TIFF").
  *
  * @example
  * ```ts
