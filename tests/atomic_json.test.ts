@@ -30,6 +30,7 @@ import {
   StorageError,
 } from "../errors.ts";
 import { DiskBackend } from "../backends/disk.ts";
+import { hostTag } from "../_internal/liveness.ts";
 import { commandMissing, peerSkip } from "./_peers.ts";
 
 type Rt = "deno" | "bun" | "node";
@@ -791,9 +792,16 @@ describe("lock edge cases (issue 10 item 7)", () => {
   );
 });
 
+// Proving a writer dead needs /proc (pid namespace, boot id); Deno without
+// --allow-all cannot read it, and then leftovers go by age only (as documented).
+const cannotProveDead: string | false = hostTag() === undefined
+  ? "this process cannot read /proc (Deno without --allow-all): leftovers are cleaned by age only"
+  : false;
+
 describe("atomic JSON leftovers (issue 10 item 8)", () => {
   it("temp files of a killed writer are hidden from disk listings and cleaned on the next write", {
     timeout: 60_000,
+    skip: cannotProveDead,
   }, async () => {
     const dir = tempDir();
     try {
