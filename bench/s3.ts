@@ -2,7 +2,8 @@
  * S3 backend vs the AWS SDK v3 and boto3, in one run against one Ceph
  * gateway (S3_* from the environment, else started here with
  * scripts/s3/start.sh and stopped at the end):
- * - saveBatch / loadBatch of N × 256 KiB objects (N = 1000, 200 with --quick)
+ * - saveBatch / loadBatch of N × 256 KiB objects (N = 1000, 200 with --quick),
+ *   median of 3 interleaved rounds per client (1 with --quick)
  *   vs SDK PutObject/GetObject in a `Promise.all` pool of the same
  *   concurrency, vs boto3 with a thread pool of that size (bench/s3_boto3.py,
  *   Debian's /usr/bin/python3);
@@ -101,33 +102,47 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 const rows: [string, number, string][] = [];
 const mibps = (s: number) => (N * SIZE) / 2 ** 20 / s;
 
-// --- writes (each into its own directory, so no run overwrites another) ---
-await hcs.ensureDirectory(`/${bucket}/hcs`);
-const hcsSave = await timed(() =>
-  hcs.saveBatch(payloads, payloads.map((_, i) => `/${bucket}/hcs/o${i}.bin`))
-);
-const sdkPut = await timed(() =>
-  limit(N, C, (i) =>
-    sdk.send(
-      new PutObjectCommand({ Bucket: bucket, Key: `sdk/o${i}.bin`, Body: payloads[i]! }),
-    ))
-);
-// --- reads ---
-const hcsPaths = payloads.map((_, i) => `/${bucket}/hcs/o${i}.bin`);
+// --- ROUNDS interleaved rounds (hcs, SDK, hcs, SDK, ...), medians reported: a
+// single pass is order-dependent (the first client to touch the gateway pays
+// its warm-up). Each round writes its own prefix, so no run overwrites another.
+const ROUNDS = quick ? 1 : 3;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const check = (xs: Uint8Array[]) => {
   if (xs.some((x, i) => x.length !== SIZE || x[0] !== (i & 0xff))) throw new Error("bad read");
 };
-const hcsLoad = await timed(async () =>
-  check(await hcs.loadBatch<Uint8Array>(hcsPaths, { as: "bytes" }))
-);
-const sdkGet = await timed(async () =>
-  check(
-    await limit(N, C, async (i) => {
-      const r = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: `sdk/o${i}.bin` }));
-      return await r.Body!.transformToByteArray();
-    }),
-  )
-);
+const saves: number[] = [], puts: number[] = [], loads: number[] = [], gets: number[] = [];
+let hcsPaths: string[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  await hcs.ensureDirectory(`/${bucket}/hcs${r}`);
+  const paths = payloads.map((_, i) => `/${bucket}/hcs${r}/o${i}.bin`);
+  saves.push(await timed(() => hcs.saveBatch(payloads, paths)));
+  puts.push(
+    await timed(() =>
+      limit(N, C, (i) =>
+        sdk.send(
+          new PutObjectCommand({ Bucket: bucket, Key: `sdk${r}/o${i}.bin`, Body: payloads[i]! }),
+        ))
+    ),
+  );
+  loads.push(
+    await timed(async () => check(await hcs.loadBatch<Uint8Array>(paths, { as: "bytes" }))),
+  );
+  gets.push(
+    await timed(async () =>
+      check(
+        await limit(N, C, async (i) => {
+          const res = await sdk.send(
+            new GetObjectCommand({ Bucket: bucket, Key: `sdk${r}/o${i}.bin` }),
+          );
+          return await res.Body!.transformToByteArray();
+        }),
+      )
+    ),
+  );
+  hcsPaths = paths;
+}
+const hcsSave = median(saves), sdkPut = median(puts);
+const hcsLoad = median(loads), sdkGet = median(gets);
 
 // --- boto3, same gateway, same sizes and concurrency ---
 let boto: { put: number; get: number } | undefined;
@@ -138,6 +153,7 @@ const py = spawnSync("/usr/bin/python3", [
   String(N),
   String(SIZE),
   String(C),
+  String(ROUNDS),
 ], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 600_000 });
 if (py.status === 0) boto = JSON.parse(py.stdout.trim().split("\n").pop()!);
 else {console.error(
