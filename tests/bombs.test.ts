@@ -13,23 +13,11 @@ import { zlibSync } from "fflate";
 import { zeroBomb } from "./_deflate_bomb.ts";
 import { chunk, concat, ihdr } from "./_png.ts";
 import { stripTiff } from "./_strip_tiff.ts";
+import { scriptRuntimes } from "./_runtimes.ts";
 
 const ROOT = nodePath.resolve(import.meta.dirname ?? ".", "..");
 const PROBE = nodePath.join(ROOT, "tests/fixtures/bomb_probe.ts");
-const RUNTIMES: [string, string[]][] = [
-  ["deno", [nodePath.join(ROOT, "node_modules/.bin/deno"), "run", "-A", PROBE]],
-  ["bun", [nodePath.join(ROOT, "node_modules/.bin/bun"), PROBE]],
-  // Node ≥ 22.18 strips types itself: the pure (node:fs) read path.
-  [
-    "node",
-    [
-      nodePath.join(ROOT, "node_modules/.bin/node"),
-      "--import",
-      nodePath.join(ROOT, "tests/fixtures/node_npm_specifiers.mjs"),
-      PROBE,
-    ],
-  ],
-];
+const RUNTIMES = scriptRuntimes(PROBE);
 const MAX_MS = 2000;
 const MAX_RSS_MB = 300;
 const skip = process.platform !== "linux" ? "peak RSS is read from /proc (Linux)" : false;

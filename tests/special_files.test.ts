@@ -13,23 +13,11 @@ import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
 import { commandMissing, describePeer, peerSkip } from "./_peers.ts";
+import { scriptRuntimes } from "./_runtimes.ts";
 
 const ROOT = nodePath.resolve(import.meta.dirname ?? ".", "..");
 const PROBE = nodePath.join(ROOT, "tests/fixtures/special_probe.ts");
-const RUNTIMES: [string, string[]][] = [
-  ["deno", [nodePath.join(ROOT, "node_modules/.bin/deno"), "run", "-A", PROBE]],
-  ["bun", [nodePath.join(ROOT, "node_modules/.bin/bun"), PROBE]],
-  // Node ≥ 22.18 strips types itself: the pure (node:fs) read path.
-  [
-    "node",
-    [
-      nodePath.join(ROOT, "node_modules/.bin/node"),
-      "--import",
-      nodePath.join(ROOT, "tests/fixtures/node_npm_specifiers.mjs"),
-      PROBE,
-    ],
-  ],
-];
+const RUNTIMES = scriptRuntimes(PROBE);
 const skip = process.platform !== "linux"
   ? "special-file tests need Linux (/dev/zero, mkfifo)"
   : peerSkip("mkfifo", commandMissing("mkfifo"));

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +38,25 @@ async function writePlate(z: ZarrBackend, store: string): Promise<void> {
   }
 }
 
+/** A static file server over `dir` on 127.0.0.1 that records every request URL. */
+async function serveDir(dir: string): Promise<{ server: Server; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? "");
+    const url = new URL(req.url ?? "/", "http://x");
+    try {
+      const body = readFileSync(join(dir, decodeURIComponent(url.pathname)));
+      res.writeHead(200, { "content-length": body.length });
+      res.end(req.method === "HEAD" ? undefined : body);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, requests };
+}
+
 describe("info and preview loading on any backend", () => {
   it("a plate in a memory store: info figures and one plane per well", async () => {
     for (const ngff of ["0.5", "0.4"] as const) {
@@ -66,20 +85,7 @@ describe("info and preview loading on any backend", () => {
     timeout: 120_000,
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-info-"));
-    const requests: string[] = [];
-    const server = createServer((req, res) => {
-      requests.push(req.url ?? "");
-      const url = new URL(req.url ?? "/", "http://x");
-      try {
-        const body = readFileSync(join(dir, decodeURIComponent(url.pathname)));
-        res.writeHead(200, { "content-length": body.length });
-        res.end(req.method === "HEAD" ? undefined : body);
-      } catch {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { server, requests } = await serveDir(dir);
     try {
       await writePlate(
         new ZarrBackend({ store: new DiskBackend(), compression: "zstd" }),
@@ -122,20 +128,7 @@ describe("info and preview loading on any backend", () => {
   }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "hcs-zarr-preview-"));
     const cwd = mkdtempSync(join(tmpdir(), "hcs-zarr-preview-cwd-"));
-    const requests: string[] = [];
-    const server = createServer((req, res) => {
-      requests.push(req.url ?? "");
-      const url = new URL(req.url ?? "/", "http://x");
-      try {
-        const body = readFileSync(join(dir, decodeURIComponent(url.pathname)));
-        res.writeHead(200, { "content-length": body.length });
-        res.end(req.method === "HEAD" ? undefined : body);
-      } catch {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { server, requests } = await serveDir(dir);
     try {
       await writePlate(
         new ZarrBackend({ store: new DiskBackend(), compression: "gzip" }),
