@@ -28,7 +28,12 @@ import type {
   StorageBackend,
   StoreCapabilities,
 } from "../backends/base.ts";
-import { assertCapabilitiesHonest, readConformance, seedReadTree } from "./conformance_read.ts";
+import {
+  assertCapabilitiesHonest,
+  readConformance,
+  rejects,
+  seedReadTree,
+} from "./conformance_read.ts";
 
 /** What a backend's fixture hands each test. */
 export interface Fixture {
@@ -44,26 +49,6 @@ const arr = (): NdArray<Uint16Array> => ({
   shape: [2, 3],
   stride: [3, 1],
 });
-
-async function rejects(
-  p: Promise<unknown>,
-  cls: abstract new (...a: never[]) => Error,
-  path?: string,
-) {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(
-      err instanceof cls,
-      `expected ${cls.name}, got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`,
-    );
-    if (path !== undefined) {
-      assert.ok(
-        (err as Error).message.includes(path),
-        `message '${(err as Error).message}' names '${path}'`,
-      );
-    }
-    return true;
-  });
-}
 
 /** What a backend under test can do beyond the common contract. */
 export interface ConformanceFlags {

@@ -113,7 +113,8 @@ export function assertCapabilitiesHonest(b: object): void {
   }
 }
 
-async function rejects(
+/** Asserts `p` rejects with an instance of `cls` whose message names `path` (if given). */
+export async function rejects(
   p: Promise<unknown>,
   cls: abstract new (...a: never[]) => Error,
   path?: string,
