@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -229,6 +229,14 @@ const headTable = heads.length === 0 ? "" : [
 if (heads.length > 0) writeFileSync(join(here, "report.svg"), chart(heads));
 
 const cpu = cpus();
+/** The kernel's transparent-huge-page settings (the bracketed word is the mode in force). */
+function thp(name: string): string {
+  try {
+    return readFileSync(`/sys/kernel/mm/transparent_hugepage/${name}`, "utf8").trim();
+  } catch {
+    return "unknown (not Linux, or unreadable)";
+  }
+}
 const header = [
   "# hcs-store benchmark report",
   "",
@@ -237,6 +245,9 @@ const header = [
   `- machine: ${cpu.length} × ${cpu[0]?.model ?? "unknown CPU"}, ${
     (totalmem() / 2 ** 30).toFixed(1)
   } GiB`,
+  `- CPUs available: ${cpu.length}; transparent huge pages: enabled \`${
+    thp("enabled")
+  }\`, defrag \`${thp("defrag")}\``,
   `- ${version("deno").split(" ").slice(0, 2).join(" ")}, bun ${version("bun")}`,
   "",
   "Every figure is a ratio against a baseline measured in the same run.",
