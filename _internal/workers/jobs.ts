@@ -1,0 +1,219 @@
+/**
+ * The job table of the codec worker pool: each job is one pure function that
+ * the pool runs either inline (small jobs, no workers, edge runtimes) or in a
+ * worker (`worker.ts` imports this same table), so the serial and parallel
+ * paths are the same code. A job returns its value and the buffers to move
+ * back (never copied); errors cross as plain records and are rebuilt as the
+ * same typed error class, code, operation and path.
+ *
+ * Decision: outputs the caller can size (TIFF pages) are allocated by the
+ * caller with `allocBytes` and moved in with the input, so large decoded
+ * arrays come from the same allocator (huge pages) whichever thread fills
+ * them.
+ *
+ * @module
+ */
+
+import * as errors from "../../errors.ts";
+import { decodeTiffInto } from "../../formats/tiff.ts";
+import { decodePng, encodePng } from "../../formats/png.ts";
+import type { NdArray, TypedArray } from "../../backends/base.ts";
+import { type ChunkDecoder, inlineChunkDecoder } from "../../zarr/decode.ts";
+import {
+  type ChunkEncoder,
+  type CompressionSpec,
+  dtypeBySize,
+  type DtypeInfo,
+  inlineChunkEncoder,
+} from "../../zarr/codec.ts";
+import { installPureDecoders } from "../codecs/zarrita_pure.ts";
+import { type DownsampleArgs, downsampleJob } from "../../zarr/pyramid.ts";
+
+/** A job's value and the buffers to move (not copy) with it. */
+export interface JobOutput<R> {
+  /** What the job produced. */
+  value: R;
+  /** Buffers of `value` to transfer to the other side. */
+  transfer: ArrayBuffer[];
+}
+
+/** Arguments of the `tiff` job: decode every page of `bytes` into `out`. */
+export interface TiffJobArgs {
+  bytes: Uint8Array;
+  path: string;
+  maxDecodedBytes: number;
+  out: Uint8Array;
+}
+
+/** Arguments of the `zarrDecode` job. */
+export interface ZarrDecodeArgs {
+  raw: Record<string, unknown>;
+  version: 2 | 3;
+  /** Whether the caller's zarrita registry had the pure-JS zstd/blosc decoders installed. */
+  pure: boolean;
+  encoded: Uint8Array;
+  elements: number;
+  key: string;
+  op: string;
+  path: string;
+}
+
+/** Arguments of the `zarrEncode` job. */
+export interface ZarrEncodeArgs {
+  spec: CompressionSpec;
+  dtypeSize: number;
+  bytes: Uint8Array;
+}
+
+/** Arguments of the `pngDecode` job. */
+export interface PngDecodeArgs {
+  bytes: Uint8Array;
+  path: string;
+  maxDecodedBytes: number;
+}
+
+/** Arguments of the `pngEncode` job. */
+export interface PngEncodeArgs {
+  value: NdArray;
+  path: string;
+}
+
+/** Every job: name → (arguments, value). */
+export interface Jobs {
+  /** TIFF pages decoded into a caller-allocated buffer (returned, moved back). */
+  tiff: [TiffJobArgs, Uint8Array];
+  /** One Zarr chunk decoded to elements. */
+  zarrDecode: [ZarrDecodeArgs, TypedArray];
+  /** One Zarr chunk's bytes compressed. */
+  zarrEncode: [ZarrEncodeArgs, Uint8Array];
+  /** PNG bytes decoded. */
+  pngDecode: [PngDecodeArgs, NdArray];
+  /** An image encoded as PNG. */
+  pngEncode: [PngEncodeArgs, Uint8Array];
+  /** One pyramid level from the one above (which comes back too). */
+  downsample: [DownsampleArgs, { out: TypedArray; data: TypedArray }];
+}
+
+/** A job's name. */
+export type JobName = keyof Jobs;
+
+const own = (v: ArrayBufferView): ArrayBuffer[] =>
+  v.buffer instanceof ArrayBuffer ? [v.buffer] : [];
+
+const decoders = new Map<string, ChunkDecoder>();
+const encoders = new Map<string, Promise<ChunkEncoder>>();
+
+function cached<V>(m: Map<string, V>, key: string, make: () => V): V {
+  let v = m.get(key);
+  if (v === undefined) {
+    if (m.size > 64) m.clear();
+    m.set(key, v = make());
+  }
+  return v;
+}
+
+/** The job functions (used inline and in workers alike). */
+export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K][1]>> } = {
+  tiff(a) {
+    decodeTiffInto(a.bytes, a.path, { maxDecodedBytes: a.maxDecodedBytes }, a.out);
+    return Promise.resolve({ value: a.out, transfer: own(a.out) });
+  },
+  async zarrDecode(a) {
+    if (a.pure) installPureDecoders();
+    const dec = cached(
+      decoders,
+      `${a.version}:${a.pure}:${JSON.stringify(a.raw)}`,
+      () => inlineChunkDecoder(a.raw, a.version, a.op, a.path),
+    );
+    const value = await dec.decode(a.encoded, a.elements, a.key, a.op);
+    return { value, transfer: own(value) };
+  },
+  async zarrEncode(a) {
+    const enc = await cached(
+      encoders,
+      `${a.spec.name}:${a.spec.level}:${a.dtypeSize}`,
+      () => inlineChunkEncoder(a.spec, dtypeBySize(a.dtypeSize) as DtypeInfo),
+    );
+    const value = await enc(a.bytes);
+    return { value, transfer: own(value) };
+  },
+  pngDecode(a) {
+    const value = decodePng(a.bytes, a.path, { maxDecodedBytes: a.maxDecodedBytes });
+    return Promise.resolve({ value, transfer: own(value.data) });
+  },
+  pngEncode(a) {
+    const value = encodePng(a.value, a.path);
+    return Promise.resolve({ value, transfer: own(value) });
+  },
+  downsample(a) {
+    const value = downsampleJob(a);
+    return Promise.resolve({ value, transfer: [...own(value.out), ...own(value.data)] });
+  },
+};
+
+/** An error as it crosses between threads. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  operation?: string;
+  path?: string;
+  reason?: string;
+  code?: string;
+  status?: number;
+}
+
+/** The plain record of an error (class name, code, operation, path, reason). */
+export function errorRecord(err: unknown): ErrorRecord {
+  if (err instanceof errors.StorageError) {
+    const r: ErrorRecord = {
+      name: err.name,
+      message: err.message,
+      operation: err.operation,
+      path: err.path,
+      reason: err.reason,
+      code: err.code,
+    };
+    if (err.status !== undefined) r.status = err.status;
+    return r;
+  }
+  if (err instanceof Error) return { name: err.name, message: err.message };
+  return { name: "Error", message: String(err) };
+}
+
+type StorageCtor = new (
+  op: string,
+  path: string,
+  reason: string,
+  options?: { code?: string; status?: number },
+) => errors.StorageError;
+
+const BUILTIN: Record<string, ErrorConstructor> = {
+  TypeError,
+  RangeError,
+  SyntaxError,
+  Error,
+};
+
+/** The error an {@linkcode errorRecord} stands for: same class, code, operation, path and reason. */
+export function reviveError(r: ErrorRecord): Error {
+  if (r.operation !== undefined && r.path !== undefined && r.reason !== undefined) {
+    const exported = (errors as unknown as Record<string, unknown>)[r.name];
+    const Cls = typeof exported === "function" &&
+        (exported === errors.StorageError ||
+          (exported as { prototype: unknown }).prototype instanceof errors.StorageError)
+      ? exported as StorageCtor
+      : errors.StorageError as unknown as StorageCtor;
+    const options: { code?: string; status?: number } = {};
+    if (r.code !== undefined) options.code = r.code;
+    if (r.status !== undefined) options.status = r.status;
+    const e = new Cls(r.operation, r.path, r.reason, options);
+    if (r.code !== undefined && e.code !== r.code) {
+      Object.defineProperty(e, "code", { value: r.code, enumerable: true });
+    }
+    return e;
+  }
+  const Ctor = BUILTIN[r.name] ?? Error;
+  const e = new Ctor(r.message);
+  if (!(r.name in BUILTIN)) e.name = r.name;
+  return e;
+}
