@@ -31,7 +31,7 @@ import type { ErrorRecord, JobName, JobOutput, Jobs } from "./jobs.ts";
  * encoders) that goes to a worker, per job. Measured with
  * `deno run -A bench/codecs.ts` (see docs/design.md, "Worker pool").
  */
-export const THRESHOLDS: Readonly<Record<JobName, number>> = {
+export const THRESHOLDS: Record<JobName, number> = {
   tiff: 512 << 10,
   zarrDecode: 256 << 10,
   zarrEncode: 256 << 10,
@@ -39,6 +39,24 @@ export const THRESHOLDS: Readonly<Record<JobName, number>> = {
   pngEncode: 512 << 10,
   downsample: 1 << 20,
 };
+
+const DEFAULT_THRESHOLDS = { ...THRESHOLDS };
+
+/**
+ * Overrides job thresholds (tests use 0 to send every job to a worker);
+ * with no argument, restores the measured defaults.
+ *
+ * @example
+ * ```ts
+ * import { setThresholds, THRESHOLDS } from "./pool.ts";
+ * setThresholds({ tiff: 0 });
+ * console.assert(THRESHOLDS.tiff === 0);
+ * setThresholds();
+ * ```
+ */
+export function setThresholds(next?: Partial<Record<JobName, number>>): void {
+  Object.assign(THRESHOLDS, next ?? DEFAULT_THRESHOLDS);
+}
 
 /** How long a worker may sit idle before it is terminated (ms). */
 export const IDLE_MS = 2000;
