@@ -39,6 +39,8 @@ export interface WorkerEvents {
 export interface WorkerHost {
   /** `"web"` (global `Worker`), `"node"` (`worker_threads`) or `"none"`. */
   readonly kind: "web" | "node" | "none";
+  /** CPU cores the runtime reports where `navigator.hardwareConcurrency` is missing (Node 20). */
+  readonly cores?: number;
   /** Starts a worker running the module at `url`; undefined when kind is `"none"`. */
   start(url: URL, events: WorkerEvents): WorkerHandle | undefined;
 }
@@ -108,7 +110,16 @@ async function probe(): Promise<WorkerHost> {
     try {
       const specifier = ["node", "worker_threads"].join(":");
       const m = await import(specifier) as { Worker?: NodeWorkerCtor };
-      if (typeof m.Worker === "function") return nodeHost(m.Worker);
+      let cores: number | undefined;
+      try {
+        const os = await import(["node", "os"].join(":")) as {
+          availableParallelism?: () => number;
+        };
+        cores = os.availableParallelism?.();
+      } catch {
+        cores = undefined;
+      }
+      if (typeof m.Worker === "function") return nodeHost(m.Worker, cores);
     } catch {
       // fall through: no workers
     }
@@ -137,9 +148,10 @@ function webHost(Ctor: WebWorkerCtor): WorkerHost {
   };
 }
 
-function nodeHost(Ctor: NodeWorkerCtor): WorkerHost {
+function nodeHost(Ctor: NodeWorkerCtor, cores: number | undefined): WorkerHost {
   return {
     kind: "node",
+    ...(cores !== undefined ? { cores } : {}),
     start(url, events) {
       const w = new Ctor(nodeBootstrap(url), { eval: true });
       w.on("message", (d) => events.message(d));

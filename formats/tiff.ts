@@ -396,6 +396,8 @@ interface BufferPlan {
   elements: number;
   shape: number[];
   type: ElementType;
+  /** Compression of the first page (the pool's weight depends on it). */
+  compression: number;
 }
 
 /** Parses and checks every page; the uncompressed contiguous case becomes a view at once. */
@@ -435,7 +437,13 @@ function planTiff(
     const data = typedView(bytes, s0, n * plane, type, r.le);
     return { plan: { view: { data, shape, stride: cStrides(shape) } }, r, pages, starts };
   }
-  return { plan: { bytes: n * planeBytes, elements: n * plane, shape, type }, r, pages, starts };
+  const compression = p0.compression;
+  return {
+    plan: { bytes: n * planeBytes, elements: n * plane, shape, type, compression },
+    r,
+    pages,
+    starts,
+  };
 }
 
 function fillPages(
@@ -505,6 +513,13 @@ export function decodeTiffInto(
   return out;
 }
 
+/**
+ * Work per decoded byte relative to Deflate, for the pool's threshold:
+ * PackBits decodes at close to copy speed (bench/codecs.ts), so it takes
+ * 8× larger pages to pay for a worker.
+ */
+const WEIGHT: Record<number, number> = { 32773: 1 / 8 };
+
 /** Options of {@linkcode decodeTiffAsync}. */
 export interface DecodeTiffAsyncOptions extends DecodeLimits {
   /**
@@ -544,7 +559,7 @@ export async function decodeTiffAsync(
     "tiff",
     { bytes, path, maxDecodedBytes: budget, out: allocBytes(plan.bytes) },
     {
-      weight: plan.bytes,
+      weight: plan.bytes * (WEIGHT[plan.compression] ?? 1),
       prepare: (a) => {
         const input = whole ? a.bytes : a.bytes.slice();
         return {

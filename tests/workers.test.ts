@@ -178,7 +178,8 @@ function makeTiff(c: TiffCase): Uint8Array {
     // it there, so the failure comes from a codec (on the worker).
     const out = file.slice();
     const ifd = new DataView(out.buffer).getUint32(4, c.littleEndian);
-    out[8 + Math.floor((ifd - 8) * d.at)] ^= 1 + (d.v % 255);
+    const at = 8 + Math.floor((ifd - 8) * d.at);
+    out[at] = out[at]! ^ (1 + (d.v % 255));
     return out;
   }
   return file;

@@ -108,8 +108,11 @@ interface Slot {
   idle: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** Workers the pool may start, from the environment and the cores. */
-export function configuredSize(): number {
+/**
+ * Workers the pool may start, from the environment and the cores
+ * (`hostCores`: what the worker host reports where `navigator` does not).
+ */
+export function configuredSize(hostCores?: number): number {
   const env = safeEnv("HCS_STORE_WORKERS");
   if (env !== undefined && env.trim() !== "") {
     const n = Number(env);
@@ -117,7 +120,8 @@ export function configuredSize(): number {
   }
   const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency;
-  return typeof cores === "number" && cores >= 1 ? Math.min(Math.floor(cores), 64) : 1;
+  const n = typeof cores === "number" && cores >= 1 ? cores : hostCores ?? 1;
+  return Math.min(Math.floor(n), 64);
 }
 
 let size: number | undefined;
@@ -142,7 +146,7 @@ const jobs = () => (jobsModule ??= import("./jobs.ts"));
  */
 export function poolStats(): PoolStats {
   return {
-    size: size ?? configuredSize(),
+    size: size ?? configuredSize(host?.cores),
     host: host?.kind ?? "unknown",
     running: slots.length,
     ...stats,
@@ -155,7 +159,7 @@ export function poolStats(): PoolStats {
  * configured size only).
  */
 export function wouldOffload(name: JobName, weight: number): boolean {
-  size ??= configuredSize();
+  size ??= configuredSize(host?.cores);
   return size > 0 && host?.kind !== "none" && weight >= THRESHOLDS[name];
 }
 
@@ -178,11 +182,14 @@ export async function runJob<N extends JobName>(
   options: RunOptions<Jobs[N][0]> = {},
 ): Promise<Jobs[N][1]> {
   const off = options.inline === false
-    ? (size ??= configuredSize()) > 0
+    ? (size ??= configuredSize(host?.cores)) > 0
     : options.inline !== true && wouldOffload(name, options.weight ?? Infinity);
   if (off) {
-    host ??= await (hostProbe ??= workerHost());
-    if (host.kind !== "none") return await offThread(name, args, options.prepare);
+    if (!host) {
+      host = await (hostProbe ??= workerHost());
+      if (host.cores !== undefined) size = configuredSize(host.cores);
+    }
+    if (host.kind !== "none" && size! > 0) return await offThread(name, args, options.prepare);
   }
   stats.inline++;
   const table = (await jobs()).JOBS;
