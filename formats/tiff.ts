@@ -36,7 +36,7 @@ import { decompress, unpredictFloat, unpredictHorizontal } from "./tiff_codecs.t
 import { encodeTiff } from "./tiff_encode.ts";
 import { type Entry, Reader } from "./tiff_reader.ts";
 import { allocBytes } from "../_internal/alloc.ts";
-import { runJob } from "../_internal/workers/pool.ts";
+import { recycleStaging, runJob, stageCopy } from "../_internal/workers/pool.ts";
 
 export { encodeTiff };
 
@@ -555,20 +555,23 @@ export async function decodeTiffAsync(
   const budget = decodedBudget(options);
   const whole = options?.transferInput === true && bytes.byteOffset === 0 &&
     bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
-  const out = await runJob(
+  let staged = false;
+  const { out, input } = await runJob(
     "tiff",
     { bytes, path, maxDecodedBytes: budget, out: allocBytes(plan.bytes) },
     {
       weight: plan.bytes * (WEIGHT[plan.compression] ?? 1),
       prepare: (a) => {
-        const input = whole ? a.bytes : a.bytes.slice();
+        staged = !whole;
+        const moved = whole ? a.bytes : stageCopy(a.bytes);
         return {
-          args: { ...a, bytes: input },
-          transfer: [input.buffer as ArrayBuffer, a.out.buffer as ArrayBuffer],
+          args: { ...a, bytes: moved },
+          transfer: [moved.buffer as ArrayBuffer, a.out.buffer as ArrayBuffer],
         };
       },
     },
   );
+  if (staged) recycleStaging(input.buffer as ArrayBuffer);
   return arrayOver(out, plan);
 }
 

@@ -80,8 +80,8 @@ export interface PngEncodeArgs {
 
 /** Every job: name → (arguments, value). */
 export interface Jobs {
-  /** TIFF pages decoded into a caller-allocated buffer (returned, moved back). */
-  tiff: [TiffJobArgs, Uint8Array];
+  /** TIFF pages decoded into a caller-allocated buffer; both buffers come back. */
+  tiff: [TiffJobArgs, { out: Uint8Array; input: Uint8Array }];
   /** One Zarr chunk decoded to elements. */
   zarrDecode: [ZarrDecodeArgs, TypedArray];
   /** One Zarr chunk's bytes compressed. */
@@ -116,7 +116,11 @@ function cached<V>(m: Map<string, V>, key: string, make: () => V): V {
 export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K][1]>> } = {
   tiff(a) {
     decodeTiffInto(a.bytes, a.path, { maxDecodedBytes: a.maxDecodedBytes }, a.out);
-    return Promise.resolve({ value: a.out, transfer: own(a.out) });
+    // The input goes back too, so the caller can recycle its staging copy.
+    const input = a.bytes;
+    const transfer = own(a.out);
+    if (input.buffer !== a.out.buffer) transfer.push(...own(input));
+    return Promise.resolve({ value: { out: a.out, input }, transfer });
   },
   async zarrDecode(a) {
     if (a.pure) installPureDecoders();

@@ -58,6 +58,51 @@ export function setThresholds(next?: Partial<Record<JobName, number>>): void {
   Object.assign(THRESHOLDS, next ?? DEFAULT_THRESHOLDS);
 }
 
+/** Most bytes of recycled staging buffers kept for inputs copied to workers. */
+export const STAGING_MAX_BYTES = 256 << 20;
+const staging: ArrayBuffer[] = [];
+let stagingBytes = 0;
+
+/**
+ * A copy of `src` in a recycled staging buffer (already faulted in), for
+ * an input that cannot be moved to a worker (e.g. a view into a batch
+ * arena shared by many files). Give the buffer back with
+ * {@linkcode recycleStaging} when the worker returns it: copying into
+ * fresh memory costs page faults that, for barely compressed TIFFs, cost
+ * as much as the decode itself (bench/codecs.ts, docs/design.md).
+ *
+ * @example
+ * ```ts
+ * import { recycleStaging, stageCopy } from "./pool.ts";
+ * const c = stageCopy(new Uint8Array([1, 2, 3]));
+ * console.assert(c.length === 3 && c[2] === 3);
+ * recycleStaging(c.buffer as ArrayBuffer);
+ * ```
+ */
+export function stageCopy(src: Uint8Array): Uint8Array {
+  const n = src.length;
+  let best = -1;
+  for (let i = 0; i < staging.length; i++) {
+    const len = staging[i]!.byteLength;
+    if (len >= n && len <= 2 * n + 65536 && (best < 0 || len < staging[best]!.byteLength)) best = i;
+  }
+  let buf: ArrayBuffer;
+  if (best >= 0) {
+    buf = staging.splice(best, 1)[0]!;
+    stagingBytes -= buf.byteLength;
+  } else buf = new ArrayBuffer(n);
+  const view = new Uint8Array(buf, 0, n);
+  view.set(src);
+  return view;
+}
+
+/** Keeps a staging buffer that came back from a worker for the next {@linkcode stageCopy}. */
+export function recycleStaging(buf: ArrayBuffer): void {
+  if (buf.byteLength === 0 || stagingBytes + buf.byteLength > STAGING_MAX_BYTES) return;
+  staging.push(buf);
+  stagingBytes += buf.byteLength;
+}
+
 /** How long a worker may sit idle before it is terminated (ms). */
 export const IDLE_MS = 2000;
 /** The same on runtimes whose workers cannot be unref'd (Deno): the process waits this long to exit. */
