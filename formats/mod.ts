@@ -32,7 +32,14 @@ export type { JsonValue, NdArray, StorageValue, TypedArray } from "../backends/b
 export { type DecodeLimits, DEFAULT_MAX_DECODED_BYTES } from "../_internal/limits.ts";
 export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
 export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
-export { decodePng, decodePngAsync, encodePng, encodePngAsync, pngFormat } from "./png.ts";
+export {
+  decodePng,
+  decodePngAsync,
+  encodePng,
+  encodePngAsync,
+  type PngAsyncOptions,
+  pngFormat,
+} from "./png.ts";
 export {
   decodeTiff,
   decodeTiffAsync,

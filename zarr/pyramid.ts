@@ -177,10 +177,13 @@ export function buildPyramid<T extends TypedArray>(
 export interface DownsampleArgs {
   /** The level above (moved to the worker and back). */
   data: TypedArray;
-  /** Its plane height and width. */
+  /** Its plane height. */
   h: number;
+  /** Its plane width. */
   w: number;
+  /** Mean or nearest. */
   mode: DownsampleMode;
+  /** Planes back to back in `data`. */
   planes: number;
 }
 

@@ -39,42 +39,61 @@ export interface JobOutput<R> {
 
 /** Arguments of the `tiff` job: decode every page of `bytes` into `out`. */
 export interface TiffJobArgs {
+  /** The encoded bytes (moved to the worker). */
   bytes: Uint8Array;
+  /** The path errors name. */
   path: string;
+  /** The decoded-size budget, enforced again in the worker. */
   maxDecodedBytes: number;
+  /** The output, exactly the decoded size (allocated by the caller). */
   out: Uint8Array;
 }
 
 /** Arguments of the `zarrDecode` job. */
 export interface ZarrDecodeArgs {
+  /** The array metadata as stored (`.zarray` / `zarr.json`). */
   raw: Record<string, unknown>;
+  /** Zarr format version. */
   version: 2 | 3;
   /** Whether the caller's zarrita registry had the pure-JS zstd/blosc decoders installed. */
   pure: boolean;
+  /** The stored chunk. */
   encoded: Uint8Array;
+  /** Elements the chunk holds. */
   elements: number;
+  /** The chunk's path (errors name it). */
   key: string;
+  /** The operation errors name. */
   op: string;
+  /** The path errors name. */
   path: string;
 }
 
 /** Arguments of the `zarrEncode` job. */
 export interface ZarrEncodeArgs {
+  /** Compressor and level. */
   spec: CompressionSpec;
+  /** Bytes per element (blosc shuffles by it). */
   dtypeSize: number;
+  /** The encoded bytes (moved to the worker). */
   bytes: Uint8Array;
 }
 
 /** Arguments of the `pngDecode` job. */
 export interface PngDecodeArgs {
+  /** The encoded bytes (moved to the worker). */
   bytes: Uint8Array;
+  /** The path errors name. */
   path: string;
+  /** The decoded-size budget, enforced again in the worker. */
   maxDecodedBytes: number;
 }
 
 /** Arguments of the `pngEncode` job. */
 export interface PngEncodeArgs {
+  /** The image to encode (its pixel buffer moved to the worker). */
   value: NdArray;
+  /** The path errors name. */
   path: string;
 }
 
@@ -157,12 +176,19 @@ export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K
 
 /** An error as it crosses between threads. */
 export interface ErrorRecord {
+  /** Error class name. */
   name: string;
+  /** Full message. */
   message: string;
+  /** StorageError operation. */
   operation?: string;
+  /** StorageError path. */
   path?: string;
+  /** StorageError reason. */
   reason?: string;
+  /** StorageError code. */
   code?: string;
+  /** HTTP status, where there was one. */
   status?: number;
 }
 

@@ -29,14 +29,18 @@ import type { ErrorRecord, JobName, JobOutput, Jobs } from "./jobs.ts";
 /**
  * Smallest job weight (bytes: decoded bytes for decoders, input bytes for
  * encoders) that goes to a worker, per job. Measured with
- * `deno run -A bench/codecs.ts` (see docs/design.md, "Worker pool").
+ * `deno run -A bench/codecs.ts` (see docs/design.md, "Worker pool"): the
+ * pool's own cost is 0.03–0.3 ms per job, so from 256 KiB (0.3–3.7 ms of
+ * work per job for these codecs) the pool won in that run (1.0–1.8×, 2
+ * cores), at 16 KiB it lost for most codecs (0.3–0.8×).
  */
 export const THRESHOLDS: Record<JobName, number> = {
-  tiff: 512 << 10,
+  tiff: 256 << 10,
   zarrDecode: 256 << 10,
   zarrEncode: 256 << 10,
-  pngDecode: 512 << 10,
-  pngEncode: 512 << 10,
+  pngDecode: 256 << 10,
+  pngEncode: 256 << 10,
+  // not measured yet: a mean over 2×2 blocks is cheap per byte
   downsample: 1 << 20,
 };
 
