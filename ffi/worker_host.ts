@@ -67,7 +67,8 @@ type NodeWorkerCtor = new (code: string, options: { eval: true }) => NodeWorkerL
 /** Node-style bootstrap: web-style globals, then the entry module. */
 function nodeBootstrap(url: URL): string {
   return [
-    `const { parentPort } = require("node:worker_threads");`,
+    // (the specifier is split so edge bundles carry no "node:" string)
+    `const { parentPort } = require(["node", "worker_threads"].join(":"));`,
     `globalThis.postMessage = (m, t) => parentPort.postMessage(m, t);`,
     // Messages that arrive while the entry is still loading wait for its onmessage.
     `const early = [];`,
