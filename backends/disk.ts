@@ -61,7 +61,7 @@ import {
   TEMP_PREFIX,
   tempPathFor,
 } from "../_internal/atomic_file.ts";
-import { encodeForPath } from "../formats/mod.ts";
+import { decodeForPathAsync, encodeForPath, formatFor } from "../formats/mod.ts";
 import type { BulkReader, MappedFiles } from "../ffi/types.ts";
 import { PureBulkReader, PureReader } from "../ffi/pure.ts";
 import { withFileLock } from "../lock/file_lock.ts";
@@ -91,6 +91,22 @@ import {
 
 export type * from "../ffi/types.ts";
 export { PureBulkReader, PureReader, TEMP_PREFIX };
+
+/**
+ * Decodes a file's bytes: by its own extension through the async codecs
+ * (compressed TIFF/PNG decode on the codec worker pool, files concurrently),
+ * else as `decodeFile` does (extension of the symlink target).
+ */
+function decodeAsync(
+  bytes: Uint8Array,
+  path: string,
+  op: string,
+  options: LoadOptions,
+): Promise<StorageValue> {
+  return formatFor(path) !== undefined
+    ? decodeForPathAsync(bytes, path, op, options)
+    : decodeFile(bytes, path, op, options);
+}
 
 /** How many files batch writes keep in flight at once. */
 const CONCURRENCY = 32;
@@ -297,7 +313,7 @@ export class DiskBackend extends AbstractStorageBackend
     await refuseSpecialFiles(this.reader, [path], "load");
     const [bytes] = await this.reader.readFiles([path], "load");
     if (bytes === undefined) throw new StorageError("load", path, "reader returned no data");
-    return (options.as === "bytes" ? bytes : await decodeFile(bytes, path, "load", options)) as T;
+    return (options.as === "bytes" ? bytes : await decodeAsync(bytes, path, "load", options)) as T;
   }
 
   /** Loads many paths with one bulk read, results in request order. */
@@ -319,7 +335,7 @@ export class DiskBackend extends AbstractStorageBackend
     }
     if (options.as === "bytes") return all as T[];
     return await Promise.all(
-      all.map((b, i) => decodeFile(b, paths[i]!, "loadBatch", options) as T),
+      all.map((b, i) => decodeAsync(b, paths[i]!, "loadBatch", options) as T),
     );
   }
 

@@ -156,6 +156,28 @@ function headlines(): Headline[] {
         lowerIsBetter: false,
       }, num(row, 2));
     }
+    // zlib TIFF batch (set B) through the codec worker pool (issue 15, item 2).
+    const zlibSet = tiff?.split(/\n## B\. /)[1];
+    if (zlibSet) {
+      const ratio = (re: RegExp) => num(zlibSet.match(re), 1);
+      const on = ratio(
+        /DiskBackend\.loadBatch decoded \[(?:ffi|pure)[^\]]*\]\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)×/,
+      );
+      const off = ratio(
+        /DiskBackend\.loadBatch decoded \[pure\], pool off\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)×/,
+      );
+      add({
+        label: `${rt} zlib TIFF batch vs tifffile (worker pool)`,
+        baseline: "tifffile.imread per file (higher is better)",
+        lowerIsBetter: false,
+        target: "≥ 3",
+      }, on);
+      add({
+        label: `${rt} zlib TIFF batch, pool on vs off`,
+        baseline: "the same loadBatch with every decode on the calling thread (higher is better)",
+        lowerIsBetter: false,
+      }, on !== undefined && off !== undefined ? on / off : undefined);
+    }
     const bytes = outputs.get(`disk_bytes:${rt}`);
     add({
       label: `${rt} disk loadBatch bytes vs readFile+Promise.all`,

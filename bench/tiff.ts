@@ -7,15 +7,19 @@
  * With a warm page cache, each set times:
  * - `readFileSync + decodeForPath` per file (this runtime);
  * - `decodeForPath` alone on bytes already in memory (the codec's share);
+ * - `decodeTiffAsync` on the same bytes, every file at once: compressed
+ *   pages decode on the codec worker pool (`_internal/workers`);
  * - `DiskBackend.loadBatch(paths)` decoded, pure reader and the registry's
- *   choice (FFI where permitted), when backends/disk.ts exists;
+ *   choice (FFI where permitted), when backends/disk.ts exists; the pure
+ *   one also with the pool switched off (thresholds at ∞: every decode on
+ *   this thread, as before the pool), the single-threaded baseline;
  * - a Python process timing `tifffile.imread` per file (timed inside Python).
  * Methods run round-robin; each figure is the median of the repetitions.
  * Prints each time and its ratio to tifffile (> 1 means faster than tifffile).
  *
  * Run: deno run -A bench/tiff.ts [--quick]   |   bun bench/tiff.ts [--quick]
  * Env: BENCH_REPS (default 7, --quick 3), BENCH_TIFF_FILES (default 64),
- *      BENCH_TIFF_SIZE (default 2048).
+ *      BENCH_TIFF_SIZE (default 2048), HCS_STORE_WORKERS (pool size).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -23,7 +27,18 @@ import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
 import type { NdArray, StorageValue } from "../backends/base.ts";
-import { decodeForPath, encodeForPath } from "../formats/mod.ts";
+import { decodeForPath, decodeTiffAsync, encodeForPath } from "../formats/mod.ts";
+import { configuredSize, setThresholds } from "../_internal/workers/pool.ts";
+
+/** Runs `fn` with every decode on this thread (the pool's TIFF threshold at ∞). */
+async function inline<T>(fn: () => Promise<T>): Promise<T> {
+  setThresholds({ tiff: Number.POSITIVE_INFINITY });
+  try {
+    return await fn();
+  } finally {
+    setThresholds();
+  }
+}
 
 const quick = process.argv.includes("--quick");
 const REPS = Number(process.env.BENCH_REPS ?? (quick ? 3 : 7));
@@ -97,9 +112,20 @@ async function benchSet(title: string, paths: string[]): Promise<void> {
     times: [],
     run: () => inMemory.forEach((b, k) => check(decodeForPath(b, paths[k]!, "load"), k)),
   });
+  methods.push({
+    name: `decodeTiffAsync, all at once (bytes in memory, pool of ${configuredSize()})`,
+    times: [],
+    run: async () =>
+      checkAll(await Promise.all(inMemory.map((b, k) => decodeTiffAsync(b, paths[k]!)))),
+  });
   try {
     const { DiskBackend } = await import("../backends/disk.ts");
     const pure = new DiskBackend();
+    methods.push({
+      name: `DiskBackend.loadBatch decoded [${pure.implementation}], pool off`,
+      times: [],
+      run: () => inline(async () => checkAll(await pure.loadBatch(paths))),
+    });
     methods.push({
       name: `DiskBackend.loadBatch decoded [${pure.implementation}]`,
       times: [],

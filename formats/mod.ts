@@ -32,8 +32,21 @@ export type { JsonValue, NdArray, StorageValue, TypedArray } from "../backends/b
 export { type DecodeLimits, DEFAULT_MAX_DECODED_BYTES } from "../_internal/limits.ts";
 export { csvFormat, type CsvRow, decodeCsv, encodeCsv } from "./csv.ts";
 export { decodeNpy, encodeNpy, npyFormat, type NpyHeader, readNpyHeader } from "./npy.ts";
-export { decodePng, encodePng, pngFormat } from "./png.ts";
-export { decodeTiff, encodeTiff, tiffFormat } from "./tiff.ts";
+export {
+  decodePng,
+  decodePngAsync,
+  encodePng,
+  encodePngAsync,
+  type PngAsyncOptions,
+  pngFormat,
+} from "./png.ts";
+export {
+  decodeTiff,
+  decodeTiffAsync,
+  type DecodeTiffAsyncOptions,
+  encodeTiff,
+  tiffFormat,
+} from "./tiff.ts";
 export { readTiffResolution, type TiffResolution } from "./tiff_meta.ts";
 
 /** A codec for one family of extensions. */
@@ -51,6 +64,11 @@ export interface FormatCodec {
    * `LimitExceededError` for values over `options.maxDecodedBytes`.
    */
   decode(bytes: Uint8Array, path: string, options?: DecodeLimits): StorageValue;
+  /**
+   * Optional asynchronous decode with the same result and errors as
+   * `decode`, free to run on the codec worker pool (TIFF, PNG).
+   */
+  decodeAsync?(bytes: Uint8Array, path: string, options?: DecodeLimits): Promise<StorageValue>;
 }
 
 const codecs = new Map<string, FormatCodec>();
@@ -164,6 +182,34 @@ export function decodeForPath(
   if (!codec) throw unsupported(operation, path);
   try {
     return codec.decode(bytes, path, options);
+  } catch (err) {
+    throw wrap(err, operation, path, `corrupt or unreadable ${codec.name} data`);
+  }
+}
+
+/**
+ * Like {@linkcode decodeForPath}, through the codec's `decodeAsync` where it
+ * has one (TIFF and PNG decode on the codec worker pool when the image is
+ * large enough); same results and errors.
+ *
+ * @example
+ * ```ts
+ * import { decodeForPathAsync } from "@hcs/store/formats";
+ * console.assert((await decodeForPathAsync(new TextEncoder().encode("x"), "/a.txt", "load")) === "x");
+ * ```
+ */
+export async function decodeForPathAsync(
+  bytes: Uint8Array,
+  path: string,
+  operation: string,
+  options?: DecodeLimits,
+): Promise<StorageValue> {
+  const codec = formatFor(path);
+  if (!codec) throw unsupported(operation, path);
+  try {
+    return codec.decodeAsync
+      ? await codec.decodeAsync(bytes, path, options)
+      : codec.decode(bytes, path, options);
   } catch (err) {
     throw wrap(err, operation, path, `corrupt or unreadable ${codec.name} data`);
   }

@@ -30,6 +30,25 @@ import type { FormatCodec } from "./mod.ts";
 import { requireArray, toContiguous } from "../_internal/ndarray.ts";
 import type { DecodeLimits } from "../_internal/limits.ts";
 import { decodePngBytes } from "./png_decode.ts";
+import { decodedBudget } from "../_internal/limits.ts";
+import { runJob } from "../_internal/workers/pool.ts";
+
+/** Decoded bytes a PNG header declares (0 when there is no readable IHDR): the job's weight. */
+function declaredBytes(b: Uint8Array): number {
+  if (b.length < 29) return 0;
+  const dv = new DataView(b.buffer, b.byteOffset, 29);
+  const width = dv.getUint32(16);
+  const height = dv.getUint32(20);
+  const depth = b[24]!;
+  const channels = [1, 0, 3, 3, 2, 0, 4][b[25]!] ?? 1;
+  return width * height * channels * Math.max(1, depth / 8);
+}
+
+/** Whether `v` is the whole of a plain `ArrayBuffer` (so it can be moved). */
+function wholeBuffer(v: ArrayBufferView): boolean {
+  return v.byteOffset === 0 && v.buffer instanceof ArrayBuffer &&
+    v.byteLength === v.buffer.byteLength;
+}
 
 /**
  * Encodes a gray, gray+alpha, RGB or RGBA array (8-bit or 16-bit) as PNG.
@@ -87,6 +106,69 @@ export function decodePng(bytes: Uint8Array, path = "<png>", options?: DecodeLim
   return decodePngBytes(bytes, path, options);
 }
 
+/** Options of {@linkcode decodePngAsync} and {@linkcode encodePngAsync}. */
+export interface PngAsyncOptions extends DecodeLimits {
+  /**
+   * The caller gives up the input (bytes to decode, pixels to encode): when
+   * it is the whole of its buffer, that buffer is moved to the worker
+   * (detached here) instead of copied.
+   */
+  transferInput?: boolean;
+}
+
+/**
+ * Like {@linkcode decodePng}, decoded on the codec worker pool when the
+ * image is large enough; same result and errors. The compressed input is
+ * copied for the worker unless `transferInput` lets it be moved.
+ *
+ * @example
+ * ```ts
+ * import { decodePngAsync, encodePng } from "@hcs/store/formats";
+ * const img = { data: new Uint8Array([9, 8, 7, 6]), shape: [2, 2], stride: [2, 1] };
+ * console.assert((await decodePngAsync(encodePng(img))).data[3] === 6);
+ * ```
+ */
+export function decodePngAsync(
+  bytes: Uint8Array,
+  path = "<png>",
+  options?: PngAsyncOptions,
+): Promise<NdArray> {
+  const maxDecodedBytes = decodedBudget(options);
+  const move = options?.transferInput === true && wholeBuffer(bytes);
+  return runJob("pngDecode", { bytes, path, maxDecodedBytes }, {
+    weight: declaredBytes(bytes),
+    prepare: (a) => {
+      const input = move ? a.bytes : a.bytes.slice();
+      return { args: { ...a, bytes: input }, transfer: [input.buffer as ArrayBuffer] };
+    },
+  });
+}
+
+/**
+ * Like {@linkcode encodePng}, encoded on the codec worker pool when the
+ * image is large and `transferInput` lets its pixel buffer be moved there
+ * (pixels are never copied for a worker: without it, encoding is inline).
+ *
+ * @example
+ * ```ts
+ * import { encodePngAsync } from "@hcs/store/formats";
+ * const img = { data: new Uint8Array([1, 2, 3, 4]), shape: [2, 2], stride: [2, 1] };
+ * console.assert((await encodePngAsync(img))[1] === 0x50);
+ * ```
+ */
+export function encodePngAsync(
+  value: NdArray,
+  path = "<png>",
+  options: { transferInput?: boolean } = {},
+): Promise<Uint8Array> {
+  const move = options.transferInput === true && wholeBuffer(value.data);
+  return runJob("pngEncode", { value, path }, {
+    weight: value.data.byteLength,
+    ...(move ? {} : { inline: true }),
+    prepare: (a) => ({ args: a, transfer: [a.value.data.buffer as ArrayBuffer] }),
+  });
+}
+
 /**
  * The PNG codec as registered in `formats/mod.ts`.
  *
@@ -102,4 +184,5 @@ export const pngFormat: FormatCodec = {
   arrayFormat: true,
   encode: (value, path) => encodePng(requireArray(value, "png", path), path),
   decode: (bytes, path, options) => decodePng(bytes, path, options),
+  decodeAsync: (bytes, path, options) => decodePngAsync(bytes, path, options),
 };

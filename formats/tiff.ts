@@ -35,6 +35,8 @@ import { checkDecodedSize, decodedBudget, type DecodeLimits } from "../_internal
 import { decompress, unpredictFloat, unpredictHorizontal } from "./tiff_codecs.ts";
 import { encodeTiff } from "./tiff_encode.ts";
 import { type Entry, Reader } from "./tiff_reader.ts";
+import { allocBytes } from "../_internal/alloc.ts";
+import { recycleStaging, runJob, stageCopy } from "../_internal/workers/pool.ts";
 
 export { encodeTiff };
 
@@ -386,22 +388,24 @@ function shapeFromDescription(desc: string, n: number, page: number[]): number[]
   }
 }
 
-/**
- * Decodes TIFF bytes to `[h, w]` (one page) or `[pages, h, w]`. The result may
- * be a view over `bytes` (see the module notes). Throws `CorruptDataError` for
- * corrupt input, `UnsupportedFormatError` for features not supported and
- * `LimitExceededError` for images over `options.maxDecodedBytes` (default
- * 1 GiB, checked before allocating).
- *
- * @example
- * ```ts
- * import { decodeTiff, encodeTiff } from "@hcs/store/formats";
- * const bytes = encodeTiff({ data: new Float32Array([0.5, -2]), shape: [1, 2], stride: [2, 1] });
- * const img = decodeTiff(bytes);
- * console.assert(img.data instanceof Float32Array && img.data.buffer === bytes.buffer); // zero-copy
- * ```
- */
-export function decodeTiff(bytes: Uint8Array, path = "<tiff>", options?: DecodeLimits): NdArray {
+/** What decoding a TIFF takes: a view of its bytes, or a buffer to fill. */
+type TiffPlan = { view: NdArray } | BufferPlan;
+interface BufferPlan {
+  view?: undefined;
+  bytes: number;
+  elements: number;
+  shape: number[];
+  type: ElementType;
+  /** Compression of the first page (the pool's weight depends on it). */
+  compression: number;
+}
+
+/** Parses and checks every page; the uncompressed contiguous case becomes a view at once. */
+function planTiff(
+  bytes: Uint8Array,
+  path: string,
+  options: DecodeLimits | undefined,
+): { plan: TiffPlan; r: Reader; pages: Page[]; starts: (number | undefined)[] } {
   const r = new Reader(bytes, path, decodedBudget(options));
   const pages = readPages(r);
   const p0 = pages[0]!;
@@ -431,19 +435,144 @@ export function decodeTiff(bytes: Uint8Array, path = "<tiff>", options?: DecodeL
   const s0 = starts[0];
   if (s0 !== undefined && starts.every((s, k) => s === s0 + k * planeBytes)) {
     const data = typedView(bytes, s0, n * plane, type, r.le);
-    return { data, shape, stride: cStrides(shape) };
+    return { plan: { view: { data, shape, stride: cStrides(shape) } }, r, pages, starts };
   }
-  const out = new Uint8Array(n * planeBytes);
+  const compression = p0.compression;
+  return {
+    plan: { bytes: n * planeBytes, elements: n * plane, shape, type, compression },
+    r,
+    pages,
+    starts,
+  };
+}
+
+function fillPages(
+  r: Reader,
+  pages: Page[],
+  starts: (number | undefined)[],
+  out: Uint8Array,
+): void {
+  const planeBytes = pages[0]!.elements * pages[0]!.type.size;
   pages.forEach((page, k) => {
     const at = k * planeBytes;
     const s = starts[k];
     if (s !== undefined) {
-      out.set(bytes.subarray(s, s + planeBytes), at);
-      if (r.le !== HOST_LITTLE_ENDIAN) swapBytes(out.subarray(at, at + planeBytes), type.size);
+      out.set(r.bytes.subarray(s, s + planeBytes), at);
+      if (r.le !== HOST_LITTLE_ENDIAN) swapBytes(out.subarray(at, at + planeBytes), page.type.size);
     } else decodePageInto(r, page, out, at);
   });
-  const Ctor = arrayClass(type)!;
-  return { data: new Ctor(out.buffer, 0, n * plane) as TypedArray, shape, stride: cStrides(shape) };
+}
+
+function arrayOver(out: Uint8Array, plan: BufferPlan): NdArray {
+  const Ctor = arrayClass(plan.type)!;
+  const data = new Ctor(out.buffer, out.byteOffset, plan.elements) as TypedArray;
+  return { data, shape: plan.shape, stride: cStrides(plan.shape) };
+}
+
+/**
+ * Decodes TIFF bytes to `[h, w]` (one page) or `[pages, h, w]`. The result may
+ * be a view over `bytes` (see the module notes). Throws `CorruptDataError` for
+ * corrupt input, `UnsupportedFormatError` for features not supported and
+ * `LimitExceededError` for images over `options.maxDecodedBytes` (default
+ * 1 GiB, checked before allocating).
+ *
+ * @example
+ * ```ts
+ * import { decodeTiff, encodeTiff } from "@hcs/store/formats";
+ * const bytes = encodeTiff({ data: new Float32Array([0.5, -2]), shape: [1, 2], stride: [2, 1] });
+ * const img = decodeTiff(bytes);
+ * console.assert(img.data instanceof Float32Array && img.data.buffer === bytes.buffer); // zero-copy
+ * ```
+ */
+export function decodeTiff(bytes: Uint8Array, path = "<tiff>", options?: DecodeLimits): NdArray {
+  const { plan, r, pages, starts } = planTiff(bytes, path, options);
+  if (plan.view) return plan.view;
+  const out = allocBytes(plan.bytes);
+  fillPages(r, pages, starts, out);
+  return arrayOver(out, plan);
+}
+
+/**
+ * Decodes every page of `bytes` into `out` (exactly the decoded size, any
+ * byte offset that is a multiple of the sample size): the worker half of
+ * {@linkcode decodeTiffAsync}. Returns `out`.
+ */
+export function decodeTiffInto(
+  bytes: Uint8Array,
+  path: string,
+  options: DecodeLimits | undefined,
+  out: Uint8Array,
+): Uint8Array {
+  const { plan, r, pages, starts } = planTiff(bytes, path, options);
+  const need = plan.view ? plan.view.data.byteLength : plan.bytes;
+  if (out.length !== need) {
+    throw new RangeError(`decodeTiffInto: output holds ${out.length} bytes, needs ${need}`);
+  }
+  if (plan.view) out.set(new Uint8Array(plan.view.data.buffer, plan.view.data.byteOffset, need));
+  else fillPages(r, pages, starts, out);
+  return out;
+}
+
+/**
+ * Work per decoded byte relative to Deflate, for the pool's threshold:
+ * PackBits decodes at close to copy speed (bench/codecs.ts), so it takes
+ * 8× larger pages to pay for a worker.
+ */
+const WEIGHT: Record<number, number> = { 32773: 1 / 8 };
+
+/** Options of {@linkcode decodeTiffAsync}. */
+export interface DecodeTiffAsyncOptions extends DecodeLimits {
+  /**
+   * The caller gives up `bytes`: when they are the whole of their buffer,
+   * that buffer is moved to the worker (detached here) instead of copied.
+   */
+  transferInput?: boolean;
+}
+
+/**
+ * Like {@linkcode decodeTiff}, with compressed pages decoded on the codec
+ * worker pool (`_internal/workers`) when the image is large enough to gain
+ * from it; uncompressed contiguous pages stay a zero-copy view and small
+ * images decode inline. Same result and same errors as `decodeTiff`. The
+ * compressed input is copied for the worker (it may share its buffer with
+ * other files) unless `transferInput` lets it be moved.
+ *
+ * @example
+ * ```ts
+ * import { decodeTiffAsync, encodeTiff } from "@hcs/store/formats";
+ * const bytes = encodeTiff({ data: new Uint16Array([1, 2, 3]), shape: [1, 3], stride: [3, 1] });
+ * const img = await decodeTiffAsync(bytes, "a.tif");
+ * console.assert(img.data[2] === 3);
+ * ```
+ */
+export async function decodeTiffAsync(
+  bytes: Uint8Array,
+  path = "<tiff>",
+  options?: DecodeTiffAsyncOptions,
+): Promise<NdArray> {
+  const { plan } = planTiff(bytes, path, options);
+  if (plan.view) return plan.view;
+  const budget = decodedBudget(options);
+  const whole = options?.transferInput === true && bytes.byteOffset === 0 &&
+    bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
+  let staged = false;
+  const { out, input } = await runJob(
+    "tiff",
+    { bytes, path, maxDecodedBytes: budget, out: allocBytes(plan.bytes) },
+    {
+      weight: plan.bytes * (WEIGHT[plan.compression] ?? 1),
+      prepare: (a) => {
+        staged = !whole;
+        const moved = whole ? a.bytes : stageCopy(a.bytes);
+        return {
+          args: { ...a, bytes: moved },
+          transfer: [moved.buffer as ArrayBuffer, a.out.buffer as ArrayBuffer],
+        };
+      },
+    },
+  );
+  if (staged) recycleStaging(input.buffer as ArrayBuffer);
+  return arrayOver(out, plan);
 }
 
 /**
@@ -461,4 +590,5 @@ export const tiffFormat: FormatCodec = {
   arrayFormat: true,
   encode: (value, path) => encodeTiff(requireArray(value, "tiff", path), path),
   decode: (bytes, path, options) => decodeTiff(bytes, path, options),
+  decodeAsync: (bytes, path, options) => decodeTiffAsync(bytes, path, options),
 };

@@ -4,6 +4,8 @@
 //   1. copies the library's .ts files (the JSR file set: no tests/, bench/,
 //      scripts/) into build/npm/stage, rewriting `npm:pkg@range` specifiers to
 //      bare `pkg` (Node and bundlers resolve those from node_modules);
+//      and `new URL("./x.ts", import.meta.url)` (the codec pool's worker entry)
+//      to `./x.js`, which tsc does not rewrite;
 //   2. compiles them with tsc (node_modules/.bin/tsc) to ESM JavaScript plus
 //      .d.ts, relative `.ts` imports rewritten to `.js`;
 //   3. writes a package.json generated from deno.json (name, version,
@@ -43,6 +45,14 @@ export function rewriteNpmSpecifiers(text) {
   );
 }
 
+/** `new URL("./worker.ts", import.meta.url)` → `.js` (module URLs tsc leaves alone). */
+export function rewriteModuleUrls(text) {
+  return text.replace(
+    /new URL\((["'])(\.{1,2}\/[^"']+)\.ts\1,(\s*)import\.meta\.url\)/g,
+    (_m, q, spec, ws) => `new URL(${q}${spec}.js${q},${ws}import.meta.url)`,
+  );
+}
+
 function sources(dir, found = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.name.startsWith(".")) continue;
@@ -79,7 +89,7 @@ const files = sources(root);
 for (const f of files) {
   const dest = join(stage, relative(root, f));
   mkdirSync(dirname(dest), { recursive: true });
-  writeFileSync(dest, rewriteNpmSpecifiers(readFileSync(f, "utf8")));
+  writeFileSync(dest, rewriteModuleUrls(rewriteNpmSpecifiers(readFileSync(f, "utf8"))));
 }
 writeFileSync(join(stage, "package.json"), JSON.stringify({ type: "module" }));
 writeFileSync(

@@ -12,6 +12,7 @@ import { DTYPES as KERNEL_DTYPES } from "../_internal/ndarray.ts";
 import { gzipSync, zlibSync } from "npm:fflate@^0.8.3";
 import * as zarr from "npm:zarrita@^0.7.5";
 import type { TypedArray } from "../backends/base.ts";
+import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
 
 /** A compression setting of the Zarr backend. */
 export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";
@@ -156,8 +157,24 @@ export function v2Compressor(
   }
 }
 
+/** Options of a {@linkcode ChunkEncoder} call. */
+export interface ChunkEncodeOptions {
+  /**
+   * The caller gives up `bytes`: when they are the whole of their buffer,
+   * that buffer may be moved to a worker (detached here). Without it, large
+   * chunks are still encoded, but on the calling thread (chunk pixels are
+   * never copied to reach a worker).
+   */
+  transfer?: boolean;
+}
+
 /** Encodes chunk bytes (already little-endian element bytes). */
-export type ChunkEncoder = (bytes: Uint8Array) => Promise<Uint8Array>;
+export type ChunkEncoder = (bytes: Uint8Array, options?: ChunkEncodeOptions) => Promise<Uint8Array>;
+
+/** The dtype entry of an element size (any one of that size: encoders only need the size). */
+export function dtypeBySize(size: number): DtypeInfo | undefined {
+  return DTYPES.find((d) => d.size === size);
+}
 
 interface NumcodecsCodec {
   encode(data: Uint8Array): Promise<Uint8Array> | Uint8Array;
@@ -207,8 +224,39 @@ function plain(b: Uint8Array): Uint8Array {
   return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** The chunk encoder of a compression (loads WASM codecs lazily). */
+/**
+ * The chunk encoder of a compression (loads WASM codecs lazily). Chunks of
+ * at least the pool's `zarrEncode` threshold that the caller hands over
+ * (`{ transfer: true }`) are compressed on the codec worker pool, with the
+ * same codec implementation and the same bytes as inline.
+ *
+ * @example
+ * ```ts
+ * import { chunkEncoder, dtypeOf } from "./codec.ts";
+ * const enc = await chunkEncoder({ name: "zlib", level: 1 }, dtypeOf(new Uint16Array(1))!);
+ * console.assert((await enc(new Uint8Array(4096), { transfer: true }))[0] === 0x78);
+ * ```
+ */
 export async function chunkEncoder(
+  spec: CompressionSpec,
+  dtype: DtypeInfo,
+): Promise<ChunkEncoder> {
+  const inline = await inlineChunkEncoder(spec, dtype);
+  if (spec.name === "none") return inline;
+  const job = { spec: { name: spec.name, level: spec.level }, dtypeSize: dtype.size };
+  return (bytes, options) => {
+    const move = options?.transfer === true && bytes.byteOffset === 0 &&
+      bytes.buffer instanceof ArrayBuffer && bytes.byteLength === bytes.buffer.byteLength;
+    if (!move || !wouldOffload("zarrEncode", bytes.length)) return inline(bytes);
+    return runJob("zarrEncode", { ...job, bytes }, {
+      weight: bytes.length,
+      prepare: (a) => ({ args: a, transfer: [a.bytes.buffer as ArrayBuffer] }),
+    });
+  };
+}
+
+/** The chunk encoder of a compression on this thread (what the pool's workers run). */
+export async function inlineChunkEncoder(
   spec: CompressionSpec,
   dtype: DtypeInfo,
 ): Promise<ChunkEncoder> {

@@ -17,6 +17,7 @@ import { Inflate } from "npm:fflate@^0.8.3";
 import * as zarr from "npm:zarrita@^0.7.5";
 import { CorruptDataError, LimitExceededError, UnsupportedFormatError } from "../errors.ts";
 import type { TypedArray } from "../backends/base.ts";
+import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
 
 /** A numeric element type as stored. */
 export interface ReadDtype {
@@ -329,11 +330,50 @@ export interface ChunkDecoder {
   decode(encoded: Uint8Array, elements: number, key: string, op: string): Promise<TypedArray>;
 }
 
+const PURE = Symbol.for("hcs-store.pure-decoders");
+
 /**
  * The decoder of an array from its stored metadata (`.zarray` or v3
  * `zarr.json`). Unknown dtypes, filters and codecs are refused here.
+ * Compressed chunks of at least the pool's `zarrDecode` threshold are
+ * decoded on the codec worker pool (same codecs, same result and errors;
+ * the compressed bytes are copied for the worker, the decoded ones moved
+ * back).
  */
 export function chunkDecoder(
+  raw: Record<string, unknown>,
+  version: 2 | 3,
+  op: string,
+  path: string,
+): ChunkDecoder {
+  const inline = inlineChunkDecoder(raw, version, op, path);
+  const compressed = version === 2
+    ? raw.compressor !== null && raw.compressor !== undefined
+    : Array.isArray(raw.codecs) && raw.codecs.length > 1;
+  if (!compressed) return inline;
+  return {
+    dtype: inline.dtype,
+    decode(encoded, elements, key, op2) {
+      const weight = elements * inline.dtype.size;
+      if (!wouldOffload("zarrDecode", weight)) return inline.decode(encoded, elements, key, op2);
+      const pure = (zarr.registry as unknown as { [PURE]?: unknown })[PURE] !== undefined;
+      return runJob(
+        "zarrDecode",
+        { raw, version, pure, encoded, elements, key, op: op2, path },
+        {
+          weight,
+          prepare: (a) => {
+            const copy = a.encoded.slice();
+            return { args: { ...a, encoded: copy }, transfer: [copy.buffer as ArrayBuffer] };
+          },
+        },
+      );
+    },
+  };
+}
+
+/** {@linkcode chunkDecoder} on this thread only (what the pool's workers run). */
+export function inlineChunkDecoder(
   raw: Record<string, unknown>,
   version: 2 | 3,
   op: string,

@@ -173,6 +173,65 @@ export function buildPyramid<T extends TypedArray>(
   return out;
 }
 
+/** Arguments of the pool's `downsample` job (one level from the one above). */
+export interface DownsampleArgs {
+  /** The level above (moved to the worker and back). */
+  data: TypedArray;
+  /** Its plane height. */
+  h: number;
+  /** Its plane width. */
+  w: number;
+  /** Mean or nearest. */
+  mode: DownsampleMode;
+  /** Planes back to back in `data`. */
+  planes: number;
+}
+
+/** The `downsample` job: the level below `a.data`, and `a.data` itself (to move it back). */
+export function downsampleJob(a: DownsampleArgs): { out: TypedArray; data: TypedArray } {
+  return { out: downsample2x(a.data, a.h, a.w, a.mode, a.planes), data: a.data };
+}
+
+/**
+ * Like {@linkcode buildPyramid}, with each level that is large enough made
+ * on the codec worker pool. Levels the pyramid made itself are moved to the
+ * worker and back (never copied); `data` (level 0) is moved only with
+ * `transferInput` (it is then detached, and element 0 of the result is a new
+ * view of the same memory), else level 1 is made on this thread. Same
+ * values as `buildPyramid`.
+ *
+ * @example
+ * ```ts
+ * import { buildPyramidAsync } from "./pyramid.ts";
+ * const levels = await buildPyramidAsync(new Uint8Array(16).fill(4), [[4, 4], [2, 2], [1, 1]]);
+ * console.assert(levels.length === 3 && levels[2]![0] === 4);
+ * ```
+ */
+export async function buildPyramidAsync<T extends TypedArray>(
+  data: T,
+  sizes: readonly (readonly [number, number])[],
+  mode: DownsampleMode = "mean",
+  planes = 1,
+  options: { transferInput?: boolean } = {},
+): Promise<T[]> {
+  const { runJob } = await import("../_internal/workers/pool.ts");
+  const out: T[] = [data];
+  for (let l = 1; l < sizes.length; l++) {
+    const [h, w] = sizes[l - 1]!;
+    const src = out[l - 1]!;
+    const movable = (l > 1 || options.transferInput === true) && src.byteOffset === 0 &&
+      src.buffer instanceof ArrayBuffer && src.byteLength === src.buffer.byteLength;
+    const r = await runJob("downsample", { data: src, h, w, mode, planes }, {
+      weight: src.byteLength,
+      ...(movable ? {} : { inline: true }),
+      prepare: (a) => ({ args: a, transfer: [a.data.buffer as ArrayBuffer] }),
+    });
+    out[l - 1] = r.data as T;
+    out.push(r.out as T);
+  }
+  return out;
+}
+
 /** One NGFF coordinate transformation. */
 export type CoordinateTransformation =
   | { type: "scale"; scale: number[] }
