@@ -287,7 +287,8 @@ export class NativeOps implements FileOps {
     const toHuge = (HUGE_PAGE - (base % HUGE_PAGE)) % HUGE_PAGE;
     const offset = toHuge - (toHuge % PAGE);
     const bytesOut = raw.subarray(offset, offset + n);
-    if (this.#adviseHuge(base + offset, base + offset + n) && this.#prefault) {
+    // As in `arenaIn`, up to the last whole 2 MiB page inside the buffer.
+    if (this.#adviseHuge(base + offset, base + raw.length) && this.#prefault) {
       this.#libc.madvise(base + toHuge, offset + n - toHuge, this.#prefault);
     }
     return bytesOut;
