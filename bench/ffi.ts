@@ -34,6 +34,11 @@
  * speed-up over the runtime's `Promise.all` baseline (wall). The header
  * prints the THP mode (`enabled`, `defrag`) and CPU count.
  *
+ * Every timed run starts after a full garbage collection (Bun.gc, or V8's
+ * `gc()`: under Deno the script re-runs itself with `--expose-gc`), so the
+ * previous method's arenas are freed first and no method pays for another's
+ * garbage: row order changed the results by 2–4× without it.
+ *
  * Run: deno run -A bench/ffi.ts [--quick]   |   bun bench/ffi.ts [--quick]
  * Env: BENCH_REPS (default 15, --quick 5).
  */
@@ -53,6 +58,12 @@ import {
 import { runtime } from "../registry/runtime.ts";
 
 const quick = process.argv.includes("--quick");
+/** A full garbage collection, where the runtime exposes one. */
+const collect: (() => void) | undefined = (() => {
+  const gcg = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (gcg.Bun) return () => gcg.Bun!.gc(true);
+  return typeof gcg.gc === "function" ? gcg.gc : undefined;
+})();
 const REPS = Number(process.env.BENCH_REPS ?? (quick ? 5 : 15));
 const here = nodePath.dirname(fileURLToPath(import.meta.url));
 const rt = runtime();
@@ -174,6 +185,7 @@ async function bench(
   for (let r = 0; r < REPS; r++) {
     if (c) { for (const [label, t] of runC(c.exe, c.list)) add(label, t); }
     for (const m of methods) {
+      collect?.();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await m.run();
@@ -203,7 +215,27 @@ const sum = (xs: ArrayLike<{ byteLength: number }>) => {
 /** Page sums of the touching rows (printed, so the reads cannot be optimised away). */
 let touched = 0;
 
+/** Under Deno without `gc()`: re-runs this script with `--expose-gc`; true when it did. */
+function rerunWithGc(): boolean {
+  const D = (globalThis as { Deno?: { execPath(): string } }).Deno;
+  if (collect || !D || process.env.HCS_BENCH_FFI_CHILD) return false;
+  const r = spawnSync(
+    D.execPath(),
+    [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
+    { stdio: "inherit", env: { ...process.env, HCS_BENCH_FFI_CHILD: "1" } },
+  );
+  process.exitCode = r.status ?? 1;
+  return true;
+}
+
 async function main(): Promise<void> {
+  if (rerunWithGc()) return;
   const tmp = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bench-ffi-"));
   try {
     const choice = await createBulkReader(rt);
