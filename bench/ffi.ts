@@ -8,24 +8,39 @@
  *
  * Sets: (A) 2000 × 64 KiB, (B) 64 × 8 MiB, warm page cache. Methods run
  * round-robin (one repetition of each in turn), so background load hits them
- * alike; each figure is the median.
+ * alike; each figure is the median, with the p99 (nearest rank: with fewer
+ * than 100 repetitions, the slowest one) beside it — huge pages can stall
+ * in direct compaction, which shows in the tail, not the median.
  *
- * Two C baselines:
+ * C baselines (bench/pread.c):
  * - `C pread, reused buffer`: open/fstat/pread/close into one preallocated
  *   buffer — issue 4's baseline (the targets are ratios to it);
  * - `C pread, fresh arena`: the same into a newly mapped arena holding every
  *   file, as any loader that returns all the bytes must (page faults and the
- *   unmap included) — the like-for-like limit of `loadBatch`;
+ *   unmap included) — the like-for-like limit of `loadBatch`, 4 KiB pages;
+ * - `C pread, fresh hugepage arena`: the same with the arena 2 MiB-aligned,
+ *   `madvise(MADV_HUGEPAGE)`d and populated first, as the FFI reader does
+ *   with huge pages on — the measured limit of fresh memory;
  * - `C pread, reused arena`: into one such arena kept across repetitions —
- *   the like-for-like limit of `leaseFiles`.
+ *   the like-for-like limit of `leaseFiles`;
+ * - `C mmap, touch each page`: mmap each file, sum one byte per 4 KiB page,
+ *   unmap — the work of the zero-copy row, which touches its pages the same
+ *   way (as does the leaseFiles row).
  *
- * Columns: median wall time, its ratio to each C baseline, median process CPU
- * time (user + system, all threads) and its ratios — on a shared machine
- * the CPU ratios move less with background load — and the speed-up over
- * the runtime's `Promise.all` baseline (wall).
+ * Columns: median wall time and p99, their ratios to the C reused buffer
+ * (median to median, p99 to p99), the median's ratio to the C fresh arena,
+ * median process CPU time (user + system, all threads) and its ratio — on a
+ * shared machine the CPU ratios move less with background load — and the
+ * speed-up over the runtime's `Promise.all` baseline (wall). The header
+ * prints the THP mode (`enabled`, `defrag`) and CPU count.
+ *
+ * Every timed run starts after a full garbage collection (Bun.gc, or V8's
+ * `gc()`: under Deno the script re-runs itself with `--expose-gc`), so the
+ * previous method's arenas are freed first and no method pays for another's
+ * garbage: row order changed the results by 2–4× without it.
  *
  * Run: deno run -A bench/ffi.ts [--quick]   |   bun bench/ffi.ts [--quick]
- * Env: BENCH_REPS (default 9, --quick 3).
+ * Env: BENCH_REPS (default 15, --quick 5).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -43,7 +58,13 @@ import {
 import { runtime } from "../registry/runtime.ts";
 
 const quick = process.argv.includes("--quick");
-const REPS = Number(process.env.BENCH_REPS ?? (quick ? 3 : 9));
+/** A full garbage collection, where the runtime exposes one. */
+const collect: (() => void) | undefined = (() => {
+  const gcg = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (gcg.Bun) return () => gcg.Bun!.gc(true);
+  return typeof gcg.gc === "function" ? gcg.gc : undefined;
+})();
+const REPS = Number(process.env.BENCH_REPS ?? (quick ? 5 : 15));
 const here = nodePath.dirname(fileURLToPath(import.meta.url));
 const rt = runtime();
 
@@ -57,6 +78,28 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Nearest-rank percentile `p` (0–100) of `xs`. */
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** One line of sysfs (the THP mode), or "unreadable". */
+function sysfs(path: string): string {
+  try {
+    return fs.readFileSync(path, "utf8").trim();
+  } catch {
+    return "unreadable";
+  }
+}
+
+/** Sums one byte per 4 KiB page (faults every page in, as a consumer would). */
+function touchPages(bytes: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < bytes.length; i += 4096) s += bytes[i]!;
+  return s;
 }
 
 function writeSet(dir: string, count: number, size: number): string[] {
@@ -90,16 +133,30 @@ interface Timing {
   cpu: number;
 }
 
-/** Runs the C loop (2 repetitions; the second one counts). */
-function runC(exe: string, list: string): { reused: Timing; fresh: Timing; arena: Timing } {
+/** Median wall/CPU and p99 wall of a method's repetitions. */
+interface Summary extends Timing {
+  p99: number;
+}
+
+const C_KINDS: Record<string, string> = {
+  reused: "C pread, reused buffer",
+  fresh: "C pread, fresh arena",
+  huge: "C pread, fresh hugepage arena",
+  arena: "C pread, reused arena",
+  mmap: "C mmap, touch each page",
+};
+
+/** Runs the C loop (2 repetitions; the second one counts): timing per row label. */
+function runC(exe: string, list: string): Map<string, Timing> {
   const r = spawnSync(exe, [list, "2"], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`C baseline failed with status ${r.status}`);
-  const out: Record<string, Timing> = {};
-  for (const line of r.stdout.trim().split("\n").slice(3)) {
+  const out = new Map<string, Timing>();
+  for (const line of r.stdout.trim().split("\n")) {
     const [kind, wall, cpu] = line.split(" ");
-    out[kind!] = { wall: Number(wall), cpu: Number(cpu) };
+    const label = C_KINDS[kind!];
+    if (label) out.set(label, { wall: Number(wall), cpu: Number(cpu) });
   }
-  return { reused: out.reused!, fresh: out.fresh!, arena: out.arena! };
+  return out;
 }
 
 type Method = { label: string; run: () => Promise<number> };
@@ -113,7 +170,7 @@ async function bench(
   methods: Method[],
   expectBytes: number,
   c: { exe: string; list: string } | undefined,
-): Promise<Map<string, Timing>> {
+): Promise<Map<string, Summary>> {
   for (const m of methods) {
     const bytes = await m.run(); // warm-up, and a correctness check
     if (bytes !== expectBytes) {
@@ -126,13 +183,9 @@ async function bench(
     times.get(label)!.push(t);
   };
   for (let r = 0; r < REPS; r++) {
-    if (c) {
-      const { reused, fresh, arena } = runC(c.exe, c.list);
-      add(C_REUSED, reused);
-      add(C_FRESH, fresh);
-      add(C_ARENA, arena);
-    }
+    if (c) { for (const [label, t] of runC(c.exe, c.list)) add(label, t); }
     for (const m of methods) {
+      collect?.();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await m.run();
@@ -145,13 +198,13 @@ async function bench(
     [...times].map(([k, v]) => [k, {
       wall: median(v.map((t) => t.wall)),
       cpu: median(v.map((t) => t.cpu)),
+      p99: percentile(v.map((t) => t.wall), 99),
     }]),
   );
 }
 
-const C_REUSED = "C pread, reused buffer";
-const C_FRESH = "C pread, fresh arena";
-const C_ARENA = "C pread, reused arena";
+const C_REUSED = C_KINDS.reused!;
+const C_FRESH = C_KINDS.fresh!;
 
 const sum = (xs: ArrayLike<{ byteLength: number }>) => {
   let n = 0;
@@ -159,7 +212,30 @@ const sum = (xs: ArrayLike<{ byteLength: number }>) => {
   return n;
 };
 
+/** Page sums of the touching rows (printed, so the reads cannot be optimised away). */
+let touched = 0;
+
+/** Under Deno without `gc()`: re-runs this script with `--expose-gc`; true when it did. */
+function rerunWithGc(): boolean {
+  const D = (globalThis as { Deno?: { execPath(): string } }).Deno;
+  if (collect || !D || process.env.HCS_BENCH_FFI_CHILD) return false;
+  const r = spawnSync(
+    D.execPath(),
+    [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
+    { stdio: "inherit", env: { ...process.env, HCS_BENCH_FFI_CHILD: "1" } },
+  );
+  process.exitCode = r.status ?? 1;
+  return true;
+}
+
 async function main(): Promise<void> {
+  if (rerunWithGc()) return;
   const tmp = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bench-ffi-"));
   try {
     const choice = await createBulkReader(rt);
@@ -167,7 +243,15 @@ async function main(): Promise<void> {
     console.log(
       `runtime: ${rt.name} ${rt.version}; reader: ${choice.implementation}${
         choice.reason ? ` (${choice.reason})` : ""
-      }; ${os.cpus().length} CPUs; median of ${REPS}`,
+      }; huge pages: ${
+        ffi?.hugePages ?? false
+      }; ${os.cpus().length} CPUs; median and p99 of ${REPS}`,
+    );
+    const thp = "/sys/kernel/mm/transparent_hugepage";
+    console.log(
+      `THP enabled: ${sysfs(`${thp}/enabled`)}; defrag: ${
+        sysfs(`${thp}/defrag`)
+      }; baseline: ${C_REUSED}`,
     );
     const exe = compileC(tmp);
     const sets: Array<[string, number, number]> = [
@@ -186,11 +270,17 @@ async function main(): Promise<void> {
         });
         // Variants, to show what each choice buys.
         const variants: Array<[string, NativeReaderOptions]> = [
-          ["FFI loadBatch, no prefault", { prefault: false }],
+          ["FFI loadBatch (huge pages)", { hugePages: true }],
+          ["FFI loadBatch (huge pages off)", { hugePages: false }],
+          ["FFI loadBatch, huge pages, no prefault", { hugePages: true, prefault: false }],
         ];
         if (rt.name === "deno") {
           variants.push(
-            ["FFI loadBatch, prefault off-thread", { prefaultOffThread: true }],
+            ["FFI loadBatch, huge pages, prefault off-thread", { prefaultOffThread: true }],
+            ["FFI loadBatch, no huge pages, prefault off-thread", {
+              hugePages: false,
+              prefaultOffThread: true,
+            }],
             ["FFI loadBatch, + parallel reads", { parallel: true }],
           );
         }
@@ -202,21 +292,29 @@ async function main(): Promise<void> {
           });
         }
         methods.push({
-          label: "FFI leaseFiles (recycled arena)",
+          label: "FFI leaseFiles (recycled arena), touch each page",
           run: async () => {
             const lease = await ffi.leaseFiles(paths, "loadBatch");
             let n = 0;
-            for (let i = 0; i < lease.length; i++) n += lease.get(i).byteLength;
+            for (let i = 0; i < lease.length; i++) {
+              const bytes = lease.get(i);
+              touched += touchPages(bytes);
+              n += bytes.byteLength;
+            }
             lease.release();
             return n;
           },
         });
         methods.push({
-          label: "FFI zero-copy (mmap)",
+          label: "FFI zero-copy (mmap), touch each page",
           run: async () => {
             const mapped = await ffi.mapFiles(paths, "loadBatch");
             let n = 0;
-            for (let i = 0; i < mapped.length; i++) n += mapped.get(i).byteLength;
+            for (let i = 0; i < mapped.length; i++) {
+              const bytes = mapped.get(i);
+              touched += touchPages(bytes);
+              n += bytes.byteLength;
+            }
             mapped.release();
             return n;
           },
@@ -254,22 +352,24 @@ async function main(): Promise<void> {
       const w = Math.max(...[...med.keys()].map((k) => k.length));
       const cols = [
         "wall ms",
+        "p99 ms",
         "×C",
+        "p99 ×C",
         "×C-fresh",
         "cpu ms",
         "cpu ×C",
-        "cpu ×C-fresh",
         "vs Promise.all",
       ];
       console.log(`${"".padEnd(w)}  ${cols.map((c) => c.padStart(9)).join(" ")}`);
       for (const [label, t] of med) {
         const cells = [
           t.wall.toFixed(1),
+          t.p99.toFixed(1),
           cr ? (t.wall / cr.wall).toFixed(2) : "-",
+          cr ? (t.p99 / cr.p99).toFixed(2) : "-",
           cf ? (t.wall / cf.wall).toFixed(2) : "-",
           t.cpu.toFixed(1),
           cr ? (t.cpu / cr.cpu).toFixed(2) : "-",
-          cf ? (t.cpu / cf.cpu).toFixed(2) : "-",
           runtimeBase && !label.includes("Promise.all")
             ? `${(runtimeBase.wall / t.wall).toFixed(1)}× faster`
             : "",
@@ -277,6 +377,7 @@ async function main(): Promise<void> {
         console.log(`${label.padEnd(w)}  ${cells.map((c) => c.padStart(9)).join(" ")}`);
       }
     }
+    console.log(`\n(page sums of the touching rows: ${touched})`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

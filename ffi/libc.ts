@@ -50,7 +50,7 @@ export const LIBC_SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   /** `int munmap(void *addr, size_t len)` */
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
-  /** `int madvise(void *addr, size_t len, int advice)` (prefaulting a fresh arena) */
+  /** `int madvise(void *addr, size_t len, int advice)` (huge pages for, and prefaulting of, a fresh arena) */
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   /** `int getrlimit(int resource, struct rlimit *rl)` (the descriptor limit) */
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
@@ -95,6 +95,11 @@ export interface LibcTarget {
    * (`MADV_POPULATE_WRITE`, Linux ≥ 5.14), where the OS has one.
    */
   readonly populateWrite?: number;
+  /**
+   * `madvise` advice asking for transparent huge pages over a range
+   * (`MADV_HUGEPAGE`, Linux), where the OS has one; macOS has none.
+   */
+  readonly hugePage?: number;
   /** The `struct stat` layout. */
   readonly stat: StatLayout;
   /** errno number → Node-style code, for the errors the readers can meet. */
@@ -177,6 +182,7 @@ export function libcTarget(os: string, arch: string): LibcTarget | string {
       protRead: 1,
       mapFlags: 0x02 | 0x8000, // MAP_PRIVATE | MAP_POPULATE
       populateWrite: 23, // MADV_POPULATE_WRITE
+      hugePage: 14, // MADV_HUGEPAGE
       // x86_64: st_dev, st_ino, st_nlink (8 each), st_mode at 24; aarch64
       // (generic layout): st_dev, st_ino, then st_mode at 16. st_size at 48 on both.
       stat: arch === "x86_64"

@@ -7,6 +7,12 @@
  * Each batch's chunk size is capped by the descriptor limit, asked per batch,
  * so a low `ulimit -n` reads in smaller chunks instead of failing with EMFILE.
  *
+ * Huge pages (Linux): on unless `hugePages: false`, `HCS_STORE_HUGEPAGES=0`
+ * or the kernel's THP mode is `never` (read from sysfs through the bound
+ * libc, so no extra permission). A reader with them on also installs its
+ * allocator into `_internal/alloc.ts` (first one wins), so decoded buffers of
+ * 4 MiB or more get huge pages too.
+ *
  * @module
  */
 
@@ -20,7 +26,9 @@ import {
   readBatchAsync,
 } from "./batch.ts";
 import type { LibcTarget } from "./libc.ts";
-import { type LibcCalls, NativeOps, PAGE } from "./ops.ts";
+import { HUGE_MIN_BYTES, type LibcCalls, NativeOps, PAGE } from "./ops.ts";
+import { installLargeAllocator, largeAllocator } from "../_internal/alloc.ts";
+import { safeEnv } from "../registry/runtime.ts";
 import { ArenaPool, LeasedFiles, recycle } from "./arena.ts";
 import { mapFiles } from "./mmap.ts";
 
@@ -56,6 +64,40 @@ export interface NativeReaderOptions extends BatchOptions {
    * instead of a page fault per 4 KiB page (bench/ffi.ts: ~5–10% less CPU).
    */
   prefault?: boolean;
+  /**
+   * Ask for transparent huge pages (`madvise(MADV_HUGEPAGE)`, Linux) for
+   * fresh arenas of 4 MiB or more, before their first touch (default true
+   * where the OS has them and THP is not `never`; `HCS_STORE_HUGEPAGES=0`
+   * turns them off whatever this says). bench/ffi.ts: first touch of fresh
+   * memory then costs about what reused memory does.
+   */
+  hugePages?: boolean;
+}
+
+const THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+/**
+ * The kernel's transparent huge page mode (`always`, `madvise`, `never`:
+ * the bracketed word of sysfs's `enabled`), read with the bound libc;
+ * undefined where it cannot be read.
+ */
+export function transparentHugePageMode(ops: NativeOps): string | undefined {
+  let fd: number;
+  try {
+    fd = ops.open(THP_ENABLED, "probe");
+  } catch {
+    return undefined;
+  }
+  try {
+    const arena = ops.alloc(256);
+    const n = ops.read(fd, arena, 0, 256, THP_ENABLED, "probe");
+    const text = new TextDecoder().decode(arena.bytes.subarray(0, Math.max(n, 0)));
+    return /\[(\w+)\]/.exec(text)?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    ops.close(fd);
+  }
 }
 
 /** The FFI bulk reader over a runtime binding. */
@@ -66,6 +108,7 @@ export class NativeReader implements BulkReader {
   #options: BatchOptions;
   #offThread: OffThread | undefined;
   #pool: ArenaPool;
+  #thp: string | undefined;
 
   /**
    * A reader over a bound (and probed) libc; see `createBulkReader`.
@@ -82,7 +125,16 @@ export class NativeReader implements BulkReader {
     options: NativeReaderOptions = {},
   ) {
     this.implementation = implementation;
-    this.#ops = new NativeOps(libc, target, options.prefault ?? true);
+    const huge = options.hugePages !== false && safeEnv("HCS_STORE_HUGEPAGES") !== "0" &&
+      target.hugePage !== undefined;
+    this.#ops = new NativeOps(libc, target, options.prefault ?? true, huge);
+    this.#thp = target.hugePage !== undefined ? transparentHugePageMode(this.#ops) : undefined;
+    // With THP `never`, the advice is accepted and ignored: do not claim it.
+    if (this.#thp === "never") this.#ops.disableHugePages();
+    if (this.#ops.hugePages && !largeAllocator().installed) {
+      const ops = this.#ops;
+      installLargeAllocator((n) => ops.allocZeroed(n), HUGE_MIN_BYTES);
+    }
     this.#options = options;
     this.#pool = new ArenaPool(options.poolBytes ?? 2 ** 30);
     const ops = this.#ops;
@@ -137,6 +189,20 @@ export class NativeReader implements BulkReader {
     return wanted <= cap ? this.#options : { ...this.#options, chunkFiles: cap };
   }
 
+  /**
+   * Whether fresh arenas of 4 MiB or more are `madvise(MADV_HUGEPAGE)`d
+   * (false when switched off, on macOS, with THP `never`, or after the
+   * kernel refused the advice).
+   */
+  get hugePages(): boolean {
+    return this.#ops.hugePages;
+  }
+
+  /** The kernel's THP mode (`always`, `madvise`, `never`), where readable. */
+  get transparentHugePages(): string | undefined {
+    return this.#thp;
+  }
+
   /** Whether special files (FIFOs, sockets, devices) are refused by the reader itself: yes, on the descriptor. */
   get refusesSpecialFiles(): boolean {
     return true;
@@ -161,7 +227,7 @@ export class NativeReader implements BulkReader {
       alloc(bytes) {
         const n = Math.max(bytes, 0);
         const pooled = pool.take(n + PAGE);
-        const buffer = pooled ?? new ArrayBuffer(n + PAGE);
+        const buffer = pooled ?? native.freshBuffer(n);
         used.push(buffer);
         return native.arenaIn(buffer, n, pooled === undefined);
       },

@@ -8,6 +8,18 @@
  * starts at the first page boundary of a buffer one page larger than asked,
  * which also keeps the buffer off the V8 heap (its address never moves).
  *
+ * Huge pages: a fresh arena of {@linkcode HUGE_MIN_BYTES} or more is a plain
+ * `new ArrayBuffer` 2 MiB larger than asked, started at its first 2 MiB
+ * boundary, and that interior is `madvise(MADV_HUGEPAGE)`d before anything
+ * touches it (then populated with `MADV_POPULATE_WRITE`). This works because
+ * both runtimes hand back untouched memory for a large `new ArrayBuffer`
+ * (Deno: glibc `calloc` → fresh `mmap`; Bun: mimalloc, page-aligned):
+ * measured, the allocation raises RSS by nothing and first touch by all of
+ * it. Mapping memory ourselves and wrapping it (`arrayBufferAt` + a
+ * FinalizationRegistry → `munmap`) was rejected: Deno's wrapped buffers have
+ * no deallocator, so a buffer transferred to a worker would be unmapped under
+ * it when the original object is collected.
+ *
  * @module
  */
 
@@ -48,6 +60,13 @@ export interface LibcCalls {
 
 /** The page size arenas are aligned to. */
 export const PAGE = 4096;
+/** The transparent huge page size on x86_64 and aarch64 (4 KiB base pages). */
+export const HUGE_PAGE = 2 << 20;
+/**
+ * Fresh arenas and decoded buffers at least this large get huge pages (when
+ * on): NumPy's threshold, kept after bench/ffi.ts (see docs/design.md).
+ */
+export const HUGE_MIN_BYTES = 4 << 20;
 /** Arenas at least this large are prefaulted (where the OS can). */
 const PREFAULT_MIN_BYTES = 1 << 20;
 const TWO32 = 4294967296;
@@ -89,6 +108,7 @@ export class NativeOps implements FileOps {
   #iov32 = new Uint32Array(this.#iov.buffer, 0, 4);
   #encoder = new TextEncoder();
   #prefault: number;
+  #huge: number;
 
   /**
    * Operations over a bound libc.
@@ -96,11 +116,14 @@ export class NativeOps implements FileOps {
    * @param libc the bound calls
    * @param target the platform constants
    * @param prefault fault fresh arenas in with one `madvise` (where supported)
+   * @param hugePages ask for transparent huge pages for fresh arenas of
+   *   {@linkcode HUGE_MIN_BYTES} or more (where the OS has `MADV_HUGEPAGE`)
    */
-  constructor(libc: LibcCalls, target: LibcTarget, prefault = false) {
+  constructor(libc: LibcCalls, target: LibcTarget, prefault = false, hugePages = false) {
     this.#libc = libc;
     this.#target = target;
     this.#prefault = prefault ? target.populateWrite ?? 0 : 0;
+    this.#huge = hugePages ? target.hugePage ?? 0 : 0;
     this.#stat = new Uint8Array(new ArrayBuffer(Math.max(target.stat.size, 256)));
     this.#statView = new DataView(this.#stat.buffer);
   }
@@ -212,8 +235,63 @@ export class NativeOps implements FileOps {
     const n = Math.max(bytes, 0);
     // Over-allocate by a page and start at the first page boundary (a large
     // `new Uint8Array(n)` lands a few bytes past one, where copies are slow).
-    // `PAGE` extra bytes also keep the buffer off the V8 heap, so it never moves.
-    return this.arenaIn(new ArrayBuffer(n + PAGE), n, !lazy);
+    // `PAGE` extra bytes also keep the buffer off the V8 heap, so it never
+    // moves. Huge-page arenas get 2 MiB extra instead, to start on a huge page.
+    return this.arenaIn(this.freshBuffer(n), n, true, !lazy);
+  }
+
+  /** Whether fresh large arenas are `madvise(MADV_HUGEPAGE)`d. */
+  get hugePages(): boolean {
+    return this.#huge !== 0;
+  }
+
+  /**
+   * Turns huge pages off (after `madvise(MADV_HUGEPAGE)` failed: a kernel
+   * without transparent huge pages says EINVAL).
+   */
+  disableHugePages(): void {
+    this.#huge = 0;
+  }
+
+  /** A fresh buffer large enough for an arena of `n` bytes (see {@linkcode arenaIn}). */
+  freshBuffer(n: number): ArrayBuffer {
+    return new ArrayBuffer(n + (this.#huge !== 0 && n >= HUGE_MIN_BYTES ? HUGE_PAGE : PAGE));
+  }
+
+  /**
+   * Asks for huge pages over the whole 2 MiB pages of `[from, to)` (inside a
+   * buffer nothing has touched yet); false when there are none or it failed.
+   */
+  #adviseHuge(from: number, to: number): boolean {
+    const start = Math.ceil(from / HUGE_PAGE) * HUGE_PAGE;
+    const end = Math.floor(to / HUGE_PAGE) * HUGE_PAGE;
+    if (end <= start) return false;
+    if (this.#libc.madvise(start, end - start, this.#huge) === 0) return true;
+    this.disableHugePages(); // no THP in this kernel: stop asking
+    return false;
+  }
+
+  /**
+   * A fresh zero-filled `Uint8Array` of `bytes` bytes for decoded data (the
+   * allocator installed into `_internal/alloc.ts`): huge pages over its
+   * whole 2 MiB pages, prefaulted when prefaulting is on. Its `byteOffset`
+   * is a multiple of 4096 (the address then is wherever the runtime put the
+   * buffer's start, 16 bytes past a page on Deno).
+   */
+  allocZeroed(bytes: number): Uint8Array {
+    const n = Math.max(bytes, 0);
+    if (this.#huge === 0 || n < HUGE_MIN_BYTES) return new Uint8Array(n);
+    const buffer = new ArrayBuffer(n + HUGE_PAGE);
+    const raw = new Uint8Array(buffer);
+    const base = this.#libc.addressOf(raw);
+    const toHuge = (HUGE_PAGE - (base % HUGE_PAGE)) % HUGE_PAGE;
+    const offset = toHuge - (toHuge % PAGE);
+    const bytesOut = raw.subarray(offset, offset + n);
+    // As in `arenaIn`, up to the last whole 2 MiB page inside the buffer.
+    if (this.#adviseHuge(base + offset, base + raw.length) && this.#prefault) {
+      this.#libc.madvise(base + toHuge, offset + n - toHuge, this.#prefault);
+    }
+    return bytesOut;
   }
 
   /** Whether arenas can be prefaulted on another thread. */
@@ -232,19 +310,28 @@ export class NativeOps implements FileOps {
   }
 
   /**
-   * An arena of `n` bytes inside `buffer` (at least `n + 4096` bytes long);
-   * `fresh` buffers are prefaulted (recycled ones already are).
+   * An arena of `n` bytes inside `buffer` (at least `n + 4096` bytes long).
+   * A `fresh` buffer (nothing has touched it) of at least `n + 2 MiB` bytes
+   * with huge pages on starts on a 2 MiB boundary and gets
+   * `madvise(MADV_HUGEPAGE)` first; `populate` then prefaults it (recycled
+   * buffers are already faulted in).
    */
-  arenaIn(buffer: ArrayBuffer, n: number, fresh = true): Arena {
+  arenaIn(buffer: ArrayBuffer, n: number, fresh = true, populate = fresh): Arena {
     const raw = new Uint8Array(buffer);
     if (raw.length < n + PAGE) throw new RangeError(`arena buffer too small for ${n} bytes`);
     const base = this.#libc.addressOf(raw);
-    const pad = (PAGE - (base % PAGE)) % PAGE;
+    const huge = fresh && this.#huge !== 0 && n >= HUGE_MIN_BYTES && raw.length >= n + HUGE_PAGE;
+    const align = huge ? HUGE_PAGE : PAGE;
+    const pad = (align - (base % align)) % align;
     const address = base + pad;
+    // Before the first touch, or the pages already are 4 KiB ones. The range
+    // ends at the last whole 2 MiB page inside the buffer, so the arena's
+    // tail page is huge too when it fits (at most 2 MiB more memory).
+    if (huge) this.#adviseHuge(address, base + raw.length);
     // A fresh arena's pages fault in one by one on first write (page faults
     // cost more than the copy); one MADV_POPULATE_WRITE faults them in bulk.
     // Best effort: an old kernel says EINVAL and the reads fault as usual.
-    if (fresh && this.#prefault && n >= PREFAULT_MIN_BYTES) {
+    if (fresh && populate && this.#prefault && n >= PREFAULT_MIN_BYTES) {
       this.#libc.madvise(address, n, this.#prefault);
     }
     return { bytes: raw.subarray(pad, pad + n), address };
