@@ -11,8 +11,9 @@
  * bench/disk_bytes.ts` and `bun bench/disk_bytes.ts`): the FFI reader's cost
  * per file is the lowest (one thread, no promise per file), so it wins for
  * small files; the runtime's reads run on its thread pool, so they win once
- * the copy itself dominates. The crossover lies between 8 and 64 KiB per file
- * on both runtimes; the registry dispatches per batch on the mean file size.
+ * the copy itself dominates. The crossover lies between 8 and 16 KiB per
+ * file on Bun and between 32 and 64 KiB on Deno (whose per-call cost is
+ * higher); the registry dispatches per batch on the mean file size.
  * See docs/design.md "Disk reader choice".
  *
  * @module
@@ -30,7 +31,7 @@ export interface DiskReaderRule {
   readonly measured: string;
 }
 
-const COMMAND = "bench/disk_bytes.ts, 2 vCPUs";
+const COMMAND = "bench/disk_bytes.ts, 2 shared vCPUs, two sweeps";
 
 /**
  * The decision table, per runtime with FFI loaded (`HCS_STORE_FFI` unset).
@@ -45,21 +46,25 @@ const COMMAND = "bench/disk_bytes.ts, 2 vCPUs";
  * ```
  */
 export const DISK_READER_TABLE: { readonly bun: DiskReaderRule; readonly deno: DiskReaderRule } = {
+  // Between 8 KiB (FFI wins) and 16 KiB (runtime wins or ties).
   bun: {
-    thresholdBytes: 32 * 1024,
+    thresholdBytes: 12 * 1024,
     ffi: "ffi(bun, readv)",
     runtime: "runtime(bun, Bun.file)",
-    measured: "16384×4 KiB: ffi 0.57× vs runtime 1.15×; 2000×64 KiB: runtime 0.97–1.01× vs " +
-      "ffi 0.89–1.22×; 512×256 KiB: runtime 0.68× vs ffi 1.07×; 128×1 MiB: runtime 0.53× vs " +
-      `ffi 0.99× Bun.file+Promise.all (${COMMAND})`,
+    measured: "4 KiB files: ffi 0.57–0.67× vs runtime 0.83–1.15×; 8 KiB: ffi 0.76–0.91× vs " +
+      "1.06–1.24×; 16 KiB: runtime 1.17–1.49× vs ffi 1.10–2.13×; 64 KiB: runtime 0.85–1.09× vs " +
+      "ffi 0.69–1.52×; 256 KiB: runtime 0.68–0.83× vs ffi 1.07–1.52×; 1 MiB: runtime " +
+      `0.53–0.80× vs ffi 0.99–1.05×, of Bun.file().arrayBuffer()+Promise.all (${COMMAND})`,
   },
+  // Between 32 KiB (FFI wins) and 64 KiB (runtime ahead, within noise).
   deno: {
-    thresholdBytes: 32 * 1024,
+    thresholdBytes: 48 * 1024,
     ffi: "ffi(deno, readv)",
     runtime: "runtime(deno, Deno.readFile)",
-    measured: "16384×4 KiB: ffi 0.43× vs runtime 0.84×; 2000×64 KiB: runtime 0.61–0.79× vs " +
-      "ffi 0.73–0.94×; 512×256 KiB: runtime 0.83× vs ffi 1.26×; 128×1 MiB: runtime 0.94× vs " +
-      `ffi 3.44× Deno.readFile+Promise.all (${COMMAND})`,
+    measured: "4 KiB files: ffi 0.20–0.43× vs runtime 0.39–0.84×; 32 KiB: ffi 0.90–1.05× vs " +
+      "1.24–1.31×; 64 KiB: runtime median 0.81× (0.61–1.21) vs ffi 0.93× (0.73–1.31); " +
+      "256 KiB: runtime 0.83–1.09× vs ffi 1.26–1.70×; 1 MiB: runtime 0.94–1.27× vs ffi " +
+      `1.80–3.44×, of Deno.readFile+Promise.all (${COMMAND})`,
   },
 };
 

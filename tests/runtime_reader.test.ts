@@ -374,7 +374,7 @@ describe("size dispatch", () => {
       const d = diskReaderPlan(name, true, undefined);
       assert.equal(d.kind, "dispatch");
       assert.equal(d.implementation, `${rule.ffi} + ${rule.runtime}`);
-      assert.match(d.reason ?? "", /below 32 KiB/);
+      assert.match(d.reason ?? "", new RegExp(`below ${rule.thresholdBytes / 1024} KiB`));
       assert.match(d.reason ?? "", /bench\/disk_bytes\.ts/);
       assert.deepEqual(diskReaderPlan(name, true, "1"), {
         kind: "ffi",
