@@ -191,7 +191,7 @@ async function shape(count: number, size: number): Promise<void> {
     readers.forEach(([name], i) => {
       const mbps = (count * size) / 2 ** 20 / (ms[i]! / 1000);
       console.log(
-        `  ${name.padEnd(52)} ${ms[i]!.toFixed(1).padStart(8)} ms  ${
+        `  ${name.padEnd(72)} ${ms[i]!.toFixed(1).padStart(8)} ms  ${
           mbps.toFixed(0).padStart(6)
         } MiB/s  ratio ${(ms[i]! / base).toFixed(2)}`,
       );

@@ -30,7 +30,7 @@ import { libcTarget } from "../ffi/libc.ts";
 import type { BulkReader } from "../ffi/types.ts";
 import { runtime } from "../registry/runtime.ts";
 import { DISK_READER_TABLE, diskReaderPlan } from "../registry/disk_choice.ts";
-import { StorageError, UnsupportedOperationError } from "../errors.ts";
+import { type StorageError, UnsupportedOperationError } from "../errors.ts";
 
 const rt = runtime();
 const ffiChoice = await createBulkReader(rt);
