@@ -7,11 +7,15 @@
 
 import type { BackendEntry, ImplementationPlan } from "./registry.ts";
 import { denoFfiPermission, type RuntimeInfo, safeEnv } from "./runtime.ts";
+import { diskReaderPlan } from "./disk_choice.ts";
 
 /**
- * Which disk implementation this runtime gets, decided without importing
- * anything: FFI on Deno (with `--allow-ffi`) and Bun, pure TypeScript elsewhere
- * or when `HCS_STORE_FFI=0`.
+ * Which disk reader this runtime gets, decided without importing anything,
+ * by the measured decision table (`DISK_READER_TABLE` in
+ * registry/disk_choice.ts): with FFI available (Deno with `--allow-ffi`,
+ * Bun, on Linux or macOS), per batch the FFI reader for small files and the
+ * runtime's own thread-pooled reads for larger ones; the pure reader
+ * elsewhere. `HCS_STORE_FFI=1` forces FFI, `HCS_STORE_FFI=0` pure.
  *
  * @example
  * ```ts
@@ -21,21 +25,16 @@ import { denoFfiPermission, type RuntimeInfo, safeEnv } from "./runtime.ts";
  * ```
  */
 export function planDisk(rt: RuntimeInfo): ImplementationPlan {
-  if (safeEnv("HCS_STORE_FFI") === "0") {
-    return { implementation: "pure", reason: "HCS_STORE_FFI=0" };
-  }
-  if (rt.os !== "linux" && rt.os !== "darwin") {
-    return { implementation: "pure", reason: `no libc bindings for ${rt.os}` };
-  }
-  if (rt.name === "deno") {
-    const state = denoFfiPermission();
-    if (state !== "granted") {
-      return { implementation: "pure", reason: "ffi permission not granted" };
-    }
-    return { implementation: "ffi(deno, readv)" };
-  }
-  if (rt.name === "bun") return { implementation: "ffi(bun, readv)" };
-  return { implementation: "pure", reason: `${rt.name} has no FFI` };
+  const env = safeEnv("HCS_STORE_FFI");
+  let why: string | undefined;
+  if (rt.os !== "linux" && rt.os !== "darwin") why = `no libc bindings for ${rt.os}`;
+  else if (rt.name === "deno" && denoFfiPermission() !== "granted") {
+    why = "ffi permission not granted";
+  } else if (rt.name !== "deno" && rt.name !== "bun") why = `${rt.name} has no FFI`;
+  const plan = diskReaderPlan(rt.name, why === undefined, env, why);
+  const out: ImplementationPlan = { implementation: plan.implementation };
+  if (plan.reason !== undefined) out.reason = plan.reason;
+  return out;
 }
 
 const filesystem = (rt: RuntimeInfo): true | string =>
@@ -52,16 +51,16 @@ export const BUILTIN_ENTRIES: readonly BackendEntry[] = [
   {
     key: "disk",
     supports: filesystem,
-    // The bulk reader is chosen here: planDisk says FFI or pure; the FFI
-    // library is opened and probed inside createBulkReader, which falls back
-    // to the pure reader with the reason on any failure.
+    // The bulk reader is chosen here: planDisk says which by the decision
+    // table; the FFI library is opened and probed inside chooseDiskReader,
+    // which falls back to the pure reader with the reason on any failure.
     load: async (ctx) => {
       const { DiskBackend } = await import("../backends/disk.ts");
       const plan = planDisk(ctx.runtime);
       try {
-        const { createBulkReader } = await import("../ffi/mod.ts");
+        const { chooseDiskReader } = await import("../ffi/mod.ts");
         const pure = plan.implementation === "pure";
-        const { reader, implementation, reason } = await createBulkReader(ctx.runtime, { pure });
+        const { reader, implementation, reason } = await chooseDiskReader(ctx.runtime, { pure });
         const why = pure ? plan.reason : reason;
         return new DiskBackend({
           reader,

@@ -14,6 +14,8 @@
 export * from "./registry.ts";
 export * from "./runtime.ts";
 export { planDisk } from "./builtins.ts";
+export { DISK_READER_TABLE, diskReaderPlan } from "./disk_choice.ts";
+export type { DiskReaderPlan, DiskReaderRule } from "./disk_choice.ts";
 
 // The contract types the registry's API refers to, so this entry documents them on its own.
 export type * from "../backends/base.ts";

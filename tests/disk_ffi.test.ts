@@ -14,7 +14,8 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { conformance } from "./conformance.ts";
 import { DiskBackend } from "../backends/disk.ts";
-import { createBulkReader, NativeReader, PureReader } from "../ffi/mod.ts";
+import { createBulkReader, NativeReader, PureReader, SizeDispatchReader } from "../ffi/mod.ts";
+import { DISK_READER_TABLE } from "../registry/disk_choice.ts";
 import { createRegistry } from "../registry/registry.ts";
 import { runtime } from "../registry/runtime.ts";
 import { NotFoundError, UnsupportedOperationError } from "../errors.ts";
@@ -91,12 +92,18 @@ describe("registry picks the disk reader per runtime", () => {
     if (process.env.HCS_STORE_FFI === "0") {
       assert.deepEqual(loaded, { key: "disk", implementation: "pure", reason: "HCS_STORE_FFI=0" });
       assert.ok(disk.reader instanceof PureReader);
-    } else if (rt.name === "bun") {
-      assert.deepEqual(loaded, { key: "disk", implementation: "ffi(bun, readv)" });
-      assert.ok(disk.reader instanceof NativeReader);
-    } else if (isDeno && denoFfiGranted) {
-      assert.deepEqual(loaded, { key: "disk", implementation: "ffi(deno, readv)" });
-      assert.ok(disk.reader instanceof NativeReader);
+    } else if (rt.name === "bun" || (isDeno && denoFfiGranted)) {
+      // The measured table (registry/disk_choice.ts): per batch by size,
+      // FFI for small files, the runtime's reads for larger ones.
+      const rule = DISK_READER_TABLE[rt.name as "bun" | "deno"];
+      if (process.env.HCS_STORE_FFI === "1") {
+        assert.equal(loaded.implementation, rule.ffi);
+        assert.ok(disk.reader instanceof NativeReader);
+      } else {
+        assert.equal(loaded.implementation, `${rule.ffi} + ${rule.runtime}`);
+        assert.match(loaded.reason ?? "", /bench\/disk_bytes\.ts/);
+        assert.ok(disk.reader instanceof SizeDispatchReader);
+      }
     } else if (isDeno) {
       assert.deepEqual(loaded, {
         key: "disk",
@@ -136,10 +143,15 @@ describe("registry picks the disk reader per runtime", () => {
     });
   });
 
-  it("the default picks FFI where the runtime allows it (child process)", () => {
+  it("HCS_STORE_FFI=1 forces FFI where the runtime allows it (child process)", () => {
     const out = runProbe(["describe"], { env: { HCS_STORE_FFI: "1" } });
     const expected = rt.name === "bun" ? "ffi(bun, readv)" : "ffi(deno, readv)";
-    assert.deepEqual(out, { key: "disk", implementation: expected, reader: "NativeReader" });
+    assert.deepEqual(out, {
+      key: "disk",
+      implementation: expected,
+      reason: "forced by HCS_STORE_FFI=1",
+      reader: "NativeReader",
+    });
   });
 
   it(
@@ -153,7 +165,7 @@ describe("registry picks the disk reader per runtime", () => {
       assert.deepEqual(out, {
         key: "disk",
         implementation: "pure",
-        reason: "ffi permission not granted",
+        reason: "HCS_STORE_FFI=1, but ffi permission not granted",
         reader: "PureReader",
       });
     },

@@ -2,6 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { DISK_READER_TABLE } from "../registry/disk_choice.ts";
 import {
   backendKey,
   BackendNotFoundError,
@@ -227,5 +232,72 @@ describe("lazy loading of the main entry", () => {
     const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
     assert.equal(out.loaded, "hello");
     assert.ok(out.keys.includes("memory"));
+  });
+});
+
+describe("disk reader choice follows the measured table; HCS_STORE_FFI forces (child processes)", () => {
+  const probe = `${root}tests/fixtures/ffi_probe.ts`;
+  const bun = `${root}node_modules/.bin/bun`;
+  type Out = {
+    implementation: string;
+    reason?: string;
+    reader: string;
+    small: string;
+    large: string;
+  };
+  const run = (argv: string[], ffi: string): Out => {
+    const dir = mkdtempSync(join(tmpdir(), "hcs-reg-disk-"));
+    try {
+      // "" rather than deleting the key: Deno's child_process merges env.
+      const r = spawnSync(argv[0]!, [...argv.slice(1), probe, "dispatch", dir], {
+        encoding: "utf8",
+        cwd: root,
+        timeout: 60_000,
+        env: { ...process.env, HCS_STORE_FFI: ffi },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout.trim().split("\n").pop()!) as Out;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const table = DISK_READER_TABLE;
+  for (const [name, argv] of [["deno", [deno, "run", "-A"]], ["bun", [bun]]] as const) {
+    const rule = table[name];
+    it(`${name}: unset → per batch by size (FFI for 4 KiB files, runtime reads for 1 MiB), reason cites the bench`, () => {
+      const out = run([...argv], "");
+      assert.equal(out.reader, "SizeDispatchReader");
+      assert.equal(out.implementation, `${rule.ffi} + ${rule.runtime}`);
+      assert.match(out.reason ?? "", /per batch by mean file size .*bench\/disk_bytes\.ts/);
+      assert.equal(out.small, rule.ffi);
+      assert.equal(out.large, rule.runtime);
+    });
+    it(`${name}: HCS_STORE_FFI=1 → FFI for every batch`, () => {
+      const out = run([...argv], "1");
+      assert.equal(out.reader, "NativeReader");
+      assert.equal(out.implementation, rule.ffi);
+      assert.equal(out.reason, "forced by HCS_STORE_FFI=1");
+      assert.equal(out.small, rule.ffi);
+      assert.equal(out.large, rule.ffi);
+    });
+    it(`${name}: HCS_STORE_FFI=0 → pure for every batch`, () => {
+      const out = run([...argv], "0");
+      assert.equal(out.reader, "PureReader");
+      assert.deepEqual([out.implementation, out.reason, out.small, out.large], [
+        "pure",
+        "HCS_STORE_FFI=0",
+        "pure",
+        "pure",
+      ]);
+    });
+  }
+  it("deno without --allow-ffi: HCS_STORE_FFI=1 cannot force FFI and says why", () => {
+    const out = run(
+      [deno, "run", "--allow-read", "--allow-write", "--allow-env", "--no-prompt"],
+      "1",
+    );
+    assert.equal(out.reader, "PureReader");
+    assert.equal(out.implementation, "pure");
+    assert.equal(out.reason, "HCS_STORE_FFI=1, but ffi permission not granted");
   });
 });
