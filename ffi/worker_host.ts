@@ -97,6 +97,11 @@ export function workerHost(): Promise<WorkerHost> {
   return host;
 }
 
+/** A Node built-in by a computed specifier (edge bundlers never follow it; one import site). */
+function builtin(name: string): Promise<unknown> {
+  return import(["node", name].join(":"));
+}
+
 async function probe(): Promise<WorkerHost> {
   const g = globalThis as {
     Worker?: WebWorkerCtor;
@@ -109,13 +114,10 @@ async function probe(): Promise<WorkerHost> {
   if (!isNode && typeof g.Worker === "function") return webHost(g.Worker);
   if (isNode) {
     try {
-      const specifier = ["node", "worker_threads"].join(":");
-      const m = await import(specifier) as { Worker?: NodeWorkerCtor };
+      const m = await builtin("worker_threads") as { Worker?: NodeWorkerCtor };
       let cores: number | undefined;
       try {
-        const os = await import(["node", "os"].join(":")) as {
-          availableParallelism?: () => number;
-        };
+        const os = await builtin("os") as { availableParallelism?: () => number };
         cores = os.availableParallelism?.();
       } catch {
         cores = undefined;
