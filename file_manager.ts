@@ -28,7 +28,7 @@ import type {
 } from "./backends/base.ts";
 import { type Fn, mirrorTree, type Route, walkDirs } from "./_internal/tree_ops.ts";
 import { restate, StorageError, UnsupportedOperationError } from "./errors.ts";
-import { type ByteSource, forEachFileBytes, LEASE_BATCH_BYTES } from "./_internal/leased_bytes.ts";
+import { type ByteSource, forEachFileBytes } from "./_internal/leased_bytes.ts";
 
 export type { BackendResolver };
 
@@ -99,7 +99,7 @@ export const HASH_ALGORITHMS: readonly string[] = ["SHA-256", "SHA-1", "SHA-384"
 export interface HashOptions {
   /** A Web Crypto digest name (default `SHA-256`); see {@linkcode HASH_ALGORITHMS}. */
   algorithm?: string;
-  /** Bytes read per batch (default {@linkcode LEASE_BATCH_BYTES}). */
+  /** Bytes read per batch (default 64 MiB). */
   batchBytes?: number;
 }
 
@@ -418,7 +418,7 @@ export class FileManager {
    * (`crypto.subtle.digest`; algorithm `SHA-256` by default, or `SHA-1`,
    * `SHA-384`, `SHA-512`). The bytes never escape, so on the disk backend
    * with the FFI reader they are read into recycled arenas (`leaseFiles`),
-   * batches of at most {@linkcode LEASE_BATCH_BYTES} (two held at once),
+   * batches of at most 64 MiB (two held at once),
    * else through `loadBatch`.
    *
    * @example
