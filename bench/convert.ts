@@ -28,6 +28,11 @@ import { readFile } from "node:fs/promises";
 import { readArrayAt } from "../zarr/read.ts";
 import { createRegistry } from "../registry/registry.ts";
 import type { ZarrBackend } from "../backends/zarr.ts";
+import type { StorageBackend, TypedArray } from "../backends/base.ts";
+import { asPlane, planConversion, readPlanes, runConversion } from "../cli/_convert.ts";
+import { buildPyramid, planLevels } from "../zarr/pyramid.ts";
+import { ChannelStats } from "../zarr/omero.ts";
+import { chunkEncoder, dtypeOf, rawBytes, resolveCompression } from "../zarr/codec.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -183,6 +188,67 @@ async function verify(): Promise<string> {
   return `Python read our 0.4 plate: ${py.stdout.trim()}; we read Python's and our 0.5 plate: ok ${n} planes each`;
 }
 
+/**
+ * Where our time goes: the stages of one conversion of the first STAGE_WELLS
+ * wells run one after another in this process (CPU ms per well, main thread):
+ * read + decode, pyramid, contrast windows, zstd encode of every level, and
+ * the rest of a real runConversion of the same wells (disk writes with their
+ * fsyncs, metadata, staging) as its total minus the compute stages.
+ */
+async function stages(): Promise<string> {
+  const STAGE_WELLS = 4;
+  const reg = createRegistry();
+  const disk = await reg.getBackend<StorageBackend>("disk");
+  const plan = await planConversion(reg, input);
+  plan.wells = plan.wells.slice(0, STAGE_WELLS);
+  const sizes = planLevels(SIDE, SIDE, {});
+  const encode = await chunkEncoder(
+    resolveCompression("zstd", undefined, "bench"),
+    dtypeOf(new Uint16Array(1))!,
+  );
+  const t = { read: 0, pyramid: 0, windows: 0, encode: 0 };
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  for (const w of plan.wells) {
+    let c = cpu();
+    const planes = (await readPlanes(disk, w.files.map((f) => f.path))).map((v, i) =>
+      asPlane(v, w.files[i]!.path)
+    );
+    t.read += cpu() - c;
+    c = cpu();
+    const pyr = planes.map((p) => buildPyramid(p.data as TypedArray, sizes, "mean"));
+    t.pyramid += cpu() - c;
+    c = cpu();
+    const st = new ChannelStats();
+    for (const p of planes) st.add(p.data as TypedArray);
+    st.window();
+    t.windows += cpu() - c;
+    c = cpu();
+    for (const levels of pyr) for (const l of levels) await encode(rawBytes(l));
+    t.encode += cpu() - c;
+  }
+  const c0 = cpu();
+  const w0 = performance.now();
+  await runConversion(reg, plan, join(work, "stages.zarr"), {
+    compression: "zstd",
+    image: { levels: "auto" },
+  });
+  const total = cpu() - c0;
+  const wall = performance.now() - w0;
+  const compute = t.read + t.pyramid + t.windows + t.encode;
+  const per = (ms: number) => `${(ms / STAGE_WELLS).toFixed(0)}`;
+  return `stages, CPU ms per well (${STAGE_WELLS} wells, one after another): read+decode ${
+    per(t.read)
+  }, ` +
+    `pyramid ${per(t.pyramid)}, windows ${per(t.windows)}, zstd encode ${per(t.encode)}, ` +
+    `rest (writes, fsync, metadata) ${per(Math.max(0, total - compute))}; ` +
+    `runConversion ${per(total)} CPU ms / ${per(wall)} wall ms per well (${
+      (total / wall).toFixed(2)
+    } cores)`;
+}
+
 try {
   const names = Object.keys(contenders);
   // Warm the page cache and the runtimes' caches (untimed).
@@ -224,6 +290,7 @@ try {
       `ours cores busy (0.5): ${median(runs["ours-0.5"]!.map((t) => t.cpu / t.wall)).toFixed(2)}`,
   );
   console.log(`checked: ${checks}`);
+  console.log(await stages());
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
