@@ -212,6 +212,21 @@ function headlines(): Headline[] {
     baseline: "Python zarr 2.13 (lower is better)",
     lowerIsBetter: true,
   }, num(z ?? null, 2));
+  // convert (bench/convert.ts): speed-up over the tifffile + zarr 2.13 script, and cores busy.
+  const conv = outputs.get("convert:deno");
+  const cv = conv?.match(/speed-up vs python \(0\.5\): ([\d.]+)x.*cores busy \(0\.5\): ([\d.]+)/);
+  add({
+    label: "deno convert plate vs Python tifffile+zarr",
+    baseline: "bench/convert_python.py, same conversion (higher is better)",
+    lowerIsBetter: false,
+    target: "≥ 2",
+  }, num(cv ?? null, 1));
+  add({
+    label: "deno convert cores busy",
+    baseline: "CPU time / wall of the convert child (higher is better)",
+    lowerIsBetter: false,
+    target: "≥ 1.7",
+  }, num(cv ?? null, 2));
   return out;
 }
 

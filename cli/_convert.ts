@@ -8,12 +8,14 @@
  */
 
 import { basename, join } from "node:path";
-import { NotADirectoryError, StorageError } from "../errors.ts";
+import { NotADirectoryError, StorageError, UnsupportedOperationError } from "../errors.ts";
 import type { NdArray, StorageBackend, StorageValue, TypedArray } from "../backends/base.ts";
 import { isNdArray } from "../backends/base.ts";
 import { naturalCompare } from "../_internal/listing.ts";
 import { join as posixJoin } from "../_internal/paths.ts";
 import { dtypeOf } from "../zarr/codec.ts";
+import { decodeForPath } from "../formats/mod.ts";
+import type { MappedFiles } from "../ffi/types.ts";
 import type { Registry } from "../registry/registry.ts";
 import { CliError, UsageError } from "./_shared.ts";
 
@@ -412,12 +414,109 @@ export interface ConversionResult {
   virtualPaths: string[];
 }
 
-/** Writes the plan's planes as an OME-Zarr plate at `output`, one `saveBatch` per well. */
+/**
+ * Decoded pixel bytes a conversion keeps in flight by default (wells read
+ * ahead plus wells being encoded and written): 256 MiB. A well is the unit,
+ * so at least one well is in flight whatever its size.
+ */
+export const CONVERT_BYTES_IN_FLIGHT: number = 256 * 1024 * 1024;
+
+/** Wells in flight at most by default: the cores plus one (and at least 2), budget permitting. */
+export function defaultWellsInFlight(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return Math.max(2, (typeof n === "number" && n >= 1 ? Math.floor(n) : 2) + 1);
+}
+
+/**
+ * Wells a conversion of `plan` runs at once: as many as fit in `budget`
+ * bytes of decoded planes (at least 1), at most `limit`.
+ */
+export function wellsInFlight(
+  plan: Pick<ConversionPlan, "wells" | "shape" | "dtype">,
+  budget: number = CONVERT_BYTES_IN_FLIGHT,
+  limit: number = defaultWellsInFlight(),
+): number {
+  const perWell = plan.wells[0]?.files.length ?? 1;
+  const size = dtypeSize(plan.dtype);
+  const wellBytes = Math.max(1, perWell * plan.shape.reduce((a, b) => a * b, 1) * size);
+  return Math.max(1, Math.min(limit, Math.floor(budget / wellBytes)));
+}
+
+function dtypeSize(name: string): number {
+  const m = /(\d+)$/.exec(name);
+  return m ? Math.max(1, Number(m[1]) / 8) : 8;
+}
+
+/** A reader that may hand out leased (recycled) arenas: the disk backend with the FFI reader. */
+interface LeasingReader {
+  leaseFiles(paths: readonly string[]): Promise<MappedFiles>;
+}
+
+function canLease(b: StorageBackend): b is StorageBackend & LeasingReader {
+  return typeof (b as Partial<LeasingReader>).leaseFiles === "function";
+}
+
+/**
+ * Decoded planes of `paths`, read through a lease where the disk backend
+ * offers one (the file bytes never escape: they are decoded into fresh
+ * arrays and the arena goes back for the next batch), else `loadBatch`.
+ */
+export async function readPlanes(
+  disk: StorageBackend,
+  paths: readonly string[],
+): Promise<StorageValue[]> {
+  if (paths.length === 0) return [];
+  if (canLease(disk)) {
+    let lease: MappedFiles | undefined;
+    try {
+      lease = await disk.leaseFiles(paths);
+    } catch (err) {
+      if (!(err instanceof UnsupportedOperationError)) throw err;
+    }
+    if (lease) {
+      // try/finally, not `using`: Node 22's type stripping has no `using` yet.
+      try {
+        return paths.map((p, i) => {
+          const bytes = lease.get(i);
+          const value = decodeForPath(bytes, p, "loadBatch");
+          // A decoder may return a view of its input; that must not outlive the lease.
+          if (isNdArray(value) && value.data.buffer === bytes.buffer) {
+            return { ...value, data: value.data.slice() as TypedArray };
+          }
+          return value;
+        });
+      } finally {
+        lease.release();
+      }
+    }
+  }
+  return await disk.loadBatch(paths);
+}
+
+/** Tuning of the conversion pipeline (tests use it to compare serial and parallel runs). */
+export interface PipelineOptions {
+  /** Decoded bytes in flight (default {@linkcode CONVERT_BYTES_IN_FLIGHT}). */
+  bytesInFlight?: number;
+  /** Wells in flight at most (default {@linkcode defaultWellsInFlight}); 1 = one well at a time. */
+  wellsInFlight?: number;
+}
+
+/**
+ * Writes the plan's planes as an OME-Zarr plate at `output`, one `saveBatch`
+ * per well, as a pipeline: up to {@linkcode wellsInFlight} wells are read,
+ * decoded, encoded and written at once (each well's chunk encodes run
+ * concurrently inside the Zarr backend), so a pool-backed codec has work
+ * queued while another well waits on the disk. Wells are started in plan
+ * order; on a failure or an abort no new well starts, the wells already
+ * writing finish (each is atomic), and the error of the earliest failed well
+ * is thrown (the abort reason when aborted). `virtualPaths` keep plan order.
+ */
 export async function runConversion(
   registry: Registry,
   plan: ConversionPlan,
   output: string,
-  options: ConvertOptions = {},
+  options: ConvertOptions & PipelineOptions = {},
 ): Promise<ConversionResult> {
   const disk = await registry.getBackend<StorageBackend>("disk");
   type PlateWriter = {
@@ -436,29 +535,17 @@ export async function runConversion(
   ];
   if (hasZ) axes.push({ name: "z", type: "space", values: plan.zs });
   const result: ConversionResult = { output, wells: 0, planes: 0, bytes: 0, virtualPaths: [] };
-  // One well is read (one loadBatch) while the previous one is written.
   const read = async (well: WellPlan): Promise<NdArray[]> => {
     const missing = well.files.filter((f) => !options.preloaded?.has(f.path));
-    const loaded = missing.length ? await disk.loadBatch(missing.map((f) => f.path)) : [];
+    const loaded = await readPlanes(disk, missing.map((f) => f.path));
     const byPath = new Map<string, NdArray>();
     missing.forEach((f, i) => byPath.set(f.path, asPlane(loaded[i]!, f.path)));
     return well.files.map((f) => options.preloaded?.get(f.path) ?? byPath.get(f.path)!);
   };
   const skip = options.skip ?? new Set<string>();
   const todo = plan.wells.filter((w) => !skip.has(`${w.row}/${w.column}`));
-  const stopIfAborted = () => {
-    if (options.signal?.aborted) throw options.signal.reason;
-  };
-  let next: Promise<NdArray[]> | undefined = todo[0] ? read(todo[0]) : undefined;
-  next?.catch(() => {});
-  for (const [w, well] of todo.entries()) {
-    stopIfAborted();
-    const planes = await next!;
-    stopIfAborted();
-    const following = todo[w + 1];
-    next = following ? read(following) : undefined;
-    // A failed read-ahead is reported when its turn comes, not as unhandled.
-    next?.catch(() => {});
+  const aborted = () => options.signal?.aborted === true;
+  const write = async (well: WellPlan, planes: NdArray[]): Promise<string[]> => {
     let bytes = 0;
     for (const [i, p] of planes.entries()) {
       const f = well.files[i]!;
@@ -492,8 +579,39 @@ export async function runConversion(
     result.wells++;
     result.planes += planes.length;
     result.bytes += bytes;
-    result.virtualPaths.push(...virtualPaths);
     options.onWell?.(planes.length, bytes);
+    return virtualPaths;
+  };
+
+  const slots = wellsInFlight(
+    plan,
+    options.bytesInFlight ?? CONVERT_BYTES_IN_FLIGHT,
+    options.wellsInFlight ?? defaultWellsInFlight(),
+  );
+  const written: (string[] | undefined)[] = new Array(todo.length);
+  const failures: { index: number; err: unknown }[] = [];
+  let next = 0;
+  const stopped = () => failures.length > 0 || aborted();
+  // Each lane takes the next well in plan order: read → decode → encode → write.
+  const lane = async () => {
+    while (!stopped() && next < todo.length) {
+      const index = next++;
+      const well = todo[index]!;
+      try {
+        const planes = await read(well);
+        // A well read but not yet written is dropped when the run stops meanwhile.
+        if (stopped()) return;
+        written[index] = await write(well, planes);
+      } catch (err) {
+        failures.push({ index, err });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(slots, todo.length) }, lane));
+  if (failures.length > 0) {
+    throw failures.reduce((a, b) => (b.index < a.index ? b : a)).err;
   }
+  if (aborted() && written.includes(undefined)) throw options.signal!.reason;
+  for (const v of written) if (v) result.virtualPaths.push(...v);
   return result;
 }

@@ -1,6 +1,6 @@
 /**
- * The `hcs-store` command line: `ls`, `cp`, `convert`, `info`, `preview` and
- * `bench` over every backend of the registry.
+ * The `hcs-store` command line: `ls`, `cp`, `convert`, `info`, `preview`,
+ * `view`, `hash` and `bench` over every backend of the registry.
  *
  * Run it as `hcs-store <command> …` (the npm package's command), with
  * `deno run -A jsr:@hcs/store/cli <command> …`, or in a checkout after
@@ -27,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { bench } from "./commands/bench.ts";
 import { convert } from "./commands/convert.ts";
 import { cp } from "./commands/cp.ts";
+import { hash } from "./commands/hash.ts";
 import { info } from "./commands/info.ts";
 import { ls } from "./commands/ls.ts";
 import { preview } from "./commands/preview.ts";
@@ -51,7 +52,7 @@ export interface CommandInfo {
   readonly help: string;
 }
 
-const ALL: readonly Command[] = [ls, cp, convert, info, preview, view, bench];
+const ALL: readonly Command[] = [ls, cp, convert, info, preview, view, hash, bench];
 
 /**
  * Every sub-command, in help order.

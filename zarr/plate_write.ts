@@ -324,7 +324,68 @@ export async function writePlateWell(
   await s.delete(join(wellPath, OWNER_FILE)).catch(() => {});
 }
 
-/** Buffers a whole well (groups, field arrays of every level, chunks) into `adapter`. */
+/**
+ * Chunk encodes a well write keeps in flight: twice the cores plus one, so a
+ * pool-backed encoder always has queued work while the calling thread builds
+ * the next pyramid. The well's pixels are in memory already (the batch), and
+ * its encoded chunks are buffered until `flush` anyway, so this bounds the
+ * encoder's queue, not the well's memory.
+ */
+export const ENCODES_IN_FLIGHT: number = 2 * hardwareCores() + 1;
+
+function hardwareCores(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return typeof n === "number" && n >= 1 ? Math.floor(n) : 2;
+}
+
+/**
+ * Runs async jobs with at most `limit` in flight, in the order queued; after
+ * the first failure no queued job starts, and {@linkcode Encodes.drain}
+ * waits for the started ones and throws that first failure.
+ */
+class Encodes {
+  readonly #limit: number;
+  #running = 0;
+  #queue: (() => void)[] = [];
+  #all: Promise<void>[] = [];
+  #failed: { err: unknown } | undefined;
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  add(job: () => Promise<void>): void {
+    const run = async () => {
+      while (this.#running >= this.#limit) {
+        await new Promise<void>((resolve) => this.#queue.push(resolve));
+      }
+      if (this.#failed) return;
+      this.#running++;
+      try {
+        await job();
+      } catch (err) {
+        this.#failed ??= { err };
+      } finally {
+        this.#running--;
+        this.#queue.shift()?.();
+      }
+    };
+    this.#all.push(run());
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.#all);
+    if (this.#failed) throw this.#failed.err;
+  }
+}
+
+/**
+ * Buffers a whole well (groups, field arrays of every level, chunks) into
+ * `adapter`. Chunk encodes are issued as soon as a plane's pyramid exists and
+ * run concurrently (at most {@linkcode ENCODES_IN_FLIGHT}); metadata is
+ * written in order, chunk keys as their encodes finish.
+ */
 async function writeWellInto(
   adapter: ZarrStoreAdapter,
   batch: PlateBatch,
@@ -334,60 +395,72 @@ async function writeWellInto(
   encode: (b: Uint8Array) => Promise<Uint8Array>,
   image: ImageWriteOptions,
 ): Promise<void> {
-  await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
-  const lead = batch.arrayAxes.map((a) => a.size);
-  const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
-  const leadStride = cStrides(lead);
-  const sizes = planLevels(batch.height, batch.width, levelOptions(image));
-  const pixelSize = image.pixelSize === undefined ? undefined : resolvePixelSize(image.pixelSize);
-  const ci = batch.arrayAxes.findIndex((a) => a.type === "channel");
-  const channelCount = ci >= 0 ? batch.arrayAxes[ci]!.size : 1;
-  for (let f = 0; f < batch.fieldCount; f++) {
-    const mine = batch.planes.filter((p) => p.field === f);
-    // Contrast windows from this field's data, per channel, computed while writing.
-    const stats = Array.from({ length: channelCount }, () => new ChannelStats());
-    const pyramids = mine.map((p) => {
-      const data = contiguous(p.plane).subarray(0, batch.height * batch.width) as TypedArray;
-      stats[ci >= 0 ? p.coords[ci]! : 0]!.add(data);
-      return buildPyramid(data, sizes, image.downsample ?? "mean");
-    });
-    const labels = ci >= 0 ? batch.arrayAxes[ci]!.values : [];
-    const attrs = withImageMetadata(imageAttrs(batch, f, version), {
-      levels: sizes.length,
-      ...(pixelSize ? { pixelSize } : {}),
-      windows: stats.map((s) => s.window()),
-      ...(image.channels ? { channels: image.channels } : {}),
-      labels: labels.every((v, i) => v === String(i)) ? [] : labels,
-    });
-    await writeGroupInto(adapter, String(f), version, attrs);
-    for (const [l, [h, w]] of sizes.entries()) {
-      const shape = [...lead, h, w];
-      const chunks = chunking === "well" ? shape : [...lead.map(() => 1), h, w];
-      await writeArrayInto(
-        adapter,
-        `${f}/${l}`,
-        shape,
-        chunks,
-        batch.dtype,
-        compression,
-        version,
-        l === 0 ? fieldArrayAttrs(batch, f) : {},
-        dims,
-      );
-      if (chunking === "plane") {
-        for (const [i, p] of mine.entries()) {
-          const bytes = await encode(rawBytes(pyramids[i]![l]!));
-          await adapter.set(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+  const encodes = new Encodes(ENCODES_IN_FLIGHT);
+  const chunk = (key: string, raw: Uint8Array) =>
+    encodes.add(async () => adapter.set(key, await encode(raw)));
+  try {
+    await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
+    const lead = batch.arrayAxes.map((a) => a.size);
+    const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
+    const leadStride = cStrides(lead);
+    const sizes = planLevels(batch.height, batch.width, levelOptions(image));
+    const pixelSize = image.pixelSize === undefined ? undefined : resolvePixelSize(image.pixelSize);
+    const ci = batch.arrayAxes.findIndex((a) => a.type === "channel");
+    const channelCount = ci >= 0 ? batch.arrayAxes[ci]!.size : 1;
+    for (let f = 0; f < batch.fieldCount; f++) {
+      const mine = batch.planes.filter((p) => p.field === f);
+      // Contrast windows from this field's data, per channel, computed while writing.
+      const stats = Array.from({ length: channelCount }, () => new ChannelStats());
+      const pyramids: TypedArray[][] = [];
+      for (const p of mine) {
+        const data = contiguous(p.plane).subarray(0, batch.height * batch.width) as TypedArray;
+        stats[ci >= 0 ? p.coords[ci]! : 0]!.add(data);
+        const levels = buildPyramid(data, sizes, image.downsample ?? "mean");
+        pyramids.push(levels);
+        if (chunking === "plane") {
+          // Every level of this plane exists now: its encodes can start.
+          for (const [l, level] of levels.entries()) {
+            chunk(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, rawBytes(level));
+          }
         }
-      } else if (mine.length > 0) {
-        const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
-        for (const [i, p] of mine.entries()) {
-          const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
-          (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
+      }
+      const labels = ci >= 0 ? batch.arrayAxes[ci]!.values : [];
+      const attrs = withImageMetadata(imageAttrs(batch, f, version), {
+        levels: sizes.length,
+        ...(pixelSize ? { pixelSize } : {}),
+        windows: stats.map((s) => s.window()),
+        ...(image.channels ? { channels: image.channels } : {}),
+        labels: labels.every((v, i) => v === String(i)) ? [] : labels,
+      });
+      await writeGroupInto(adapter, String(f), version, attrs);
+      for (const [l, [h, w]] of sizes.entries()) {
+        const shape = [...lead, h, w];
+        const chunks = chunking === "well" ? shape : [...lead.map(() => 1), h, w];
+        await writeArrayInto(
+          adapter,
+          `${f}/${l}`,
+          shape,
+          chunks,
+          batch.dtype,
+          compression,
+          version,
+          l === 0 ? fieldArrayAttrs(batch, f) : {},
+          dims,
+        );
+        if (chunking === "well" && mine.length > 0) {
+          const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
+          for (const [i, p] of mine.entries()) {
+            const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
+            (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
+          }
+          chunk(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, rawBytes(all));
         }
-        const bytes = await encode(rawBytes(all));
-        await adapter.set(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, bytes);
       }
     }
+  } catch (err) {
+    // Started encodes finish before the caller deletes the staging group.
+    await encodes.drain().catch(() => {});
+    throw err;
   }
+  await encodes.drain();
 }

@@ -6,6 +6,7 @@
 
 import type { AnyBackend, StorageBackend, StorageValue } from "../../backends/base.ts";
 import { basename, dirname, join } from "../../_internal/paths.ts";
+import { type ByteSource, forEachFileBytes } from "../../_internal/leased_bytes.ts";
 import { CONVERT_OPTIONS, convertCommand } from "./convert.ts";
 import {
   backendAt,
@@ -161,11 +162,26 @@ async function copyFiles(
       made.add(d);
     };
     if (tree) await ensure(target);
-    for (const [from, to] of pairs) {
+    if (!decode) {
+      // Bytes only pass through: leased arenas where the source has them. A
+      // destination that may keep the value it is given (memory) gets a copy.
+      const keeps = db.key !== "disk" && db.key !== "s3";
+      await forEachFileBytes(
+        sb as unknown as ByteSource,
+        pairs.map((p) => p[0]),
+        async (b, _, i) => {
+          const to = pairs[i]![1];
+          if (tree) await ensure(dirname(to));
+          await db.save(keeps ? b.slice() : b, to, { overwrite });
+          bytes += b.byteLength;
+          bar.tick(1, b.byteLength);
+        },
+        { concurrency: 4 },
+      );
+    }
+    for (const [from, to] of decode ? pairs : []) {
       if (tree) await ensure(dirname(to));
-      const value: StorageValue = decode
-        ? await sb.load(from)
-        : await sb.load<Uint8Array>(from, { as: "bytes" });
+      const value: StorageValue = await sb.load(from);
       await db.save(value, to, { overwrite });
       const n = value instanceof Uint8Array
         ? value.byteLength
