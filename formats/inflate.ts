@@ -13,6 +13,7 @@
 
 import { Inflate, Unzlib } from "npm:fflate@^0.8.3";
 import { CorruptDataError } from "../errors.ts";
+import { type NativeZlib, nativeZlibNow } from "../_internal/native_zlib.ts";
 
 /** Input bytes per push (bounds the output one push can produce to ~16 MiB). */
 export const SLICE_BYTES = 16384;
@@ -56,6 +57,8 @@ export function inflateAtMost(
   path: string,
   what: string,
 ): Uint8Array {
+  const z = nativeZlibNow();
+  if (z !== undefined) return nativeAtMost(z, parts, need, cap, zlib, path, what);
   const out = new Uint8Array(need);
   let got = 0;
   const onData = (chunk: Uint8Array) => {
@@ -85,8 +88,7 @@ export function inflateAtMost(
         `${what} inflates past the ${cap} bytes the image needs`,
       );
     }
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new CorruptDataError("decode", path, `${what}: Deflate data is corrupt (${msg})`);
+    throw corruptDeflate(path, what);
   }
   if (got < need) {
     throw new CorruptDataError(
@@ -94,6 +96,72 @@ export function inflateAtMost(
       path,
       `${what} inflates to ${got} bytes, the image needs ${need}`,
     );
+  }
+  return out;
+}
+
+function corruptDeflate(path: string, what: string): CorruptDataError {
+  // One message whichever inflater ran (native zlib and fflate word their
+  // errors differently; a worker and the calling thread must agree).
+  return new CorruptDataError("decode", path, `${what}: Deflate data is corrupt`);
+}
+
+/**
+ * {@linkcode inflateAtMost} with native zlib: `maxOutputLength` stops it at
+ * `cap` bytes, so a bomb costs at most `cap` bytes and the time to make them.
+ */
+function nativeAtMost(
+  z: NativeZlib,
+  parts: readonly Uint8Array[],
+  need: number,
+  cap: number,
+  zlib: boolean,
+  path: string,
+  what: string,
+): Uint8Array {
+  const src = parts.length === 1 ? parts[0]! : concat(parts);
+  let got: Uint8Array;
+  try {
+    // One more byte than allowed, so "exactly cap" and "past cap" differ.
+    const options = { maxOutputLength: Math.max(cap, 1) + 1 };
+    got = zlib ? z.inflateSync(src, options) : z.inflateRawSync(src, options);
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new CorruptDataError(
+        "decode",
+        path,
+        `${what} inflates past the ${cap} bytes the image needs`,
+      );
+    }
+    throw corruptDeflate(path, what);
+  }
+  if (got.length > cap) {
+    throw new CorruptDataError(
+      "decode",
+      path,
+      `${what} inflates past the ${cap} bytes the image needs`,
+    );
+  }
+  if (got.length < need) {
+    throw new CorruptDataError(
+      "decode",
+      path,
+      `${what} inflates to ${got.length} bytes, the image needs ${need}`,
+    );
+  }
+  // A result that owns its buffer is returned as is; a pooled small Buffer is copied.
+  if (got.byteOffset === 0 && got.buffer.byteLength === need && got.buffer instanceof ArrayBuffer) {
+    return new Uint8Array(got.buffer, 0, need);
+  }
+  return got.slice(0, need);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { gzipSync, zlibSync } from "npm:fflate@^0.8.3";
 import * as zarr from "npm:zarrita@^0.7.5";
 import type { TypedArray } from "../backends/base.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
+import { loadNativeZlib } from "../_internal/native_zlib.ts";
 
 /** A compression setting of the Zarr backend. */
 export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";
@@ -188,36 +189,6 @@ async function numcodec(name: "zstd" | "blosc"): Promise<NumcodecsCtor> {
   const load = zarr.registry.get(name);
   if (!load) throw new Error(`zarrita has no ${name} codec`);
   return (await load()) as unknown as NumcodecsCtor;
-}
-
-interface NativeZlib {
-  deflateSync(data: Uint8Array, options: { level: number }): Uint8Array;
-  gzipSync(data: Uint8Array, options: { level: number }): Uint8Array;
-}
-
-let nativeZlib: Promise<NativeZlib | undefined> | undefined;
-
-/**
- * The runtime's native zlib (Deno, Bun, Node: several times faster than
- * fflate), or undefined on edge runtimes. The specifier is computed so that
- * bundlers for edge targets leave it alone; any failure falls back to fflate.
- */
-function loadNativeZlib(): Promise<NativeZlib | undefined> {
-  nativeZlib ??= (async () => {
-    const g = globalThis as { process?: { versions?: { node?: string } } };
-    if (typeof g.process?.versions?.node !== "string") return undefined;
-    try {
-      const specifier = ["node", "zlib"].join(":");
-      const m = await import(specifier) as Partial<NativeZlib> & { default?: Partial<NativeZlib> };
-      const z = typeof m.deflateSync === "function" ? m : m.default;
-      return typeof z?.deflateSync === "function" && typeof z.gzipSync === "function"
-        ? z as NativeZlib
-        : undefined;
-    } catch {
-      return undefined;
-    }
-  })();
-  return nativeZlib;
 }
 
 function plain(b: Uint8Array): Uint8Array {

@@ -15,19 +15,23 @@
  */
 
 import * as errors from "../../errors.ts";
-import { decodeTiffInto } from "../../formats/tiff.ts";
-import { decodePng, encodePng } from "../../formats/png.ts";
 import type { NdArray, TypedArray } from "../../backends/base.ts";
-import { type ChunkDecoder, inlineChunkDecoder } from "../../zarr/decode.ts";
-import {
-  type ChunkEncoder,
-  type CompressionSpec,
-  dtypeBySize,
-  type DtypeInfo,
-  inlineChunkEncoder,
-} from "../../zarr/codec.ts";
-import { installPureDecoders } from "../codecs/zarrita_pure.ts";
-import { type DownsampleArgs, downsampleJob } from "../../zarr/pyramid.ts";
+import { loadNativeZlib } from "../native_zlib.ts";
+import type { ChunkDecoder } from "../../zarr/decode.ts";
+import type { ChunkEncoder, CompressionSpec, DtypeInfo } from "../../zarr/codec.ts";
+import type { DownsampleArgs } from "../../zarr/pyramid.ts";
+
+// Codec modules load on a job's first use, so a worker that only ever decodes
+// TIFF starts without Zarr, PNG or WASM code (worker start-up is paid again
+// after every idle timeout on Deno, whose workers cannot be unref'd).
+// Inflating waits for native zlib, which a fresh worker is still importing
+// when its first job arrives (fflate would do that job 4–6× slower).
+const tiffModule = () => loadNativeZlib().then(() => import("../../formats/tiff.ts"));
+const pngModule = () => loadNativeZlib().then(() => import("../../formats/png.ts"));
+const zarrDecodeModule = () => import("../../zarr/decode.ts");
+const zarrCodecModule = () => import("../../zarr/codec.ts");
+const pureCodecsModule = () => import("../codecs/zarrita_pure.ts");
+const pyramidModule = () => import("../../zarr/pyramid.ts");
 
 /** A job's value and the buffers to move (not copy) with it. */
 export interface JobOutput<R> {
@@ -133,16 +137,18 @@ function cached<V>(m: Map<string, V>, key: string, make: () => V): V {
 
 /** The job functions (used inline and in workers alike). */
 export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K][1]>> } = {
-  tiff(a) {
+  async tiff(a) {
+    const { decodeTiffInto } = await tiffModule();
     decodeTiffInto(a.bytes, a.path, { maxDecodedBytes: a.maxDecodedBytes }, a.out);
     // The input goes back too, so the caller can recycle its staging copy.
     const input = a.bytes;
     const transfer = own(a.out);
     if (input.buffer !== a.out.buffer) transfer.push(...own(input));
-    return Promise.resolve({ value: { out: a.out, input }, transfer });
+    return { value: { out: a.out, input }, transfer };
   },
   async zarrDecode(a) {
-    if (a.pure) installPureDecoders();
+    if (a.pure) (await pureCodecsModule()).installPureDecoders();
+    const { inlineChunkDecoder } = await zarrDecodeModule();
     const dec = cached(
       decoders,
       `${a.version}:${a.pure}:${JSON.stringify(a.raw)}`,
@@ -152,6 +158,7 @@ export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K
     return { value, transfer: own(value) };
   },
   async zarrEncode(a) {
+    const { dtypeBySize, inlineChunkEncoder } = await zarrCodecModule();
     const enc = await cached(
       encoders,
       `${a.spec.name}:${a.spec.level}:${a.dtypeSize}`,
@@ -160,17 +167,20 @@ export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K
     const value = await enc(a.bytes);
     return { value, transfer: own(value) };
   },
-  pngDecode(a) {
+  async pngDecode(a) {
+    const { decodePng } = await pngModule();
     const value = decodePng(a.bytes, a.path, { maxDecodedBytes: a.maxDecodedBytes });
-    return Promise.resolve({ value, transfer: own(value.data) });
+    return { value, transfer: own(value.data) };
   },
-  pngEncode(a) {
+  async pngEncode(a) {
+    const { encodePng } = await pngModule();
     const value = encodePng(a.value, a.path);
-    return Promise.resolve({ value, transfer: own(value) });
+    return { value, transfer: own(value) };
   },
-  downsample(a) {
+  async downsample(a) {
+    const { downsampleJob } = await pyramidModule();
     const value = downsampleJob(a);
-    return Promise.resolve({ value, transfer: [...own(value.out), ...own(value.data)] });
+    return { value, transfer: [...own(value.out), ...own(value.data)] };
   },
 };
 

@@ -110,7 +110,7 @@ export function recycleStaging(buf: ArrayBuffer): void {
 /** How long a worker may sit idle before it is terminated (ms). */
 export const IDLE_MS = 2000;
 /** The same on runtimes whose workers cannot be unref'd (Deno): the process waits this long to exit. */
-export const IDLE_MS_HELD = 250;
+export const IDLE_MS_HELD = 1000;
 
 /** Counters of the pool (for tests and `describe`-style reports). */
 export interface PoolStats {
