@@ -570,6 +570,10 @@ export async function runConversion(
     if (options.plateName !== undefined) opts.plateName = options.plateName;
     if (options.replaceWells) opts.overwrite = true;
     Object.assign(opts, options.image);
+    // Planes this conversion decoded itself are its own to give up: the
+    // writer may move them to codec workers (level-0 chunks then compress
+    // off-thread). Preloaded planes belong to the caller and stay intact.
+    opts.transferPlanes = well.files.every((f) => !options.preloaded?.has(f.path));
     try {
       await zarrBackend.saveBatch(planes, virtualPaths, opts);
     } catch (err) {

@@ -67,6 +67,13 @@ export interface ZarrSaveOptions extends SaveOptions {
   pixelSize?: PixelSize;
   /** Plates: channel names and colours for the `omero` block. */
   channels?: readonly ChannelInfo[];
+  /**
+   * Plates: the caller gives the planes up. Their buffers may be moved to the
+   * codec worker pool and come back detached (`byteLength` 0), so level-0
+   * chunks are compressed off-thread without a copy. Default false: the
+   * caller's arrays are left intact and level 0 is compressed on this thread.
+   */
+  transferPlanes?: boolean;
 }
 
 /** Options of `load`/`loadBatch` on the Zarr backend. */

@@ -62,6 +62,8 @@ export interface ImageWriteOptions {
   pixelSize?: PixelSize | undefined;
   /** Channel names and colours for the `omero` block. */
   channels?: readonly ChannelInfo[] | undefined;
+  /** The caller gives the planes up (their buffers may be moved to codec workers). */
+  transferPlanes?: boolean | undefined;
 }
 
 function levelOptions(o: ImageWriteOptions): LevelOptions {
@@ -84,8 +86,8 @@ function checkImageOptions(o: ImageWriteOptions, batch: PlateBatch, op: string):
       throw new RangeError(`${op}: channel ${i} colour must be RRGGBB hex, got '${c.color}'`);
     }
   }
-  const { levels, minLevelSize, tileSize, downsample, pixelSize, channels } = o;
-  return { levels, minLevelSize, tileSize, downsample, pixelSize, channels };
+  const { levels, minLevelSize, tileSize, downsample, pixelSize, channels, transferPlanes } = o;
+  return { levels, minLevelSize, tileSize, downsample, pixelSize, channels, transferPlanes };
 }
 
 /** How often a compare-and-swap metadata update is retried before `EBUSY`. */
@@ -392,12 +394,14 @@ async function writeWellInto(
   version: NgffVersion,
   compression: CompressionSpec,
   chunking: "plane" | "well",
-  encode: (b: Uint8Array) => Promise<Uint8Array>,
+  encode: ChunkEncoder,
   image: ImageWriteOptions,
 ): Promise<void> {
   const encodes = new Encodes(ENCODES_IN_FLIGHT);
-  const chunk = (key: string, raw: Uint8Array) =>
-    encodes.add(async () => adapter.set(key, await encode(raw)));
+  // `owned`: the writer made these bytes (pyramid levels, well chunks) or the
+  // caller gave its planes up, so the encoder may move them to a worker.
+  const chunk = (key: string, raw: Uint8Array, owned: boolean) =>
+    encodes.add(async () => adapter.set(key, await encode(raw, { transfer: owned })));
   try {
     await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
     const lead = batch.arrayAxes.map((a) => a.size);
@@ -420,7 +424,8 @@ async function writeWellInto(
         if (chunking === "plane") {
           // Every level of this plane exists now: its encodes can start.
           for (const [l, level] of levels.entries()) {
-            chunk(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, rawBytes(level));
+            const owned = l > 0 || image.transferPlanes === true;
+            chunk(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, rawBytes(level), owned);
           }
         }
       }
@@ -453,7 +458,7 @@ async function writeWellInto(
             const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
             (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
           }
-          chunk(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, rawBytes(all));
+          chunk(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, rawBytes(all), true);
         }
       }
     }
