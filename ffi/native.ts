@@ -7,9 +7,10 @@
  * Each batch's chunk size is capped by the descriptor limit, asked per batch,
  * so a low `ulimit -n` reads in smaller chunks instead of failing with EMFILE.
  *
- * Huge pages (Linux): on unless `hugePages: false`, `HCS_STORE_HUGEPAGES=0`
- * or the kernel's THP mode is `never` (read from sysfs through the bound
- * libc, so no extra permission). A reader with them on also installs its
+ * Huge pages (Linux): on by default where they measured faster (Deno's
+ * binding, not Bun's: see `hugePagesWin`); `hugePages` overrides that,
+ * `HCS_STORE_HUGEPAGES=0`/`1` overrides both, and THP mode `never` (read
+ * from sysfs through the bound libc, so no extra permission) turns them off. A reader with them on also installs its
  * allocator into `_internal/alloc.ts` (first one wins), so decoded buffers of
  * 4 MiB or more get huge pages too.
  *
@@ -66,15 +67,27 @@ export interface NativeReaderOptions extends BatchOptions {
   prefault?: boolean;
   /**
    * Ask for transparent huge pages (`madvise(MADV_HUGEPAGE)`, Linux) for
-   * fresh arenas of 4 MiB or more, before their first touch (default true
-   * where the OS has them and THP is not `never`; `HCS_STORE_HUGEPAGES=0`
-   * turns them off whatever this says). bench/ffi.ts: first touch of fresh
-   * memory then costs about what reused memory does.
+   * fresh arenas of 4 MiB or more, before their first touch. Default: where
+   * bench/ffi.ts measured them faster (on for Deno's binding, off for Bun's)
+   * and THP is not `never`; `HCS_STORE_HUGEPAGES=0`/`1` overrides this.
    */
   hugePages?: boolean;
 }
 
 const THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+/**
+ * Whether huge pages are on by default for a binding, from bench/ffi.ts
+ * (2 CPUs, THP `madvise`, quiet machine, 64 × 8 MiB batch, median / p99):
+ * - Deno: on. Fresh arenas come from the OS: 106 / 170 ms with huge pages,
+ *   232 / 299 ms without.
+ * - Bun: off. Its allocator hands back memory it already faulted in, which
+ *   the advice only makes the kernel compact: 60 / 69 ms without, 226 /
+ *   1023 ms with.
+ */
+function hugePagesWin(implementation: string): boolean {
+  return implementation.startsWith("ffi(deno");
+}
 
 /**
  * The kernel's transparent huge page mode (`always`, `madvise`, `never`:
@@ -125,8 +138,9 @@ export class NativeReader implements BulkReader {
     options: NativeReaderOptions = {},
   ) {
     this.implementation = implementation;
-    const huge = options.hugePages !== false && safeEnv("HCS_STORE_HUGEPAGES") !== "0" &&
-      target.hugePage !== undefined;
+    const env = safeEnv("HCS_STORE_HUGEPAGES");
+    const huge = env !== "0" && target.hugePage !== undefined &&
+      (env === "1" || (options.hugePages ?? hugePagesWin(implementation)));
     this.#ops = new NativeOps(libc, target, options.prefault ?? true, huge);
     this.#thp = target.hugePage !== undefined ? transparentHugePageMode(this.#ops) : undefined;
     // With THP `never`, the advice is accepted and ignored: do not claim it.

@@ -193,6 +193,9 @@ describe("FFI reader huge pages", () => {
     skip: hugeSkip,
   }, async () => {
     const { libc, calls } = spy(await bindLibc());
+    // The default follows bench/ffi.ts: on for Deno's binding, off for Bun's.
+    assert.equal(new NativeReader("ffi(deno, readv)", libc, target!).hugePages, true);
+    assert.equal(new NativeReader("ffi(bun, readv)", libc, target!).hugePages, false);
     const off = new NativeReader("ffi(test)", libc, target!, { hugePages: false });
     assert.equal(off.hugePages, false);
     assertSame(await off.readFiles(paths, "loadBatch"), "off");
@@ -215,7 +218,7 @@ describe("FFI reader huge pages", () => {
     skip: hugeSkip || (thp === "never" ? "THP mode is never" : false),
   }, async () => {
     const { libc, calls } = spy(await bindLibc());
-    const on = new NativeReader("ffi(test)", libc, target!, { chunkBytes: 1 });
+    const on = new NativeReader("ffi(test)", libc, target!, { chunkBytes: 1, hugePages: true });
     assert.equal(on.hugePages, true);
     const got = on.readFilesSync(paths, "loadBatch");
     assertSame(got, "on");
@@ -263,7 +266,7 @@ const target = libcTarget(rt.os, rt.arch);
 const libc = rt.name === "deno"
   ? (await import(${url("ffi/deno.ts")})).openDenoLibc(target)
   : await (await import(${url("ffi/bun.ts")})).openBunLibc(target);
-const { reader } = await createBulkReader(rt);
+const { reader } = await createBulkReader(rt, { hugePages: true });
 const rollup = () => Number(/AnonHugePages:\\s+(\\d+)/.exec(fs.readFileSync("/proc/self/smaps_rollup", "utf8"))[1]);
 const before = rollup();
 const got = await reader.readFiles(${JSON.stringify(big)}, "loadBatch");
@@ -312,7 +315,7 @@ console.log(JSON.stringify({
       installLargeAllocator(undefined);
       try {
         const { libc, calls } = spy(await bindLibc());
-        const r = new NativeReader("ffi(test)", libc, target!);
+        const r = new NativeReader("ffi(test)", libc, target!, { hugePages: true });
         assert.equal(r.hugePages, true);
         assert.deepEqual(largeAllocator(), { installed: true, minBytes: HUGE_MIN_BYTES });
         for (
