@@ -29,6 +29,8 @@ export {
   DEFAULT_IMAGE_EXTENSIONS,
   type DirsAndFiles,
   FileManager,
+  HASH_ALGORITHMS,
+  type HashOptions,
   type ListImageFilesOptions,
   type MirrorOptions,
   type PassThrough,
