@@ -67,9 +67,11 @@ export function installPureDecoders(): string[] {
     blosc: (b: Uint8Array, limit: number) => bloscDecode(b, limit, "<blosc chunk>"),
   };
   const names: string[] = [];
+  const originals = new Map<string, ReturnType<Registry["get"]>>();
   for (const [name, decode] of Object.entries(decoders)) {
     for (const key of [name, `numcodecs.${name}`]) {
       const original = registry.get(key);
+      originals.set(key, original);
       registry.set(key, () =>
         Promise.resolve({
           kind: "bytes_to_bytes",
@@ -93,5 +95,27 @@ export function installPureDecoders(): string[] {
     }
   }
   registry[INSTALLED] = names;
+  (registry as unknown as Record<symbol, unknown>)[ORIGINALS] = originals;
   return names;
+}
+
+const ORIGINALS = Symbol.for("hcs-store.pure-decoders.originals");
+
+/**
+ * Puts zarrita's own `zstd`/`blosc` codecs back (undoes
+ * {@linkcode installPureDecoders}). A codec worker serves callers with and
+ * without the pure decoders, and must decode each job as its caller would.
+ */
+export function uninstallPureDecoders(): void {
+  const registry = zarr.registry as unknown as Registry & { [INSTALLED]?: string[] };
+  const originals = (registry as unknown as Record<symbol, unknown>)[ORIGINALS] as
+    | Map<string, ReturnType<Registry["get"]>>
+    | undefined;
+  if (!registry[INSTALLED] || !originals) return;
+  for (const [key, original] of originals) {
+    if (original) registry.set(key, original);
+    else registry.delete(key);
+  }
+  delete registry[INSTALLED];
+  delete (registry as unknown as Record<symbol, unknown>)[ORIGINALS];
 }

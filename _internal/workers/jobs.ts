@@ -147,7 +147,10 @@ export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K
     return { value: { out: a.out, input }, transfer };
   },
   async zarrDecode(a) {
-    if (a.pure) (await pureCodecsModule()).installPureDecoders();
+    // Decode as the caller would: its registry may or may not have the pure decoders.
+    const pureCodecs = await pureCodecsModule();
+    if (a.pure) pureCodecs.installPureDecoders();
+    else pureCodecs.uninstallPureDecoders();
     const { inlineChunkDecoder } = await zarrDecodeModule();
     const dec = cached(
       decoders,
