@@ -82,22 +82,30 @@ export function inflateAtMost(
     });
   } catch (err) {
     if (err instanceof Overflow) {
-      throw new CorruptDataError(
-        "decode",
-        path,
-        `${what} inflates past the ${cap} bytes the image needs`,
-      );
+      throw pastCap(path, what, cap);
     }
     throw corruptDeflate(path, what);
   }
   if (got < need) {
-    throw new CorruptDataError(
-      "decode",
-      path,
-      `${what} inflates to ${got} bytes, the image needs ${need}`,
-    );
+    throw tooShort(path, what, got, need);
   }
   return out;
+}
+
+function pastCap(path: string, what: string, cap: number): CorruptDataError {
+  return new CorruptDataError(
+    "decode",
+    path,
+    `${what} inflates past the ${cap} bytes the image needs`,
+  );
+}
+
+function tooShort(path: string, what: string, got: number, need: number): CorruptDataError {
+  return new CorruptDataError(
+    "decode",
+    path,
+    `${what} inflates to ${got} bytes, the image needs ${need}`,
+  );
 }
 
 function corruptDeflate(path: string, what: string): CorruptDataError {
@@ -127,27 +135,15 @@ function nativeAtMost(
     got = zlib ? z.inflateSync(src, options) : z.inflateRawSync(src, options);
   } catch (err) {
     if (err instanceof RangeError) {
-      throw new CorruptDataError(
-        "decode",
-        path,
-        `${what} inflates past the ${cap} bytes the image needs`,
-      );
+      throw pastCap(path, what, cap);
     }
     throw corruptDeflate(path, what);
   }
   if (got.length > cap) {
-    throw new CorruptDataError(
-      "decode",
-      path,
-      `${what} inflates past the ${cap} bytes the image needs`,
-    );
+    throw pastCap(path, what, cap);
   }
   if (got.length < need) {
-    throw new CorruptDataError(
-      "decode",
-      path,
-      `${what} inflates to ${got.length} bytes, the image needs ${need}`,
-    );
+    throw tooShort(path, what, got.length, need);
   }
   // A result that owns its buffer is returned as is; a pooled small Buffer is copied.
   if (got.byteOffset === 0 && got.buffer.byteLength === need && got.buffer instanceof ArrayBuffer) {
