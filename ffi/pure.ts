@@ -172,7 +172,7 @@ type ReadWhole = (path: string) => Promise<Uint8Array>;
 const WHOLE_CONCURRENCY = 32;
 
 /** Plain `Uint8Array` view of a Buffer (so results compare equal to Uint8Arrays). */
-function plainBytes(b: Uint8Array): Uint8Array {
+export function plainBytes(b: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(b) === Uint8Array.prototype
     ? b
     : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -24,6 +24,7 @@ import { assertPath } from "../_internal/paths.ts";
 import { mapLimit } from "../_internal/pool.ts";
 import { errnoError, KIND_DIRECTORY } from "./batch.ts";
 import { MAX_FILE_BYTES } from "./libc.ts";
+import { plainBytes } from "./pure.ts";
 import type { BulkReader, MappedFiles } from "./types.ts";
 
 /** The descriptor operations a gate provides (`NativeOps` has them). */
@@ -69,13 +70,6 @@ interface RuntimeRead {
   fd?: ReadFd;
 }
 
-/** Plain `Uint8Array` view (a Node `Buffer` otherwise compares unequal). */
-function plain(b: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(b) === Uint8Array.prototype
-    ? b
-    : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
 function runtimeRead(): RuntimeRead {
   const g = globalThis as {
     Deno?: { readFile?: ReadPath };
@@ -96,7 +90,11 @@ function runtimeRead(): RuntimeRead {
   if (typeof denoRead === "function") {
     return { runtime: "deno", call: "Deno.readFile", path: (p) => denoRead(p) };
   }
-  return { runtime: "node", call: "fs.readFile", path: async (p) => plain(await fsp.readFile(p)) };
+  return {
+    runtime: "node",
+    call: "fs.readFile",
+    path: async (p) => plainBytes(await fsp.readFile(p)),
+  };
 }
 
 function tooLarge(path: string, size: number, operation: string): StorageError {
@@ -243,7 +241,7 @@ export class RuntimeReader implements BulkReader {
       }
       after = size;
     }
-    if (bytes.length === size && after === size) return plain(bytes);
+    if (bytes.length === size && after === size) return plainBytes(bytes);
     // Grew, shrank, or a pseudo-file (size 0, content on read): the arena
     // reader's re-read loop settles it, with its typed error if it never does.
     const [again] = await this.#fallback.readFiles([path], operation);
