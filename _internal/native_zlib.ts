@@ -6,7 +6,10 @@
  * Decisions: the specifier is computed so edge bundlers leave it alone, and
  * this module awaits the import at top level, so synchronous decoders get
  * {@linkcode nativeZlibNow} from their first call (where it is undefined they
- * use fflate: same bytes, same error classes).
+ * use fflate: same bytes, same error classes). Native Zstandard
+ * ({@linkcode nativeZstdNow}) is offered only where a probe at load shows its
+ * frames declare their content size (Deno's does only when the size is
+ * pledged), since Zarr readers such as numcodecs 0.11 need it.
  *
  * @module
  */
@@ -23,8 +26,51 @@ export interface NativeZlib {
   inflateRawSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
 }
 
+/** The native Zstandard one-shot calls (Node ≥ 22.15, Deno, Bun). */
+export interface NativeZstd {
+  /** One frame that declares its content size; `level` as in `zstd -N`. */
+  compress(data: Uint8Array, level: number): Uint8Array;
+  /** Decompresses every frame; throws a `RangeError` past `maxOutputLength`. */
+  decompress(data: Uint8Array, maxOutputLength: number): Uint8Array;
+}
+
+interface ZstdCalls {
+  zstdCompressSync?(
+    data: Uint8Array,
+    options: { pledgedSrcSize: number; params: Record<number, number> },
+  ): Uint8Array;
+  zstdDecompressSync?(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
+  constants?: { ZSTD_c_compressionLevel?: number };
+}
+
 let loading: Promise<NativeZlib | undefined> | undefined;
 let loaded: NativeZlib | undefined;
+let zstd: NativeZstd | undefined;
+
+/** The zstd calls of `z` if they exist and write the content size, else undefined. */
+function zstdOf(z: ZstdCalls): NativeZstd | undefined {
+  const { zstdCompressSync: c, zstdDecompressSync: d } = z;
+  const levelKey = z.constants?.ZSTD_c_compressionLevel;
+  if (typeof c !== "function" || typeof d !== "function" || typeof levelKey !== "number") {
+    return undefined;
+  }
+  const out: NativeZstd = {
+    compress: (data, level) =>
+      c(data, { pledgedSrcSize: data.byteLength, params: { [levelKey]: level } }),
+    decompress: (data, maxOutputLength) => d(data, { maxOutputLength }),
+  };
+  try {
+    const probe = new Uint8Array(300).fill(7);
+    const frame = out.compress(probe, 1);
+    // Frame_Header_Descriptor: a content-size field, or the single-segment bit.
+    const fhd = frame[4] ?? 0;
+    if ((fhd >> 6) === 0 && ((fhd >> 5) & 1) === 0) return undefined;
+    const back = out.decompress(frame, probe.length);
+    return back.length === probe.length && back[299] === 7 ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Loads native zlib once; undefined where there is none.
@@ -48,6 +94,7 @@ export function loadNativeZlib(): Promise<NativeZlib | undefined> {
       const ok = typeof z?.deflateSync === "function" && typeof z.gzipSync === "function" &&
         typeof z.inflateSync === "function" && typeof z.inflateRawSync === "function";
       loaded = ok ? z as NativeZlib : undefined;
+      if (loaded) zstd = zstdOf(z as ZstdCalls);
       return loaded;
     } catch {
       return undefined;
@@ -59,6 +106,21 @@ export function loadNativeZlib(): Promise<NativeZlib | undefined> {
 /** Native zlib if it has finished loading, else undefined. */
 export function nativeZlibNow(): NativeZlib | undefined {
   return loaded;
+}
+
+/**
+ * Native Zstandard if native zlib has loaded and its zstd passed the probe,
+ * else undefined (callers use numcodecs' WASM build).
+ *
+ * @example
+ * ```ts
+ * import { nativeZstdNow } from "./native_zlib.ts";
+ * const z = nativeZstdNow();
+ * if (z) console.assert(z.decompress(z.compress(new Uint8Array(64), 1), 64).length === 64);
+ * ```
+ */
+export function nativeZstdNow(): NativeZstd | undefined {
+  return zstd;
 }
 
 // Top-level await: modules that import this one evaluate after the import

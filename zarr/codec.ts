@@ -13,7 +13,7 @@ import { gzipSync, zlibSync } from "npm:fflate@^0.8.3";
 import * as zarr from "npm:zarrita@^0.7.5";
 import type { TypedArray } from "../backends/base.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
-import { loadNativeZlib } from "../_internal/native_zlib.ts";
+import { loadNativeZlib, nativeZstdNow } from "../_internal/native_zlib.ts";
 
 /** A compression setting of the Zarr backend. */
 export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";
@@ -245,6 +245,9 @@ export async function inlineChunkEncoder(
       return (b) => Promise.resolve(zlibSync(b, { level: spec.level as 1 }));
     }
     case "zstd": {
+      await loadNativeZlib();
+      const z = nativeZstdNow();
+      if (z) return (b) => Promise.resolve(plain(z.compress(b, spec.level)));
       const codec = (await numcodec("zstd")).fromConfig({ level: spec.level });
       return async (b) => copyOut(await codec.encode(b));
     }

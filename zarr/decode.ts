@@ -7,7 +7,8 @@
  * Decisions: deflate (zlib/gzip) is inflated by the runtime's native
  * `DecompressionStream` (fflate's streaming API where there is none), fed in
  * small slices, so output past the expected size stops the inflate at once; zstd, blosc and lz4 declare their decoded size in a header, which
- * must equal the expected size before the WASM codec runs. `transpose` and
+ * must not exceed the expected size before the codec runs (native zstd
+ * where the runtime has it, else numcodecs' WASM). `transpose` and
  * sharding are refused (`UnsupportedFormatError`) rather than half-supported.
  *
  * @module
@@ -18,6 +19,7 @@ import * as zarr from "npm:zarrita@^0.7.5";
 import { CorruptDataError, LimitExceededError, UnsupportedFormatError } from "../errors.ts";
 import type { TypedArray } from "../backends/base.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
+import { nativeZstdNow } from "../_internal/native_zlib.ts";
 
 /** A numeric element type as stored. */
 export interface ReadDtype {
@@ -276,8 +278,30 @@ function zstdContentSize(b: Uint8Array, fail: (why: string) => never): number {
 const zstdStep: Step = (b, cap, fail) => {
   const n = zstdContentSize(b, fail);
   if (n < 0) fail("zstd frame without a declared content size is refused");
-  return runWasm("zstd", b, n, cap, fail);
+  const z = nativeZstdNow();
+  if (!z) return runWasm("zstd", b, n, cap, fail);
+  if (n > cap) fail(`zstd header declares ${n} bytes, more than the expected ${cap}`);
+  try {
+    // Later frames declare nothing we checked: the output cap bounds them.
+    return Promise.resolve(copyIfShared(z.decompress(b, cap)));
+  } catch (err) {
+    if (err instanceof RangeError) return fail(`decodes past the expected ${cap} bytes`);
+    return fail(`cannot decode zstd: ${zstdReason(err)}`);
+  }
 };
+
+/** A native zstd error's reason without the runtime's prefix (Deno adds "Zstd decompress error: "). */
+function zstdReason(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.replace(/^zstd decompress(ion)? error:\s*/i, "");
+}
+
+/** Node Buffers may be views into a shared pool; give the caller its own bytes. */
+function copyIfShared(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+    ? new Uint8Array(b.buffer, 0, b.byteLength)
+    : b.slice();
+}
 
 const bloscStep: Step = (b, cap, fail) => {
   if (b.length < 16) fail("truncated blosc header");
