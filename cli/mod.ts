@@ -24,6 +24,7 @@ import process from "node:process";
 import { existsSync } from "node:fs";
 import { delimiter, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { closePool } from "../_internal/workers/pool.ts";
 import { bench } from "./commands/bench.ts";
 import { convert } from "./commands/convert.ts";
 import { cp } from "./commands/cp.ts";
@@ -244,4 +245,6 @@ if (import.meta.main) {
     else throw err;
   });
   process.exitCode = await main(process.argv.slice(2), { program: programName() });
+  // Deno's workers cannot be unref'd: without this the process lingers for their idle timeout.
+  closePool();
 }
