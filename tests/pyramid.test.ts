@@ -72,6 +72,22 @@ describe("pyramid: 2x downsample", () => {
       assert.deepEqual([...downsample2x(d, h, w, "nearest")], reference(d, h, w, true));
     });
   }
+  it("the 8/16-bit fast path equals the reference for every small type, odd sizes and planes", () => {
+    const r = rng(99);
+    for (const C of [Uint8Array, Int8Array, Uint16Array, Int16Array, Uint8ClampedArray]) {
+      for (let t = 0; t < 60; t++) {
+        const h = 1 + Math.floor(r() * 12);
+        const w = 1 + Math.floor(r() * 12);
+        const d = new C(2 * h * w);
+        for (let i = 0; i < d.length; i++) d[i] = Math.floor(r() * 131072) - 65536;
+        const want = [
+          ...reference(d.subarray(0, h * w), h, w),
+          ...reference(d.subarray(h * w), h, w),
+        ];
+        assert.deepEqual([...downsample2x(d, h, w, "mean", 2)], want, `${C.name} ${h}x${w}`);
+      }
+    }
+  });
   it("rounds half to even (2.5 → 2, 3.5 → 4) and keeps negatives exact", () => {
     assert.deepEqual([...downsample2x(new Uint8Array([2, 3, 3, 4]), 1, 4)], [2, 4]);
     assert.deepEqual([...downsample2x(new Int16Array([-3, -2]), 1, 2)], [-2]);
