@@ -43,6 +43,7 @@ const ALL = (v: number) => ({
   pngDecode: v,
   pngEncode: v,
   downsample: v,
+  planeLevels: v,
 });
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;

@@ -29,7 +29,9 @@ import {
   v2Compressor,
 } from "../zarr/codec.ts";
 import { chunkDecoder, inlineChunkDecoder } from "../zarr/decode.ts";
-import { buildPyramid, buildPyramidAsync } from "../zarr/pyramid.ts";
+import { buildPyramid, buildPyramidAsync, planLevels } from "../zarr/pyramid.ts";
+import { planeLevels } from "../zarr/plane_job.ts";
+import { ChannelStats } from "../zarr/omero.ts";
 import { closePool, poolStats, runJob, setThresholds } from "../_internal/workers/pool.ts";
 import { buildTiff, type PageSpec } from "./_tiff_fixtures.ts";
 
@@ -40,6 +42,7 @@ const ZERO = {
   pngDecode: 0,
   pngEncode: 0,
   downsample: 0,
+  planeLevels: 0,
 };
 const RUNS = { numRuns: 40 };
 const savedEnv = process.env.HCS_STORE_WORKERS;
@@ -376,6 +379,68 @@ describe("worker pool: parallel == serial", () => {
         assert.equal(poolStats().offThread, before + 2, "levels 2 and 3 were made on workers");
       }
     }
+  });
+});
+
+describe("worker pool: a plate write's plane job", () => {
+  it("planeLevels on a worker == histogram, buildPyramid and the inline encoder of every level", async () => {
+    const before = poolStats().offThread;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          ctor: fc.constantFrom(Uint8Array, Int8Array, Uint16Array, Int16Array),
+          h: fc.integer({ min: 1, max: 70 }),
+          w: fc.integer({ min: 1, max: 70 }),
+          seed: fc.integer(),
+          name: fc.constantFrom<Compression>("none", "zlib", "zstd", "blosc"),
+          mode: fc.constantFrom("mean" as const, "nearest" as const),
+        }),
+        async (c) => {
+          const data = new c.ctor(c.h * c.w);
+          let x = c.seed | 1;
+          for (let i = 0; i < data.length; i++) {
+            x ^= x << 13, x ^= x >>> 17, x ^= x << 5;
+            data[i] = x;
+          }
+          const sizes = planLevels(c.h, c.w, { minLevelSize: 4 }) as [number, number][];
+          const spec = { name: c.name, level: 1 };
+          const enc = await inlineChunkEncoder(spec, dtypeOf(data)!);
+          const want = await Promise.all(
+            buildPyramid(data, sizes, c.mode).map((l) => enc(bytesOf(l).slice())),
+          );
+          const stats = new ChannelStats();
+          stats.add(data);
+          const counts = ChannelStats.counts(data)!;
+          const moved = data.slice();
+          const got = await runJob("planeLevels", { data: moved, sizes, mode: c.mode, spec }, {
+            inline: false,
+            prepare: (a) => ({ args: a, transfer: [a.data.buffer as ArrayBuffer] }),
+          });
+          assert.equal(moved.byteLength, 0, "the plane was moved, not copied");
+          assert.equal(got.chunks.length, want.length);
+          got.chunks.forEach((g, l) => assert.deepEqual(g, want[l], `level ${l}`));
+          assert.deepEqual(got.counts, counts);
+          const merged = new ChannelStats();
+          merged.addCounts(got.counts!, data.subarray(0, 0));
+          assert.deepEqual(merged.window(), stats.window());
+          // The inline call of the same job agrees too.
+          const inline = await planeLevels({ data: data.slice(), sizes, mode: c.mode, spec });
+          inline.chunks.forEach((g, l) => assert.deepEqual(g, want[l], `inline level ${l}`));
+        },
+      ),
+      RUNS,
+    );
+    assert.ok(poolStats().offThread > before, "plane jobs ran on workers");
+  });
+
+  it("ChannelStats.counts is add's histogram only for 8- and 16-bit integers", () => {
+    assert.equal(ChannelStats.counts(new Float32Array(4)), undefined);
+    assert.equal(ChannelStats.counts(new Int32Array(4)), undefined);
+    const c = ChannelStats.counts(new Int16Array([-32768, -1, -1, 32767]))!;
+    assert.equal(c.length, 65536);
+    assert.deepEqual([c[0], c[32767], c[65535]], [1, 2, 1]);
+    const s = new ChannelStats();
+    assert.throws(() => s.addCounts(new Uint32Array(256), new Uint16Array(0)), RangeError);
   });
 });
 

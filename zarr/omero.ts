@@ -124,6 +124,12 @@ export function physicalAxes(
 
 const SAMPLE_CAP = 1 << 20;
 
+function isSmall(data: TypedArray): boolean {
+  return data instanceof Uint8Array || data instanceof Int8Array ||
+    data instanceof Uint16Array || data instanceof Int16Array ||
+    data instanceof Uint8ClampedArray;
+}
+
 /** Accumulates one channel's value distribution over the planes written. */
 export class ChannelStats {
   #hist: Float64Array | undefined;
@@ -135,11 +141,37 @@ export class ChannelStats {
   #integer = true;
   #range: [number, number] | undefined;
 
-  /** Adds every value of `data` (any numeric typed array). */
-  add(data: TypedArray): void {
-    const small = data instanceof Uint8Array || data instanceof Int8Array ||
-      data instanceof Uint16Array || data instanceof Int16Array ||
-      data instanceof Uint8ClampedArray;
+  /**
+   * The histogram {@linkcode ChannelStats.add} would count for `data`, for
+   * 8- and 16-bit integers (undefined for other types), so it can be counted
+   * on another thread and merged with {@linkcode ChannelStats.addCounts}.
+   */
+  static counts(data: TypedArray): Uint32Array | undefined {
+    if (!isSmall(data)) return undefined;
+    const bits = data.BYTES_PER_ELEMENT * 8;
+    const off = data instanceof Int8Array || data instanceof Int16Array ? 2 ** (bits - 1) : 0;
+    const h = new Uint32Array(2 ** bits);
+    for (let i = 0; i < data.length; i++) h[(data[i] as number) + off]!++;
+    return h;
+  }
+
+  /** Adds what `ChannelStats.counts(d)` counted, as `add(d)` would; `like` is any array of d's type. */
+  addCounts(counts: Uint32Array, like: TypedArray): void {
+    this.#start(like);
+    const h = this.#hist;
+    if (!h || h.length !== counts.length) {
+      throw new RangeError("channel counts do not match the channel's element type");
+    }
+    let n = 0;
+    for (let i = 0; i < counts.length; i++) {
+      h[i]! += counts[i]!;
+      n += counts[i]!;
+    }
+    this.#seen += n;
+  }
+
+  #start(data: TypedArray): void {
+    const small = isSmall(data);
     if (small && this.#seen === 0 && !this.#hist) {
       const bits = data.BYTES_PER_ELEMENT * 8;
       const signed = data instanceof Int8Array || data instanceof Int16Array;
@@ -152,13 +184,13 @@ export class ChannelStats {
       if (data instanceof Uint32Array) this.#range = [0, 2 ** 32 - 1];
       if (data instanceof Int32Array) this.#range = [-(2 ** 31), 2 ** 31 - 1];
     }
-    if (this.#hist) {
-      const h = this.#hist;
-      const off = this.#offset;
-      for (let i = 0; i < data.length; i++) h[(data[i] as number) + off]!++;
-      this.#seen += data.length;
-      return;
-    }
+  }
+
+  /** Adds every value of `data` (any numeric typed array). */
+  add(data: TypedArray): void {
+    const counts = ChannelStats.counts(data);
+    if (counts) return this.addCounts(counts, data);
+    this.#start(data);
     // Deterministic bounded sample: keep every k-th value, k doubling as needed.
     let step = Math.max(1, Math.ceil(data.length / SAMPLE_CAP));
     for (let i = 0; i < data.length; i++) {

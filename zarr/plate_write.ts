@@ -38,6 +38,7 @@ import {
 } from "./ngff.ts";
 import { orphanedWell, OWNER_FILE, ownerRecord, stagingName, sweepStaging } from "./leftovers.ts";
 import { readManyOptional, readOptional, ZarrStoreAdapter } from "./store.ts";
+import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
 import type { TypedArray } from "../backends/base.ts";
 import { buildPyramid, type DownsampleMode, type LevelOptions, planLevels } from "./pyramid.ts";
 import {
@@ -376,6 +377,12 @@ class Encodes {
     this.#all.push(run());
   }
 
+  /** Like `add`, and resolves when this job has finished (or was skipped after a failure). */
+  run(job: () => Promise<void>): Promise<void> {
+    this.add(job);
+    return this.#all[this.#all.length - 1]!;
+  }
+
   async drain(): Promise<void> {
     await Promise.all(this.#all);
     if (this.#failed) throw this.#failed.err;
@@ -402,24 +409,47 @@ async function writeWellInto(
   // caller gave its planes up, so the encoder may move them to a worker.
   const chunk = (key: string, raw: Uint8Array, owned: boolean) =>
     encodes.add(async () => adapter.set(key, await encode(raw, { transfer: owned })));
+  const lead = batch.arrayAxes.map((a) => a.size);
+  const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
+  const leadStride = cStrides(lead);
+  const sizes = planLevels(batch.height, batch.width, levelOptions(image));
+  const ci = batch.arrayAxes.findIndex((a) => a.type === "channel");
+  const channelCount = ci >= 0 ? batch.arrayAxes[ci]!.size : 1;
+  const mode = image.downsample ?? "mean";
+  const pixelSize = image.pixelSize === undefined ? undefined : resolvePixelSize(image.pixelSize);
   try {
     await writeGroupInto(adapter, "", version, wellAttrs(batch.fieldCount, version));
-    const lead = batch.arrayAxes.map((a) => a.size);
-    const dims = [...batch.arrayAxes.map((a) => a.name), "y", "x"];
-    const leadStride = cStrides(lead);
-    const sizes = planLevels(batch.height, batch.width, levelOptions(image));
-    const pixelSize = image.pixelSize === undefined ? undefined : resolvePixelSize(image.pixelSize);
-    const ci = batch.arrayAxes.findIndex((a) => a.type === "channel");
-    const channelCount = ci >= 0 ? batch.arrayAxes[ci]!.size : 1;
+    const fields: Promise<void>[] = [];
     for (let f = 0; f < batch.fieldCount; f++) {
       const mine = batch.planes.filter((p) => p.field === f);
       // Contrast windows from this field's data, per channel, computed while writing.
       const stats = Array.from({ length: channelCount }, () => new ChannelStats());
       const pyramids: TypedArray[][] = [];
+      // Planes handed to a worker whole (histogram, pyramid, chunks there).
+      const offloaded: Promise<void>[] = [];
       for (const p of mine) {
         const data = contiguous(p.plane).subarray(0, batch.height * batch.width) as TypedArray;
-        stats[ci >= 0 ? p.coords[ci]! : 0]!.add(data);
-        const levels = buildPyramid(data, sizes, image.downsample ?? "mean");
+        const channel = stats[ci >= 0 ? p.coords[ci]! : 0]!;
+        if (
+          chunking === "plane" && image.transferPlanes === true && ownsBuffer(data) &&
+          ChannelStats.counts(data.subarray(0, 0)) !== undefined &&
+          wouldOffload("planeLevels", data.byteLength)
+        ) {
+          offloaded.push(encodes.run(async () => {
+            const like = data.subarray(0, 0);
+            const r = await runJob("planeLevels", { data, sizes, mode, spec: compression }, {
+              weight: data.byteLength,
+              prepare: (a) => ({ args: a, transfer: [a.data.buffer as ArrayBuffer] }),
+            });
+            channel.addCounts(r.counts!, like);
+            for (const [l, bytes] of r.chunks.entries()) {
+              await adapter.set(`/${f}/${l}/${chunkKey(version, [...p.coords, 0, 0])}`, bytes);
+            }
+          }));
+          continue;
+        }
+        channel.add(data);
+        const levels = buildPyramid(data, sizes, mode);
         pyramids.push(levels);
         if (chunking === "plane") {
           // Every level of this plane exists now: its encodes can start.
@@ -429,43 +459,61 @@ async function writeWellInto(
           }
         }
       }
-      const labels = ci >= 0 ? batch.arrayAxes[ci]!.values : [];
-      const attrs = withImageMetadata(imageAttrs(batch, f, version), {
-        levels: sizes.length,
-        ...(pixelSize ? { pixelSize } : {}),
-        windows: stats.map((s) => s.window()),
-        ...(image.channels ? { channels: image.channels } : {}),
-        labels: labels.every((v, i) => v === String(i)) ? [] : labels,
-      });
-      await writeGroupInto(adapter, String(f), version, attrs);
-      for (const [l, [h, w]] of sizes.entries()) {
-        const shape = [...lead, h, w];
-        const chunks = chunking === "well" ? shape : [...lead.map(() => 1), h, w];
-        await writeArrayInto(
-          adapter,
-          `${f}/${l}`,
-          shape,
-          chunks,
-          batch.dtype,
-          compression,
-          version,
-          l === 0 ? fieldArrayAttrs(batch, f) : {},
-          dims,
-        );
-        if (chunking === "well" && mine.length > 0) {
-          const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
-          for (const [i, p] of mine.entries()) {
-            const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
-            (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
-          }
-          chunk(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, rawBytes(all), true);
-        }
-      }
+      // The field's metadata needs its windows: written once its planes are counted,
+      // while the next field's planes are already being worked on.
+      fields.push(Promise.all(offloaded).then(() => writeField(f, mine, stats, pyramids)));
     }
+    await Promise.all(fields);
   } catch (err) {
     // Started encodes finish before the caller deletes the staging group.
     await encodes.drain().catch(() => {});
     throw err;
   }
   await encodes.drain();
+
+  async function writeField(
+    f: number,
+    mine: PlateBatch["planes"],
+    stats: ChannelStats[],
+    pyramids: TypedArray[][],
+  ): Promise<void> {
+    const labels = ci >= 0 ? batch.arrayAxes[ci]!.values : [];
+    const attrs = withImageMetadata(imageAttrs(batch, f, version), {
+      levels: sizes.length,
+      ...(pixelSize ? { pixelSize } : {}),
+      windows: stats.map((s) => s.window()),
+      ...(image.channels ? { channels: image.channels } : {}),
+      labels: labels.every((v, i) => v === String(i)) ? [] : labels,
+    });
+    await writeGroupInto(adapter, String(f), version, attrs);
+    for (const [l, [h, w]] of sizes.entries()) {
+      const shape = [...lead, h, w];
+      const chunks = chunking === "well" ? shape : [...lead.map(() => 1), h, w];
+      await writeArrayInto(
+        adapter,
+        `${f}/${l}`,
+        shape,
+        chunks,
+        batch.dtype,
+        compression,
+        version,
+        l === 0 ? fieldArrayAttrs(batch, f) : {},
+        dims,
+      );
+      if (chunking === "well" && mine.length > 0) {
+        const all = new batch.dtype.ctor(shape.reduce((a, b) => a * b, 1));
+        for (const [i, p] of mine.entries()) {
+          const off = p.coords.reduce((a, c, k) => a + c * leadStride[k]!, 0) * h * w;
+          (all as Uint8Array).set(pyramids[i]![l]! as Uint8Array, off);
+        }
+        chunk(`/${f}/${l}/${chunkKey(version, shape.map(() => 0))}`, rawBytes(all), true);
+      }
+    }
+  }
+}
+
+/** True when `a` is the whole of an ArrayBuffer, so it can be moved to a worker. */
+function ownsBuffer(a: TypedArray): boolean {
+  return a.byteOffset === 0 && a.buffer instanceof ArrayBuffer &&
+    a.byteLength === a.buffer.byteLength;
 }

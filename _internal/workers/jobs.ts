@@ -20,6 +20,7 @@ import { loadNativeZlib } from "../native_zlib.ts";
 import type { ChunkDecoder } from "../../zarr/decode.ts";
 import type { ChunkEncoder, CompressionSpec, DtypeInfo } from "../../zarr/codec.ts";
 import type { DownsampleArgs } from "../../zarr/pyramid.ts";
+import type { PlaneLevels, PlaneLevelsArgs } from "../../zarr/plane_job.ts";
 
 // Codec modules load on a job's first use, so a worker that only ever decodes
 // TIFF starts without Zarr, PNG or WASM code (worker start-up is paid again
@@ -32,6 +33,7 @@ const zarrDecodeModule = () => import("../../zarr/decode.ts");
 const zarrCodecModule = () => import("../../zarr/codec.ts");
 const pureCodecsModule = () => import("../codecs/zarrita_pure.ts");
 const pyramidModule = () => import("../../zarr/pyramid.ts");
+const planeJobModule = () => import("../../zarr/plane_job.ts");
 
 /** A job's value and the buffers to move (not copy) with it. */
 export interface JobOutput<R> {
@@ -115,6 +117,8 @@ export interface Jobs {
   pngEncode: [PngEncodeArgs, Uint8Array];
   /** One pyramid level from the one above (which comes back too). */
   downsample: [DownsampleArgs, { out: TypedArray; data: TypedArray }];
+  /** One plane of a plate write: histogram, pyramid and every level's chunk. */
+  planeLevels: [PlaneLevelsArgs, PlaneLevels];
 }
 
 /** A job's name. */
@@ -184,6 +188,16 @@ export const JOBS: { [K in JobName]: (a: Jobs[K][0]) => Promise<JobOutput<Jobs[K
     const { downsampleJob } = await pyramidModule();
     const value = downsampleJob(a);
     return { value, transfer: [...own(value.out), ...own(value.data)] };
+  },
+  async planeLevels(a) {
+    const { planeLevels } = await planeJobModule();
+    const value = await planeLevels(a);
+    // Uncompressed level 0 is the input's own buffer: list each buffer once.
+    const buffers = new Set([
+      ...value.chunks.flatMap(own),
+      ...(value.counts ? own(value.counts) : []),
+    ]);
+    return { value, transfer: [...buffers] };
   },
 };
 

@@ -42,6 +42,8 @@ export const THRESHOLDS: Record<JobName, number> = {
   pngEncode: 256 << 10,
   // not measured yet: a mean over 2×2 blocks is cheap per byte
   downsample: 1 << 20,
+  // a plane's pyramid, histogram and chunks: at least the work of its zarrEncode
+  planeLevels: 256 << 10,
 };
 
 const DEFAULT_THRESHOLDS = { ...THRESHOLDS };
