@@ -9,6 +9,11 @@
  * writer. fsync errors that mean "not supported here" are ignored in
  * {@linkcode fsyncDir} only; every other error is the caller's.
  *
+ * Decision: a builder of a hidden tree that it publishes with one rename
+ * (`convert`'s staging folder) may {@linkcode deferSync} under it: writes
+ * there skip their fsyncs, and the builder makes the tree durable with
+ * {@linkcode fsyncTree} before it relies on it (a checkpoint, the publish).
+ *
  * @module
  */
 
@@ -73,8 +78,126 @@ async function ignore(p: Promise<unknown>): Promise<void> {
   }
 }
 
-/** Flushes a directory's entry table; ignores only "not supported here" errors. */
-export async function fsyncDir(dir: string): Promise<void> {
+const deferredRoots = new Map<string, number>();
+
+/** Whether fsyncs of `path` are deferred: it is under a root given to {@linkcode deferSync}. */
+export function syncDeferred(path: string): boolean {
+  if (deferredRoots.size === 0) return false;
+  const p = nodePath.resolve(path);
+  for (const r of deferredRoots.keys()) if (p === r || p.startsWith(r + nodePath.sep)) return true;
+  return false;
+}
+
+/**
+ * Until the returned function is called, atomic writes under `root` (files
+ * and directory entries) are not fsync'd one by one: they are still atomic
+ * against crashes of the process, but not against power loss until the caller
+ * runs {@linkcode fsyncTree}. Nested and repeated calls are counted.
+ *
+ * @example
+ * ```ts
+ * import { deferSync, syncDeferred } from "./atomic_file.ts";
+ * const end = deferSync("/tmp/.plate.partial");
+ * console.assert(syncDeferred("/tmp/.plate.partial/A/1/zarr.json"));
+ * end();
+ * console.assert(!syncDeferred("/tmp/.plate.partial/A/1/zarr.json"));
+ * ```
+ */
+export function deferSync(root: string): () => void {
+  const r = nodePath.resolve(root);
+  deferredRoots.set(r, (deferredRoots.get(r) ?? 0) + 1);
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    const n = (deferredRoots.get(r) ?? 1) - 1;
+    if (n > 0) deferredRoots.set(r, n);
+    else deferredRoots.delete(r);
+  };
+}
+
+/** fsyncs at once that {@linkcode fsyncTree} keeps in flight (the runtimes' I/O pools overlap them). */
+const TREE_SYNCS = 16;
+
+/**
+ * fsyncs every file and directory under `root` (and `root` itself), deepest
+ * first so a directory is flushed after its entries; entries whose path is in
+ * `skip` (already durable subtrees) are left out. A missing `root` is not an
+ * error; any other failure is thrown raw.
+ */
+export async function fsyncTree(
+  root: string,
+  skip: ReadonlySet<string> = new Set(),
+): Promise<void> {
+  const files: string[] = [];
+  const dirs: string[][] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (depth === 0 && (err as { code?: string }).code === "ENOENT") return;
+      throw err;
+    }
+    (dirs[depth] ??= []).push(dir);
+    await Promise.all(entries.map((e) => {
+      const p = nodePath.join(dir, e.name);
+      if (skip.has(p)) return undefined;
+      if (e.isDirectory()) return walk(p, depth + 1);
+      if (e.isFile()) files.push(p);
+      return undefined;
+    }));
+  };
+  await walk(root, 0);
+  await eachLimit(files, async (f) => {
+    const fh = await fsp.open(f, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
+  for (let d = dirs.length - 1; d >= 0; d--) {
+    await eachLimit(dirs[d] ?? [], (p) => fsyncDir(p, true));
+  }
+}
+
+/** fsyncs each of `paths` that exists (missing ones are skipped), then their directories. */
+export async function fsyncFiles(paths: readonly string[]): Promise<void> {
+  await eachLimit(paths, async (f) => {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(f, "r");
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") return;
+      throw err;
+    }
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
+  await eachLimit([...new Set(paths.map((p) => nodePath.dirname(p)))], (d) => fsyncDir(d, true));
+}
+
+async function eachLimit(
+  items: readonly string[],
+  fn: (s: string) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(TREE_SYNCS, items.length) }, lane));
+}
+
+/**
+ * Flushes a directory's entry table; ignores only "not supported here"
+ * errors. Skipped under a {@linkcode deferSync} root unless `force`.
+ */
+export async function fsyncDir(dir: string, force = false): Promise<void> {
+  if (!force && syncDeferred(dir)) return;
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(dir, "r");
@@ -86,7 +209,7 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `bytes` to a new file at `tmp` (exclusive create), optionally chmods, fsyncs. */
+/** Writes `bytes` to a new file at `tmp` (exclusive create), optionally chmods, fsyncs (unless deferred). */
 export async function writeDurable(tmp: string, bytes: Uint8Array, mode?: number): Promise<void> {
   const fh = await fsp.open(tmp, "wx", 0o666);
   try {
@@ -97,7 +220,7 @@ export async function writeDurable(tmp: string, bytes: Uint8Array, mode?: number
       off += bytesWritten;
     }
     if (mode !== undefined) await fh.chmod(mode);
-    await fh.sync();
+    if (!syncDeferred(tmp)) await fh.sync();
   } finally {
     await fh.close();
   }

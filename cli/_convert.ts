@@ -381,8 +381,8 @@ export interface ConvertOptions {
   overwrite?: boolean;
   /** Already-decoded planes by input path (no re-read). */
   preloaded?: ReadonlyMap<string, NdArray>;
-  /** Called after each well with its plane count and bytes. */
-  onWell?: (planes: number, bytes: number) => void;
+  /** Called after each well with its plane count, bytes and `row/column`. */
+  onWell?: (planes: number, bytes: number, well: string) => void;
   /** Wells (`row/column`) already in the plate: not read, not written. */
   skip?: ReadonlySet<string>;
   /** Plate name stored in the metadata (default the output folder's name). */
@@ -583,7 +583,7 @@ export async function runConversion(
     result.wells++;
     result.planes += planes.length;
     result.bytes += bytes;
-    options.onWell?.(planes.length, bytes);
+    options.onWell?.(planes.length, bytes, `${well.row}/${well.column}`);
     return virtualPaths;
   };
 

@@ -8,7 +8,15 @@ import * as nodePath from "node:path";
 import { basename as posixBasename, dirname as posixDirname } from "../../_internal/paths.ts";
 import type { StorageBackend } from "../../backends/base.ts";
 import { InterruptedError, watchInterrupts } from "../_interrupt.ts";
-import { openStaging, publish, whileBuilding } from "../_staging.ts";
+import {
+  currentBootId,
+  DurableCheckpoints,
+  openStaging,
+  publish,
+  type StagingManifest,
+  whileBuilding,
+} from "../_staging.ts";
+import { deferSync } from "../../_internal/atomic_file.ts";
 import { applySourcePixelSize } from "../_source_meta.ts";
 import {
   COMPRESSIONS,
@@ -241,7 +249,10 @@ export async function convertCommand(
   const { staging, result, t0 } = await whileBuilding(
     output,
     async () => {
-      const staging = await openStaging(disk, output, {
+      const bootId = onDisk ? currentBootId() : undefined;
+      const manifest: StagingManifest = {
+        ...(onDisk ? { durable: [] } : {}),
+        ...(bootId ? { bootId } : {}),
         input: plan.input,
         pattern: plan.pattern,
         ngff: settings.ngff ?? "default",
@@ -250,7 +261,17 @@ export async function convertCommand(
         planes: plan.planes,
         dtype: plan.dtype,
         shape: plan.shape,
-      }, { resume, overwrite });
+      };
+      const staging = await openStaging(disk, output, manifest, { resume, overwrite });
+      // On disk the staging folder's writes skip their one-by-one fsyncs;
+      // checkpoints make finished wells durable, and all of it is durable
+      // before the rename that publishes it.
+      const durable = onDisk
+        ? new DurableCheckpoints(staging.path, manifest, staging.durable)
+        : undefined;
+      // Resumed wells written without their fsyncs get them in the first checkpoint.
+      for (const w of staging.done) if (!staging.durable.has(w)) durable?.well(w);
+      const endDeferral = onDisk ? deferSync(staging.path) : () => {};
       if (plan.skipped.length) {
         ctx.log(`${plan.skipped.length} file(s) do not match the pattern and are skipped`);
       }
@@ -273,14 +294,20 @@ export async function convertCommand(
         replaceWells: true,
         signal: interrupts.signal,
         ...(onDisk ? {} : { store: disk }),
-        onWell: (n, bytes) => {
+        onWell: (n, bytes, well) => {
           written++;
+          durable?.well(well);
           bar.tick(n, bytes);
         },
       };
       let result: Awaited<ReturnType<typeof runConversion>>;
       try {
-        result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
+        try {
+          result = await runConversion(ctx.registry, plan, staging.path, convertOpts);
+          await durable?.finish();
+        } finally {
+          endDeferral();
+        }
         // Still catching signals: a Ctrl-C now waits for the (short) rename instead of cutting it.
         await publish(disk, staging.path, output);
       } catch (err) {

@@ -1,0 +1,147 @@
+// `convert` on disk defers the fsync of each file in its staging folder and
+// makes finished wells durable in checkpoints: the manifest records which
+// wells a checkpoint covered and the boot the build ran in, and `--resume`
+// after a reboot trusts only those wells (a torn well is written again).
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as nodePath from "node:path";
+import {
+  deferSync,
+  fsyncDir,
+  fsyncFiles,
+  fsyncTree,
+  syncDeferred,
+  writeDurable,
+} from "../_internal/atomic_file.ts";
+import {
+  currentBootId,
+  DurableCheckpoints,
+  MANIFEST,
+  openStaging,
+  type StagingManifest,
+  stagingPath,
+} from "../cli/_staging.ts";
+import { createRegistry } from "../registry/registry.ts";
+import type { StorageBackend } from "../backends/base.ts";
+
+const tmp = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-durable-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const base: StagingManifest = {
+  input: "/in",
+  pattern: "p",
+  ngff: "default",
+  compression: "default",
+  wells: ["A/01", "A/02", "B/01"],
+  planes: 3,
+  dtype: "uint16",
+  shape: [4, 4],
+};
+
+/** A staging folder whose plate metadata lists `listed` (NGFF 0.5). */
+function makeStaging(out: string, manifest: StagingManifest, listed: string[]): string {
+  const staging = stagingPath(out);
+  fs.mkdirSync(staging, { recursive: true });
+  fs.writeFileSync(nodePath.join(staging, MANIFEST), JSON.stringify(manifest));
+  const wells = listed.map((w) => ({ path: w }));
+  fs.writeFileSync(
+    nodePath.join(staging, "zarr.json"),
+    JSON.stringify({
+      zarr_format: 3,
+      node_type: "group",
+      attributes: { ome: { plate: { wells } } },
+    }),
+  );
+  for (const w of listed) {
+    fs.mkdirSync(nodePath.join(staging, ...w.split("/")), { recursive: true });
+    fs.writeFileSync(nodePath.join(staging, ...w.split("/"), "zarr.json"), "{}");
+  }
+  return staging;
+}
+
+describe("convert durability: deferred fsyncs, checkpoints, resume", () => {
+  it("deferSync covers its root's subtree only, counts nested calls, and ends", async () => {
+    const root = nodePath.join(tmp, ".p.partial");
+    assert.equal(syncDeferred(nodePath.join(root, "A")), false);
+    const end1 = deferSync(root);
+    const end2 = deferSync(root);
+    assert.equal(syncDeferred(root), true);
+    assert.equal(syncDeferred(nodePath.join(root, "A", "1", "c")), true);
+    assert.equal(
+      syncDeferred(`${root}.lock`),
+      false,
+      "a sibling with the same prefix is not under it",
+    );
+    end1();
+    end1();
+    assert.equal(syncDeferred(nodePath.join(root, "A")), true, "still held by the second call");
+    end2();
+    assert.equal(syncDeferred(nodePath.join(root, "A")), false);
+    // Writes and directory fsyncs under a deferred root still produce whole files.
+    fs.mkdirSync(root, { recursive: true });
+    const end = deferSync(root);
+    try {
+      await writeDurable(nodePath.join(root, "f"), new Uint8Array([1, 2, 3]));
+      await fsyncDir(root);
+      await fsyncTree(root);
+      await fsyncFiles([nodePath.join(root, "f"), nodePath.join(root, "missing")]);
+    } finally {
+      end();
+    }
+    assert.deepEqual([...fs.readFileSync(nodePath.join(root, "f"))], [1, 2, 3]);
+    await fsyncTree(nodePath.join(tmp, "no-such-dir"));
+  });
+
+  it("a checkpoint records its wells as durable in the manifest; finish covers the rest", async () => {
+    const out = nodePath.join(tmp, "cp.zarr");
+    const staging = makeStaging(out, { ...base, durable: [] }, ["A/01", "A/02"]);
+    const cp = new DurableCheckpoints(staging, { ...base, durable: [] }, []);
+    cp.well("A/01");
+    await cp.finish();
+    const m = JSON.parse(fs.readFileSync(nodePath.join(staging, MANIFEST), "utf8"));
+    assert.deepEqual(m.durable, ["A/01"]);
+    assert.equal(m.input, base.input, "the rest of the manifest is kept");
+    cp.well("A/02");
+    await cp.finish();
+    const m2 = JSON.parse(fs.readFileSync(nodePath.join(staging, MANIFEST), "utf8"));
+    assert.deepEqual(m2.durable, ["A/01", "A/02"]);
+    fs.rmSync(staging, { recursive: true });
+  });
+
+  it("a checkpoint's failure is thrown by finish", async () => {
+    const cp = new DurableCheckpoints(nodePath.join(tmp, "gone"), base, []);
+    cp.well("A/01");
+    // The well folder is missing: fsyncTree of a missing root is fine, the manifest write is not.
+    await assert.rejects(cp.finish());
+  });
+
+  it("--resume after a reboot trusts only checkpointed wells; in the same boot, every listed one", async () => {
+    const disk = await createRegistry().getBackend<StorageBackend>("disk");
+    const boot = currentBootId();
+    const cases: [string | undefined, string[], string[]][] = [
+      // [recorded boot, durable, expected done]
+      ["another-boot", ["A/01"], ["A/01"]],
+      ["another-boot", [], []],
+      ...(boot ? [[boot, ["A/01"], ["A/01", "A/02"]] as [string, string[], string[]]] : []),
+    ];
+    for (const [i, [bootId, durable, want]] of cases.entries()) {
+      const out = nodePath.join(tmp, `resume${i}.zarr`);
+      const recorded = { ...base, durable, ...(bootId ? { bootId } : {}) };
+      makeStaging(out, recorded, ["A/01", "A/02"]);
+      const s = await openStaging(disk, out, { ...base, durable: [] }, {
+        resume: true,
+        overwrite: false,
+      });
+      assert.deepEqual([...s.done].sort(), want, `boot ${bootId}, durable ${durable}`);
+      assert.deepEqual([...s.durable].sort(), durable.filter((w) => want.includes(w)));
+    }
+    // A manifest from before checkpoints (every write fsync'd) trusts every listed well.
+    const out = nodePath.join(tmp, "legacy.zarr");
+    makeStaging(out, base, ["A/01", "B/01"]);
+    const s = await openStaging(disk, out, base, { resume: true, overwrite: false });
+    assert.deepEqual([...s.done].sort(), ["A/01", "B/01"]);
+    assert.deepEqual([...s.durable].sort(), ["A/01", "B/01"]);
+  });
+});
