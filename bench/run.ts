@@ -5,6 +5,11 @@
  * and runtime versions.
  *
  * Usage: deno run -A bench/run.ts [--quick] [name …]
+ *
+ * Decision: the crossover sweep (`codecs`) always runs with `--quick` here
+ * (its full sweep takes many minutes on 2 cores; run it alone for that), and
+ * every benchmark is stopped after {@linkcode SCRIPT_LIMIT_S}, which the
+ * report then says.
  */
 import { spawnSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
@@ -29,6 +34,11 @@ const BUN_TOO = new Set([
   "atomic_json",
 ]);
 
+/** Benchmarks that always run with --quick from here (see the module notes). */
+const QUICK_ALWAYS = new Set(["codecs"]);
+/** Longest one benchmark may run (seconds). */
+const SCRIPT_LIMIT_S = 900;
+
 const scripts = readdirSync(here)
   .filter((f) => f.endsWith(".ts") && f !== "run.ts" && !f.startsWith("_"))
   .map((f) => f.replace(/\.ts$/, ""))
@@ -52,18 +62,27 @@ for (const name of scripts) {
   for (const [cmd, cmdArgs] of runners) {
     const rt = cmd.endsWith("bun") ? "bun" : "deno";
     console.log(`\n### ${name} (${rt})`);
-    const r = spawnSync(cmd, [...cmdArgs, ...(quick ? ["--quick"] : [])], {
-      cwd: root,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...Deno.env.toObject(), NO_COLOR: "1" },
-    });
+    const r = spawnSync(
+      cmd,
+      [...cmdArgs, ...(quick || QUICK_ALWAYS.has(name) ? ["--quick"] : [])],
+      {
+        cwd: root,
+        encoding: "utf8",
+        timeout: SCRIPT_LIMIT_S * 1000,
+        stdio: ["ignore", "pipe", "inherit"],
+        env: { ...Deno.env.toObject(), NO_COLOR: "1" },
+      },
+    );
     const out = (r.stdout ?? "").trimEnd();
     outputs.set(`${name}:${rt}`, out);
     console.log(out);
     sections.push(
       `## ${name} (${rt})\n\n\`\`\`\n${out}\n\`\`\`\n${
-        r.status === 0 ? "" : `\nexit status ${r.status}\n`
+        r.status === 0
+          ? ""
+          : r.signal
+          ? `\nstopped after ${SCRIPT_LIMIT_S} s (${r.signal})\n`
+          : `\nexit status ${r.status}\n`
       }`,
     );
   }
