@@ -14,6 +14,18 @@
  * @module
  */
 
+/**
+ * Options of the inflate calls: `maxOutputLength` stops them; a `chunkSize`
+ * of the expected output makes one output buffer instead of 16 KiB pieces
+ * joined at the end (about 25% faster for a 2 MiB chunk).
+ */
+export interface InflateOptions {
+  /** Most bytes to produce; more is a `RangeError`. */
+  maxOutputLength: number;
+  /** Output buffer size (at least 64). */
+  chunkSize?: number;
+}
+
 /** The `node:zlib` calls the codecs use. */
 export interface NativeZlib {
   /** zlib-wrapped Deflate. */
@@ -21,9 +33,11 @@ export interface NativeZlib {
   /** gzip. */
   gzipSync(data: Uint8Array, options: { level: number }): Uint8Array;
   /** zlib-wrapped inflate; throws a `RangeError` past `maxOutputLength`. */
-  inflateSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
+  inflateSync(data: Uint8Array, options: InflateOptions): Uint8Array;
   /** Raw inflate; throws a `RangeError` past `maxOutputLength`. */
-  inflateRawSync(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
+  inflateRawSync(data: Uint8Array, options: InflateOptions): Uint8Array;
+  /** gzip inflate (checks the CRC); throws a `RangeError` past `maxOutputLength`. */
+  gunzipSync?(data: Uint8Array, options: InflateOptions): Uint8Array;
 }
 
 /** The native Zstandard one-shot calls (Node ≥ 22.15, Deno, Bun). */
@@ -39,7 +53,7 @@ interface ZstdCalls {
     data: Uint8Array,
     options: { pledgedSrcSize: number; params: Record<number, number> },
   ): Uint8Array;
-  zstdDecompressSync?(data: Uint8Array, options: { maxOutputLength: number }): Uint8Array;
+  zstdDecompressSync?(data: Uint8Array, options: InflateOptions): Uint8Array;
   constants?: { ZSTD_c_compressionLevel?: number };
 }
 
@@ -57,7 +71,8 @@ function zstdOf(z: ZstdCalls): NativeZstd | undefined {
   const out: NativeZstd = {
     compress: (data, level) =>
       c(data, { pledgedSrcSize: data.byteLength, params: { [levelKey]: level } }),
-    decompress: (data, maxOutputLength) => d(data, { maxOutputLength }),
+    decompress: (data, maxOutputLength) =>
+      d(data, { maxOutputLength, chunkSize: Math.max(64, maxOutputLength) }),
   };
   try {
     const probe = new Uint8Array(300).fill(7);
@@ -106,6 +121,27 @@ export function loadNativeZlib(): Promise<NativeZlib | undefined> {
 /** Native zlib if it has finished loading, else undefined. */
 export function nativeZlibNow(): NativeZlib | undefined {
   return loaded;
+}
+
+/**
+ * `b` (a native zlib result, often a Node `Buffer`) as a plain `Uint8Array`
+ * that owns its whole buffer, so it can be moved to another thread: one that
+ * already does is wrapped without a copy; one inside a shared pool (small
+ * Buffers) is copied out (`Buffer#slice` makes a view, so it is not used).
+ *
+ * @example
+ * ```ts
+ * import { ownedBytes } from "./native_zlib.ts";
+ * const pool = new Uint8Array(64);
+ * const out = ownedBytes(pool.subarray(8, 12));
+ * console.assert(out.length === 4 && out.buffer.byteLength === 4);
+ * ```
+ */
+export function ownedBytes(b: Uint8Array): Uint8Array {
+  if (b.byteOffset === 0 && b.buffer instanceof ArrayBuffer && b.buffer.byteLength === b.length) {
+    return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer);
+  }
+  return new Uint8Array(b); // a copy; `slice` would keep Buffer's species
 }
 
 /**

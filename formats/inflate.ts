@@ -13,7 +13,7 @@
 
 import { Inflate, Unzlib } from "npm:fflate@^0.8.3";
 import { CorruptDataError } from "../errors.ts";
-import { type NativeZlib, nativeZlibNow } from "../_internal/native_zlib.ts";
+import { type NativeZlib, nativeZlibNow, ownedBytes } from "../_internal/native_zlib.ts";
 
 /** Input bytes per push (bounds the output one push can produce to ~16 MiB). */
 export const SLICE_BYTES = 16384;
@@ -131,7 +131,7 @@ function nativeAtMost(
   let got: Uint8Array;
   try {
     // One more byte than allowed, so "exactly cap" and "past cap" differ.
-    const options = { maxOutputLength: Math.max(cap, 1) + 1 };
+    const options = { maxOutputLength: Math.max(cap, 1) + 1, chunkSize: Math.max(64, need) };
     got = zlib ? z.inflateSync(src, options) : z.inflateRawSync(src, options);
   } catch (err) {
     if (err instanceof RangeError) {
@@ -146,10 +146,7 @@ function nativeAtMost(
     throw tooShort(path, what, got.length, need);
   }
   // A result that owns its buffer is returned as is; a pooled small Buffer is copied.
-  if (got.byteOffset === 0 && got.buffer.byteLength === need && got.buffer instanceof ArrayBuffer) {
-    return new Uint8Array(got.buffer, 0, need);
-  }
-  return got.slice(0, need);
+  return ownedBytes(got.length === need ? got : got.subarray(0, need));
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -13,7 +13,7 @@ import { gzipSync, zlibSync } from "npm:fflate@^0.8.3";
 import * as zarr from "npm:zarrita@^0.7.5";
 import type { TypedArray } from "../backends/base.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
-import { loadNativeZlib, nativeZstdNow } from "../_internal/native_zlib.ts";
+import { loadNativeZlib, nativeZstdNow, ownedBytes } from "../_internal/native_zlib.ts";
 
 /** A compression setting of the Zarr backend. */
 export type Compression = "none" | "gzip" | "zlib" | "zstd" | "blosc";
@@ -191,10 +191,6 @@ async function numcodec(name: "zstd" | "blosc"): Promise<NumcodecsCtor> {
   return (await load()) as unknown as NumcodecsCtor;
 }
 
-function plain(b: Uint8Array): Uint8Array {
-  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
 /**
  * The chunk encoder of a compression (loads WASM codecs lazily). Chunks of
  * at least the pool's `zarrEncode` threshold that the caller hands over
@@ -236,18 +232,18 @@ export async function inlineChunkEncoder(
       return (b) => Promise.resolve(b);
     case "gzip": {
       const z = await loadNativeZlib();
-      if (z) return (b) => Promise.resolve(plain(z.gzipSync(b, { level: spec.level })));
+      if (z) return (b) => Promise.resolve(ownedBytes(z.gzipSync(b, { level: spec.level })));
       return (b) => Promise.resolve(gzipSync(b, { level: spec.level as 1 }));
     }
     case "zlib": {
       const z = await loadNativeZlib();
-      if (z) return (b) => Promise.resolve(plain(z.deflateSync(b, { level: spec.level })));
+      if (z) return (b) => Promise.resolve(ownedBytes(z.deflateSync(b, { level: spec.level })));
       return (b) => Promise.resolve(zlibSync(b, { level: spec.level as 1 }));
     }
     case "zstd": {
       await loadNativeZlib();
       const z = nativeZstdNow();
-      if (z) return (b) => Promise.resolve(plain(z.compress(b, spec.level)));
+      if (z) return (b) => Promise.resolve(ownedBytes(z.compress(b, spec.level)));
       const codec = (await numcodec("zstd")).fromConfig({ level: spec.level });
       return async (b) => copyOut(await codec.encode(b));
     }

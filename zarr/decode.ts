@@ -4,9 +4,10 @@
  * codec chain (zlib/gzip/zstd/blosc/lz4/crc32c), and a decoder per array
  * whose output must be exactly the chunk shape's byte size.
  *
- * Decisions: deflate (zlib/gzip) is inflated by the runtime's native
- * `DecompressionStream` (fflate's streaming API where there is none), fed in
- * small slices, so output past the expected size stops the inflate at once; zstd, blosc and lz4 declare their decoded size in a header, which
+ * Decisions: deflate (zlib/gzip) is inflated by the runtime's `node:zlib`
+ * with `maxOutputLength` (else its `DecompressionStream`, else fflate's
+ * streaming API, fed in small slices), so output past the expected size
+ * stops the inflate at once; zstd, blosc and lz4 declare their decoded size in a header, which
  * must not exceed the expected size before the codec runs (native zstd
  * where the runtime has it, else numcodecs' WASM). `transpose` and
  * sharding are refused (`UnsupportedFormatError`) rather than half-supported.
@@ -19,7 +20,12 @@ import * as zarr from "npm:zarrita@^0.7.5";
 import { CorruptDataError, LimitExceededError, UnsupportedFormatError } from "../errors.ts";
 import type { TypedArray } from "../backends/base.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
-import { nativeZstdNow } from "../_internal/native_zlib.ts";
+import {
+  type NativeZlib,
+  nativeZlibNow,
+  nativeZstdNow,
+  ownedBytes,
+} from "../_internal/native_zlib.ts";
 
 /** A numeric element type as stored. */
 export interface ReadDtype {
@@ -193,10 +199,37 @@ async function inflateNative(
 const native = typeof (globalThis as { DecompressionStream?: unknown }).DecompressionStream ===
   "function";
 
+/**
+ * Inflates with the runtime's `node:zlib` in one call, stopped by
+ * `maxOutputLength` one byte past `cap` (so "exactly cap" and "past cap"
+ * differ): 3–5× faster than feeding `DecompressionStream` 16 KiB slices.
+ */
+function inflateZlibNative(
+  z: NativeZlib,
+  b: Uint8Array,
+  format: "zlib" | "gzip",
+  cap: number,
+  fail: (why: string) => never,
+): Uint8Array {
+  const options = { maxOutputLength: cap + 1, chunkSize: Math.max(64, cap) };
+  let out: Uint8Array;
+  try {
+    out = format === "zlib" ? z.inflateSync(b, options) : z.gunzipSync!(b, options);
+  } catch (err) {
+    if (err instanceof RangeError) fail(`inflates past the expected ${cap} bytes`);
+    // One wording whichever runtime's zlib ran (a worker and its caller must agree).
+    return fail(`cannot inflate: corrupt ${format === "zlib" ? "zlib" : "gzip"} data`);
+  }
+  if (out.length > cap) fail(`inflates past the expected ${cap} bytes`);
+  return ownedBytes(out);
+}
+
 const zlibStep: Step = (b, cap, fail) => {
   if (b.length < 2 || (b[0]! & 0x0f) !== 8 || ((b[0]! << 8) | b[1]!) % 31 !== 0 || b[1]! & 0x20) {
     fail("not a zlib stream");
   }
+  const z = nativeZlibNow();
+  if (z) return Promise.resolve(inflateZlibNative(z, b, "zlib", cap, fail));
   if (native) return inflateNative(b, "deflate", cap, fail);
   return Promise.resolve(inflateCapped(b.subarray(2), cap, fail));
 };
@@ -212,6 +245,8 @@ const gzipStep: Step = (b, cap, fail) => {
   if (p >= b.length - 8) fail("truncated gzip header");
   const isize = new DataView(b.buffer, b.byteOffset + b.length - 4, 4).getUint32(0, true);
   if (isize > cap) fail(`gzip trailer declares ${isize} bytes, more than the expected ${cap}`);
+  const z = nativeZlibNow();
+  if (z?.gunzipSync) return Promise.resolve(inflateZlibNative(z, b, "gzip", cap, fail));
   if (native) return inflateNative(b, "gzip", cap, fail);
   return Promise.resolve(inflateCapped(b.subarray(p, b.length - 8), cap, fail));
 };
@@ -283,7 +318,7 @@ const zstdStep: Step = (b, cap, fail) => {
   if (n > cap) fail(`zstd header declares ${n} bytes, more than the expected ${cap}`);
   try {
     // Later frames declare nothing we checked: the output cap bounds them.
-    return Promise.resolve(copyIfShared(z.decompress(b, cap)));
+    return Promise.resolve(ownedBytes(z.decompress(b, cap)));
   } catch (err) {
     if (err instanceof RangeError) return fail(`decodes past the expected ${cap} bytes`);
     return fail(`cannot decode zstd: ${zstdReason(err)}`);
@@ -294,13 +329,6 @@ const zstdStep: Step = (b, cap, fail) => {
 function zstdReason(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err);
   return m.replace(/^zstd decompress(ion)? error:\s*/i, "");
-}
-
-/** Node Buffers may be views into a shared pool; give the caller its own bytes. */
-function copyIfShared(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
-    ? new Uint8Array(b.buffer, 0, b.byteLength)
-    : b.slice();
 }
 
 const bloscStep: Step = (b, cap, fail) => {
