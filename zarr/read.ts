@@ -222,6 +222,24 @@ export async function readPlanes(
   }
   await store.prefetch(plans.flatMap((p) => p.keys));
   const decoded = new Map<string, Promise<TypedArray | undefined>>();
+  // Decodes start up to DECODES_AHEAD chunks before the one being copied, so
+  // the codec pool's workers all have work (bounded: decoded chunks that are
+  // not a whole plane are held only until copied).
+  const order = plans.flatMap((p) => p.keys.map((key) => ({ p, key })));
+  let started = 0;
+  const startUpTo = (end: number) => {
+    for (; started < Math.min(end, order.length); started++) {
+      const { p, key } = order[started]!;
+      if (decoded.has(key)) continue;
+      const chunkElems = p.r.meta.chunks.reduce((a, b) => a * b, 1);
+      const d = store.get(key).then((b) =>
+        b ? p.dec.decode(b, chunkElems, store.pathOf(key), op) : undefined
+      );
+      d.catch(() => {}); // awaited below in order; a failure is reported there
+      decoded.set(key, d);
+    }
+  };
+  let at = 0;
   const handedOut = new Set<string>();
   const out: NdArray[] = [];
   for (const p of plans) {
@@ -234,14 +252,8 @@ export async function readPlanes(
     for (let k = 0; k < p.cells.length; k++) {
       const cc = p.cells[k]!;
       const key = p.keys[k]!;
-      let d = decoded.get(key);
-      if (!d) {
-        d = store.get(key).then((b) =>
-          b ? p.dec.decode(b, chunkElems, store.pathOf(key), op) : undefined
-        );
-        decoded.set(key, d);
-      }
-      const data = await d;
+      startUpTo(++at + DECODES_AHEAD);
+      const data = await decoded.get(key)!;
       const start = cc.map((c, i) => c * m.chunks[i]!);
       // Offset of the plane's first element inside the chunk (leading axes only).
       let srcOff = 0;
@@ -271,3 +283,11 @@ export async function readPlanes(
   }
   return out;
 }
+
+/** Chunk decodes a plane read keeps started ahead of the one it copies (2 × cores + 1). */
+const DECODES_AHEAD: number = 2 *
+    Math.max(
+      1,
+      (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+        ?.hardwareConcurrency ?? 2,
+    ) + 1;
