@@ -5,6 +5,9 @@
  * OpenHCS 0.4 layout (Zarr v2) — and with Python zarr 2.13 (Debian, under
  * /usr/bin/python3) writing and reading the same data with the same codec and
  * chunks in the same run. Prints both ratios (ours / Python; < 1 is faster).
+ * A third row writes NGFF 0.5 with `transferPlanes: true` (the caller gives
+ * its planes up, so level 0 compresses on the codec workers; the copies it
+ * gives up are made before the clock starts).
  *
  * Usage: deno run -A bench/zarr.ts [--quick] [--codec zlib|zstd]
  */
@@ -46,14 +49,15 @@ const planes: Uint16Array[] = [];
 for (let i = 0; i < WELLS * FIELDS * CHANNELS; i++) planes.push(makePlane(i));
 const totalMiB = (planes.length * SIDE * SIDE * 2) / (1 << 20);
 
-function wellBatch(store: string, w: number) {
+function wellBatch(store: string, w: number, own = false) {
   const data: NdArray[] = [];
   const paths: string[] = [];
   const coordinates: number[][] = [];
   for (let f = 0; f < FIELDS; f++) {
     for (let c = 0; c < CHANNELS; c++) {
+      const plane = planes[(w * FIELDS + f) * CHANNELS + c]!;
       data.push({
-        data: planes[(w * FIELDS + f) * CHANNELS + c]!,
+        data: own ? plane.slice() : plane,
         shape: [SIDE, SIDE],
         stride: [SIDE, 1],
       });
@@ -71,13 +75,19 @@ const reg = createRegistry();
 const disk = await (await reg.getBackend<ZarrBackend>("zarr")).byteStore();
 
 /** One write + read of the plate with the Zarr backend. */
-async function ours(ngff: "0.5" | "0.4", rep: number): Promise<{ write: number; read: number }> {
+async function ours(
+  ngff: "0.5" | "0.4",
+  rep: number,
+  transferPlanes = false,
+): Promise<{ write: number; read: number }> {
   const z = new ZarrBackend({ store: disk, ngff, compression: codec, level: 1, chunks: "plane" });
-  const store = join(dir, `ours-${ngff}-${rep}`, "images");
+  const store = join(dir, `ours-${ngff}${transferPlanes ? "-t" : ""}-${rep}`, "images");
+  const batches = Array.from({ length: WELLS }, (_, w) => wellBatch(store, w, transferPlanes));
   const t0 = performance.now();
   for (let w = 0; w < WELLS; w++) {
-    const b = wellBatch(store, w);
+    const b = batches[w]!;
     await z.saveBatch(b.data, b.paths, {
+      ...(transferPlanes ? { transferPlanes } : {}),
       row: ROWS[w]!,
       column: "01",
       axes: [{ name: "field", role: "image" }, { name: "channel", type: "channel" }],
@@ -96,9 +106,9 @@ async function ours(ngff: "0.5" | "0.4", rep: number): Promise<{ write: number; 
     throw new Error("read back wrong data");
   }
   console.error(
-    `  ours ngff ${ngff} (${disk.implementation ?? disk.key}) rep ${rep}: write ${
-      (t1 - t0).toFixed(0)
-    } ms, read ${(t2 - t1).toFixed(0)} ms`,
+    `  ours ngff ${ngff}${transferPlanes ? " transferPlanes" : ""} (${
+      disk.implementation ?? disk.key
+    }) rep ${rep}: write ${(t1 - t0).toFixed(0)} ms, read ${(t2 - t1).toFixed(0)} ms`,
   );
   return { write: t1 - t0, read: t2 - t1 };
 }
@@ -175,14 +185,16 @@ function python(rep: number): { write: number; read: number; zarr: string } {
 try {
   // Interleave the three contenders, rotating the order per repetition, so
   // that drift in machine load hits them alike; report medians.
-  const runs: Record<"v5" | "v4" | "py", { write: number; read: number }[]> = {
+  const runs: Record<"v5" | "v5t" | "v4" | "py", { write: number; read: number }[]> = {
     v5: [],
+    v5t: [],
     v4: [],
     py: [],
   };
   let zarrVersion = "";
   const jobs: [keyof typeof runs, (rep: number) => Promise<{ write: number; read: number }>][] = [
     ["v5", (rep) => ours("0.5", rep)],
+    ["v5t", (rep) => ours("0.5", rep, true)],
     ["v4", (rep) => ours("0.4", rep)],
     ["py", (rep) => {
       const r = python(rep);
@@ -201,6 +213,7 @@ try {
     read: median(xs.map((x) => x.read)),
   });
   const v5 = med(runs.v5);
+  const v5t = med(runs.v5t);
   const v4 = med(runs.v4);
   const py = { ...med(runs.py), zarr: zarrVersion };
   const fmt = (ms: number) =>
@@ -211,11 +224,17 @@ try {
   );
   console.log(`                                     write                      read`);
   console.log(`hcs-store zarr NGFF 0.5 (v3)    ${fmt(v5.write)}   ${fmt(v5.read)}`);
+  console.log(`hcs-store zarr NGFF 0.5, transfer${fmt(v5t.write)}   ${fmt(v5t.read)}`);
   console.log(`hcs-store zarr NGFF 0.4 (v2)    ${fmt(v4.write)}   ${fmt(v4.read)}`);
   console.log(`Python zarr ${py.zarr.padEnd(18)} ${fmt(py.write)}   ${fmt(py.read)}`);
   console.log(
     `ratio ours/python (v3): write ${(v5.write / py.write).toFixed(2)}, read ${
       (v5.read / py.read).toFixed(2)
+    }`,
+  );
+  console.log(
+    `ratio ours/python (v3, transferPlanes): write ${(v5t.write / py.write).toFixed(2)}, read ${
+      (v5t.read / py.read).toFixed(2)
     }`,
   );
   console.log(
