@@ -7,8 +7,11 @@
  *   (`0`: everything inline). Runtimes without workers run everything inline.
  * - Lazy: no worker starts before the first job over its threshold; a worker
  *   that goes idle is unref'd (Node, Bun) and terminated after
- *   {@linkcode IDLE_MS} (at once-ish on Deno, whose workers keep the process
- *   alive), so test runners and scripts exit on their own.
+ *   {@linkcode IDLE_MS}, so test runners and scripts exit on their own and a
+ *   burst of batches a few seconds apart finds them warm. Deno's `Worker`
+ *   cannot be unref'd, so there it goes after {@linkcode IDLE_MS_HELD}
+ *   (its `worker_threads` workers can, but made a convert 3× slower, with
+ *   5× the CPU time, when tried).
  * - Small jobs run inline: a job whose weight (bytes of work) is under its
  *   threshold in {@linkcode THRESHOLDS} never leaves the calling thread. The
  *   thresholds come from `bench/codecs.ts` (inline vs pool, per codec and
@@ -109,9 +112,9 @@ export function recycleStaging(buf: ArrayBuffer): void {
   stagingBytes += buf.byteLength;
 }
 
-/** How long a worker may sit idle before it is terminated (ms). */
-export const IDLE_MS = 2000;
-/** The same on runtimes whose workers cannot be unref'd (Deno): the process waits this long to exit. */
+/** How long an unref'd worker may sit idle before it is terminated (ms). */
+export const IDLE_MS = 10_000;
+/** The same where a worker cannot be unref'd (Deno): the process waits this long to exit. */
 export const IDLE_MS_HELD = 1000;
 
 /** Counters of the pool (for tests and `describe`-style reports). */
