@@ -279,13 +279,14 @@ export class DiskBackend extends AbstractStorageBackend
           }
         });
       }
-      for (let i = 0; i < paths.length; i++) {
-        const p = paths[i]!;
+      // Concurrently: mapLimit waits for every started publish before it
+      // throws, so the rollback below sees all that were published.
+      await mapLimit(paths, CONCURRENCY, async (p, i) => {
         const tmp = temps[i]!;
         if (overwrite) await fsCall(op, p, () => fsp.rename(tmp, p));
         else await publishNew(tmp, p, op);
         published[i] = true;
-      }
+      });
       done = true;
     } finally {
       if (!done) {

@@ -12,6 +12,10 @@
 import { NotADirectoryError, NotFoundError, StorageError } from "../errors.ts";
 import type { ReadOnlyBackend, StorageBackend } from "../backends/base.ts";
 import { dirname, join } from "../_internal/paths.ts";
+import { mapLimit } from "../_internal/pool.ts";
+
+/** Folders `flush` creates at once. */
+const ENSURE_DIRS_IN_FLIGHT = 16;
 
 /** Most keys one `prefetch` asks the byte store for in one `loadBatch`. */
 const PREFETCH_BATCH = 1024;
@@ -162,13 +166,18 @@ export class ZarrStoreAdapter {
     }
     const keys = [...this.#pending.keys()];
     const paths = keys.map((k) => this.pathOf(k));
-    const dirs = [...new Set(paths.map((p) => dirname(p)))].sort((a, b) => a.length - b.length);
-    const made = new Set<string>();
+    // Only the deepest folders are asked for (ensureDirectory makes their
+    // parents), several at once: a well's chunk folders one by one cost a
+    // convert more than its chunk writes.
+    const dirs = new Set(paths.map((p) => dirname(p)));
+    const parents = new Set<string>();
     for (const d of dirs) {
-      if (made.has(d)) continue;
-      await backend.ensureDirectory(d);
-      for (let p = d; p !== "/" && p !== "." && !made.has(p); p = dirname(p)) made.add(p);
+      for (let p = dirname(d); p !== "/" && p !== "." && !parents.has(p); p = dirname(p)) {
+        parents.add(p);
+      }
     }
+    const leaves = [...dirs].filter((d) => !parents.has(d)).sort();
+    await mapLimit(leaves, ENSURE_DIRS_IN_FLIGHT, (d) => backend.ensureDirectory(d));
     const values = keys.map((k) => this.#pending.get(k)!);
     await backend.saveBatch(values, paths, { overwrite: true });
     keys.forEach((k, i) => this.#cache.set(k, values[i]));
