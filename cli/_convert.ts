@@ -389,6 +389,8 @@ export interface ConvertOptions {
   plateName?: string;
   /** Replace wells that are already there (a staging folder's half-done ones). */
   replaceWells?: boolean;
+  /** The plate path recorded in `polystore_output_paths` (the final name of a staged plate). */
+  recordOutputAs?: string;
   /** Checked between wells: once aborted, the conversion throws `signal.reason`. */
   signal?: AbortSignal;
   /**
@@ -569,6 +571,7 @@ export async function runConversion(
     if (options.compression !== undefined) opts.compression = options.compression;
     if (options.plateName !== undefined) opts.plateName = options.plateName;
     if (options.replaceWells) opts.overwrite = true;
+    if (options.recordOutputAs !== undefined) opts.recordStoreAs = options.recordOutputAs;
     Object.assign(opts, options.image);
     // Planes this conversion decoded itself are its own to give up: the
     // writer may move them to codec workers (level-0 chunks then compress

@@ -63,6 +63,12 @@ export interface StagingManifest {
    * listed well (the page cache survived), one after a reboot only `durable`.
    */
   bootId?: string;
+  /**
+   * The path the plate's `polystore_output_paths` record (its final name);
+   * absent in builds that recorded the staging name and so are retargeted
+   * when published.
+   */
+  recordedAs?: string;
 }
 
 /** This boot's id (Linux `boot_id`), undefined where there is none to read. */
@@ -131,6 +137,8 @@ export interface Staging {
   done: Set<string>;
   /** Those of `done` known to be durable (all of them unless the build deferred its fsyncs). */
   durable: Set<string>;
+  /** The manifest in the folder (a resumed build's own, as it was written). */
+  manifest: StagingManifest;
 }
 
 /** How to treat what is already at the output or in staging. */
@@ -171,8 +179,8 @@ export async function listedWells(disk: StorageBackend, dir: string): Promise<Se
 }
 
 function sameManifest(a: StagingManifest, b: StagingManifest): boolean {
-  const { durable: _a, bootId: _c, ...x } = a;
-  const { durable: _b, bootId: _d, ...y } = b;
+  const { durable: _a, bootId: _c, recordedAs: _e, ...x } = a;
+  const { durable: _b, bootId: _d, recordedAs: _f, ...y } = b;
   return JSON.stringify(x) === JSON.stringify(y);
 }
 
@@ -284,7 +292,12 @@ export async function openStaging(
       const durable = old.durable === undefined ? listed : new Set(old.durable);
       const trusted = sameBoot ? listed : durable;
       const done = new Set(manifest.wells.filter((w) => listed.has(w) && trusted.has(w)));
-      return { path: staging, done, durable: new Set([...done].filter((w) => durable.has(w))) };
+      return {
+        path: staging,
+        done,
+        durable: new Set([...done].filter((w) => durable.has(w))),
+        manifest: old,
+      };
     }
     if (!mode.overwrite) throw interruptedError(output, staging);
     await disk.deleteAll(staging);
@@ -303,7 +316,7 @@ export async function openStaging(
     join(staging, MANIFEST),
     { overwrite: true },
   );
-  return { path: staging, done: new Set(), durable: new Set() };
+  return { path: staging, done: new Set(), durable: new Set(), manifest };
 }
 
 /** Half-written wells the Zarr backend stages (`.hcs-zarr-tmp-*`) from a killed run. */
@@ -366,7 +379,12 @@ export async function publish(
 ): Promise<void> {
   const { join, dirname, basename } = pathsOf(disk);
   await removeLeftovers(disk, staging);
-  await retargetOutputPaths(disk, staging, staging, output);
+  // A build that recorded its final name has nothing to rewrite; an older
+  // one (or one resumed from it) recorded the staging name.
+  const manifest = await readJson(disk, join(staging, MANIFEST)) as StagingManifest | undefined;
+  if (manifest?.recordedAs !== output) {
+    await retargetOutputPaths(disk, staging, staging, output);
+  }
   // Last, so a build killed before the rename can still be resumed.
   await disk.delete(join(staging, MANIFEST)).catch(() => {});
   let aside: string | undefined;

@@ -261,6 +261,13 @@ describe("cli convert: interrupted, resumed, never half a plate", { timeout: 300
       assert.deepEqual(left, [], "no staging leftovers inside the plate");
       const full = cli(["info", "--json", out]);
       assert.equal(JSON.parse(full.stdout).wells.length, WELLS);
+      // Resumed and fresh wells alike record their planes under the final name.
+      for (const well of [["A", "01"], ["H", "12"]]) {
+        const meta = nodePath.join(out, ...well, "0", "0", "zarr.json");
+        const paths: string[] = JSON.parse(fs.readFileSync(meta, "utf8")).attributes
+          .polystore_output_paths;
+        assert.ok(paths.length > 0 && paths.every((p) => p.startsWith(`${out}${nodePath.sep}`)));
+      }
       await assertPlateMatchesInput(out);
       fs.rmSync(out, { recursive: true });
     },

@@ -20,11 +20,13 @@ import {
   DurableCheckpoints,
   MANIFEST,
   openStaging,
+  publish,
   type StagingManifest,
   stagingPath,
 } from "../cli/_staging.ts";
 import { createRegistry } from "../registry/registry.ts";
-import type { StorageBackend } from "../backends/base.ts";
+import type { NdArray, StorageBackend } from "../backends/base.ts";
+import { ZarrBackend } from "../backends/zarr.ts";
 
 const tmp = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-durable-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -143,5 +145,106 @@ describe("convert durability: deferred fsyncs, checkpoints, resume", () => {
     const s = await openStaging(disk, out, base, { resume: true, overwrite: false });
     assert.deepEqual([...s.done].sort(), ["A/01", "B/01"]);
     assert.deepEqual([...s.durable].sort(), ["A/01", "B/01"]);
+  });
+});
+
+describe("convert publishing: recorded output paths", () => {
+  it("recordStoreAs: a plate written under one name records its planes under another", async () => {
+    const disk = await createRegistry().getBackend<StorageBackend>("disk");
+    const z = new ZarrBackend({ store: disk });
+    const built = nodePath.join(tmp, ".final.zarr.partial");
+    const final = nodePath.join(tmp, "final.zarr");
+    fs.mkdirSync(built, { recursive: true });
+    const plane: NdArray = { data: new Uint16Array(16), shape: [4, 4], stride: [4, 1] };
+    for (const [row, recordStoreAs] of [["A", final], ["B", undefined]] as const) {
+      await z.saveBatch([plane], [nodePath.join(built, `${row}01_s1.tif`)], {
+        row,
+        column: "01",
+        ...(recordStoreAs ? { recordStoreAs } : {}),
+      });
+    }
+    const paths = (row: string) =>
+      JSON.parse(fs.readFileSync(nodePath.join(built, row, "01", "0", "0", "zarr.json"), "utf8"))
+        .attributes.polystore_output_paths;
+    assert.deepEqual(paths("A"), [nodePath.join(final, "A01_s1.tif")]);
+    assert.deepEqual(paths("B"), [nodePath.join(built, "B01_s1.tif")]);
+    await assert.rejects(
+      z.saveBatch([plane], [nodePath.join(built, "C01_s1.tif")], {
+        row: "C",
+        column: "01",
+        recordStoreAs: 7 as unknown as string,
+      }),
+      TypeError,
+    );
+    fs.rmSync(built, { recursive: true });
+  });
+
+  it("publish rewrites staging-named paths only for a build that did not record its final name", async () => {
+    const disk = await createRegistry().getBackend<StorageBackend>("disk");
+    for (const recorded of [false, true]) {
+      const out = nodePath.join(tmp, `pub-${recorded}.zarr`);
+      const staging = makeStaging(out, { ...base, ...(recorded ? { recordedAs: out } : {}) }, [
+        "A/01",
+      ]);
+      const meta = nodePath.join(staging, "A", "01", "zarr.json");
+      const named = (root: string) => [nodePath.join(root, "A01_s1.tif")];
+      fs.writeFileSync(
+        meta,
+        JSON.stringify({ attributes: { polystore_output_paths: named(staging) } }),
+      );
+      await publish(disk, staging, out);
+      const got = JSON.parse(fs.readFileSync(nodePath.join(out, "A", "01", "zarr.json"), "utf8"))
+        .attributes.polystore_output_paths;
+      // A build that recorded its final name is not rewritten (its paths were already final).
+      assert.deepEqual(got, recorded ? named(staging) : named(out), `recordedAs: ${recorded}`);
+      assert.equal(fs.existsSync(staging), false);
+    }
+  });
+});
+
+describe("plate metadata updates", () => {
+  it("concurrent updates of one file are combined and none is lost; a throwing merge fails only its caller", async () => {
+    const { MemoryBackend } = await import("../backends/memory.ts");
+    const { typedStore } = await import("../zarr/capabilities.ts");
+    const { updateMetadata } = await import("../zarr/plate_write.ts");
+    const disk = await createRegistry().getBackend<StorageBackend>("disk");
+    const dir = fs.mkdtempSync(nodePath.join(tmp, "meta-"));
+    for (
+      const [name, backend, path] of [
+        ["memory", new MemoryBackend(), "/m.json"],
+        ["disk", disk, nodePath.join(dir, "m.json")],
+      ] as const
+    ) {
+      let writes = 0;
+      const b = backend as unknown as Record<string, (...a: unknown[]) => unknown>;
+      for (const m of ["save", "saveIfVersion"]) {
+        const orig = b[m]!.bind(backend);
+        b[m] = (...a: unknown[]) => (writes++, orig(...a));
+      }
+      const ts = typedStore(backend);
+      const add = (n: number) => (cur: Uint8Array | undefined) => {
+        const list: number[] = cur ? JSON.parse(new TextDecoder().decode(cur)) : [];
+        if (n === 13) throw new RangeError("unlucky");
+        return new TextEncoder().encode(JSON.stringify([...list, n]));
+      };
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, n) => updateMetadata(ts, path, add(n), "test")),
+      );
+      const failed = results.flatMap((r, n) => (r.status === "rejected" ? [n] : []));
+      assert.deepEqual(failed, [13], name);
+      assert.ok(
+        (results[13] as PromiseRejectedResult).reason instanceof RangeError,
+        "its own error",
+      );
+      const final: number[] = JSON.parse(
+        new TextDecoder().decode(await backend.load<Uint8Array>(path, { as: "bytes" })),
+      );
+      assert.deepEqual(
+        final.sort((a, b) => a - b),
+        Array.from({ length: 40 }, (_, n) => n).filter((n) => n !== 13),
+        name,
+      );
+      assert.ok(writes < 20, `${name}: ${writes} writes for 40 updates (combined)`);
+    }
   });
 });

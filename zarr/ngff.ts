@@ -303,8 +303,12 @@ export function multiscales(
   return ms;
 }
 
-/** The PolyStore attributes of field `field`'s array. */
-export function fieldArrayAttrs(batch: PlateBatch, field: number): Record<string, unknown> {
+/** The PolyStore attributes of field `field`'s array (`recordAs` maps each recorded output path). */
+export function fieldArrayAttrs(
+  batch: PlateBatch,
+  field: number,
+  recordAs: (path: string) => string = (p) => p,
+): Record<string, unknown> {
   const mine = batch.planes.filter((p) => p.field === field);
   const map: Record<string, number[]> = {};
   for (const p of mine) map[p.name] = p.coords;
@@ -319,7 +323,7 @@ export function fieldArrayAttrs(batch: PlateBatch, field: number): Record<string
   }
   return {
     [ATTR_FILENAME_MAP]: map,
-    [ATTR_OUTPUT_PATHS]: mine.map((p) => p.path),
+    [ATTR_OUTPUT_PATHS]: mine.map((p) => recordAs(p.path)),
     [ATTR_DIMENSIONS]: dims,
     [ATTR_IMAGE_COORDINATE]: imageCoord,
   };

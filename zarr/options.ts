@@ -74,6 +74,13 @@ export interface ZarrSaveOptions extends SaveOptions {
    * caller's arrays are left intact and level 0 is compressed on this thread.
    */
   transferPlanes?: boolean;
+  /**
+   * Plates: the store path that each field's `polystore_output_paths`
+   * records in place of the store written to (default: that store). For a
+   * plate built under a staging name and renamed into place, as
+   * `hcs-store convert` does, so nothing is rewritten at the rename.
+   */
+  recordStoreAs?: string;
 }
 
 /** Options of `load`/`loadBatch` on the Zarr backend. */

@@ -65,6 +65,8 @@ export interface ImageWriteOptions {
   channels?: readonly ChannelInfo[] | undefined;
   /** The caller gives the planes up (their buffers may be moved to codec workers). */
   transferPlanes?: boolean | undefined;
+  /** The store path `polystore_output_paths` records (default the store written to). */
+  recordStoreAs?: string | undefined;
 }
 
 function levelOptions(o: ImageWriteOptions): LevelOptions {
@@ -87,8 +89,21 @@ function checkImageOptions(o: ImageWriteOptions, batch: PlateBatch, op: string):
       throw new RangeError(`${op}: channel ${i} colour must be RRGGBB hex, got '${c.color}'`);
     }
   }
-  const { levels, minLevelSize, tileSize, downsample, pixelSize, channels, transferPlanes } = o;
-  return { levels, minLevelSize, tileSize, downsample, pixelSize, channels, transferPlanes };
+  if (o.recordStoreAs !== undefined && typeof o.recordStoreAs !== "string") {
+    throw new TypeError(`${op}: recordStoreAs must be a path`);
+  }
+  const { levels, minLevelSize, tileSize, downsample, pixelSize, channels } = o;
+  const { transferPlanes, recordStoreAs } = o;
+  return {
+    levels,
+    minLevelSize,
+    tileSize,
+    downsample,
+    pixelSize,
+    channels,
+    transferPlanes,
+    recordStoreAs,
+  };
 }
 
 /** How often a compare-and-swap metadata update is retried before `EBUSY`. */
@@ -207,36 +222,94 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * (undefined when absent) to the new ones and may run several times (once per
  * compare-and-swap attempt), so it must be pure.
  */
-export async function updateMetadata(
+export function updateMetadata(
+  ts: TypedStore,
+  path: string,
+  merge: (current: Uint8Array | undefined) => Uint8Array,
+  op: string,
+): Promise<void> {
+  // Updates that queue behind a running one of the same file are combined
+  // into the next read-modify-write (one lock, one write for all of them);
+  // a merge that throws fails its own caller only.
+  let queued = combining.get(ts.bytes);
+  if (!queued) combining.set(ts.bytes, queued = new Map());
+  const waiting = queued.get(path);
+  return new Promise<void>((resolve, reject) => {
+    const me: Merge = { merge, resolve, reject };
+    if (waiting) {
+      waiting.push(me);
+      return;
+    }
+    const batch = [me];
+    const map = queued;
+    map.set(path, batch);
+    void withMutex(ts.bytes, path, async () => {
+      if (map.get(path) === batch) map.delete(path); // later arrivals start the next batch
+      let failed = new Map<Merge, unknown>();
+      const all = (current: Uint8Array | undefined): Uint8Array => {
+        failed = new Map();
+        let bytes = current;
+        for (const m of batch) {
+          try {
+            bytes = m.merge(bytes);
+          } catch (err) {
+            failed.set(m, err);
+          }
+        }
+        if (failed.size === batch.length) throw failed.get(batch[0]!);
+        return bytes!;
+      };
+      try {
+        await updateOnce(ts, path, all, op);
+      } catch (err) {
+        for (const m of batch) m.reject(failed.get(m) ?? err);
+        return;
+      }
+      for (const m of batch) {
+        if (failed.has(m)) m.reject(failed.get(m));
+        else m.resolve();
+      }
+    });
+  });
+}
+
+interface Merge {
+  merge: (current: Uint8Array | undefined) => Uint8Array;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** Metadata updates waiting to be combined, per byte store and path. */
+const combining = new WeakMap<object, Map<string, Merge[]>>();
+
+async function updateOnce(
   ts: TypedStore,
   path: string,
   merge: (current: Uint8Array | undefined) => Uint8Array,
   op: string,
 ): Promise<void> {
   const s = ts.writer!;
-  await withMutex(ts.bytes, path, async () => {
-    const cas = ts.cas;
-    if (cas) {
-      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        const cur = await cas.loadVersioned(path);
-        const next = merge(cur?.bytes);
-        if ((await cas.saveIfVersion(next, path, cur?.version ?? null)) !== false) return;
-        await sleep(Math.random() * Math.min(50, 2 ** attempt));
-      }
-      throw new StorageError(
-        op,
-        path,
-        `metadata kept changing: gave up after ${CAS_ATTEMPTS} compare-and-swap attempts`,
-        { code: "EBUSY" },
-      );
+  const cas = ts.cas;
+  if (cas) {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const cur = await cas.loadVersioned(path);
+      const next = merge(cur?.bytes);
+      if ((await cas.saveIfVersion(next, path, cur?.version ?? null)) !== false) return;
+      await sleep(Math.random() * Math.min(50, 2 ** attempt));
     }
-    const run = async () => {
-      const cur = await readOptional(s, path);
-      await s.save(merge(cur), path, { overwrite: true });
-    };
-    if (ts.locker) await ts.locker.withLock(path, run);
-    else await run();
-  });
+    throw new StorageError(
+      op,
+      path,
+      `metadata kept changing: gave up after ${CAS_ATTEMPTS} compare-and-swap attempts`,
+      { code: "EBUSY" },
+    );
+  }
+  const run = async () => {
+    const cur = await readOptional(s, path);
+    await s.save(merge(cur), path, { overwrite: true });
+  };
+  if (ts.locker) await ts.locker.withLock(path, run);
+  else await run();
 }
 
 /** Creates `path` with `bytes` unless it exists (create-if-absent where the store has CAS). */
@@ -298,7 +371,20 @@ export async function writePlateWell(
     await ensureFile(ts, join(store, batch.row, name), b);
     await s.ensureDirectory(tmp);
     await s.save(jsonBytes(owner), join(tmp, OWNER_FILE), { overwrite: true });
-    await writeWellInto(adapter, batch, version, w.compression, w.chunking, w.encode, w.image);
+    const recorded = w.image.recordStoreAs;
+    const recordAs = recorded === undefined || recorded === store
+      ? undefined
+      : (p: string) => (p.startsWith(`${store}/`) ? recorded + p.slice(store.length) : p);
+    await writeWellInto(
+      adapter,
+      batch,
+      version,
+      w.compression,
+      w.chunking,
+      w.encode,
+      w.image,
+      recordAs,
+    );
     await adapter.flush(op);
     await swapInto(s, tmp, wellPath, wellExists, op);
   } catch (err) {
@@ -403,6 +489,7 @@ async function writeWellInto(
   chunking: "plane" | "well",
   encode: ChunkEncoder,
   image: ImageWriteOptions,
+  recordAs?: (path: string) => string,
 ): Promise<void> {
   const encodes = new Encodes(ENCODES_IN_FLIGHT);
   // `owned`: the writer made these bytes (pyramid levels, well chunks) or the
@@ -497,7 +584,7 @@ async function writeWellInto(
         batch.dtype,
         compression,
         version,
-        l === 0 ? fieldArrayAttrs(batch, f) : {},
+        l === 0 ? fieldArrayAttrs(batch, f, recordAs) : {},
         dims,
       );
       if (chunking === "well" && mine.length > 0) {

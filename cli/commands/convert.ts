@@ -253,6 +253,7 @@ export async function convertCommand(
       const manifest: StagingManifest = {
         ...(onDisk ? { durable: [] } : {}),
         ...(bootId ? { bootId } : {}),
+        recordedAs: output,
         input: plan.input,
         pattern: plan.pattern,
         ngff: settings.ngff ?? "default",
@@ -267,7 +268,12 @@ export async function convertCommand(
       // checkpoints make finished wells durable, and all of it is durable
       // before the rename that publishes it.
       const durable = onDisk
-        ? new DurableCheckpoints(staging.path, manifest, staging.durable)
+        ? new DurableCheckpoints(
+          staging.path,
+          // A resumed build keeps what its manifest says (recordedAs); the boot is this one.
+          { ...staging.manifest, ...(bootId ? { bootId } : {}) },
+          staging.durable,
+        )
         : undefined;
       // Resumed wells written without their fsyncs get them in the first checkpoint.
       for (const w of staging.done) if (!staging.durable.has(w)) durable?.well(w);
@@ -292,6 +298,8 @@ export async function convertCommand(
         skip: staging.done,
         plateName: basename(output),
         replaceWells: true,
+        // The plate's own paths name the final OUTPUT, so publishing rewrites nothing.
+        recordOutputAs: output,
         signal: interrupts.signal,
         ...(onDisk ? {} : { store: disk }),
         onWell: (n, bytes, well) => {
