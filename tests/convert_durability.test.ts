@@ -94,6 +94,29 @@ describe("convert durability: deferred fsyncs, checkpoints, resume", () => {
     }
     assert.deepEqual([...fs.readFileSync(nodePath.join(root, "f"))], [1, 2, 3]);
     await fsyncTree(nodePath.join(tmp, "no-such-dir"));
+    // The deferred write path (Deno: one Deno.writeFile) keeps the typed errors and leaves no temp.
+    const disk = await createRegistry().getBackend<StorageBackend>("disk");
+    const again = deferSync(root);
+    try {
+      const { NotFoundError, AlreadyExistsError } = await import("../errors.ts");
+      await assert.rejects(
+        disk.save(new Uint8Array(1), nodePath.join(root, "missing", "g")),
+        NotFoundError,
+      );
+      await disk.save(new Uint8Array([9]), nodePath.join(root, "g"));
+      await assert.rejects(
+        disk.save(new Uint8Array(1), nodePath.join(root, "g")),
+        AlreadyExistsError,
+      );
+      await disk.saveBatch([new Uint8Array([7]), new Uint8Array([8])], [
+        nodePath.join(root, "h1"),
+        nodePath.join(root, "h2"),
+      ]);
+    } finally {
+      again();
+    }
+    assert.deepEqual(fs.readdirSync(root).sort(), ["f", "g", "h1", "h2"], "no temp left");
+    assert.deepEqual([...fs.readFileSync(nodePath.join(root, "h2"))], [8]);
   });
 
   it("a checkpoint records its wells as durable in the manifest; finish covers the rest", async () => {
