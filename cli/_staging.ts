@@ -241,6 +241,9 @@ export class DurableCheckpoints {
       await replaceFile(file, new TextEncoder().encode(JSON.stringify(body, null, 2)));
       await fsyncFiles([file]);
     });
+    // A failure is thrown by `finish`; until then it must not count as unhandled
+    // (a conversion that stops first never calls `finish`).
+    this.#chain.catch(() => {});
   }
 
   /** Makes everything under the staging folder durable; throws a checkpoint's failure. */

@@ -137,8 +137,13 @@ describe("convert durability: deferred fsyncs, checkpoints, resume", () => {
 
   it("a checkpoint's failure is thrown by finish", async () => {
     const cp = new DurableCheckpoints(nodePath.join(tmp, "gone"), base, []);
+    // Start a checkpoint at once (as after 8 wells).
+    for (let i = 0; i < 6; i++) cp.well(`Z/${i}`);
     cp.well("A/01");
+    cp.well("A/02");
     // The well folder is missing: fsyncTree of a missing root is fine, the manifest write is not.
+    // Meanwhile the failure must not surface as an unhandled rejection (it would end the process).
+    await new Promise((r) => setTimeout(r, 50));
     await assert.rejects(cp.finish());
   });
 
