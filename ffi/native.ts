@@ -7,8 +7,8 @@
  * Each batch's chunk size is capped by the descriptor limit, asked per batch,
  * so a low `ulimit -n` reads in smaller chunks instead of failing with EMFILE.
  *
- * Huge pages (Linux): on by default where they measured faster (Deno's
- * binding, not Bun's: see `hugePagesWin`); `hugePages` overrides that,
+ * Huge pages (Linux): off by default, since their p99 regressed in the
+ * measurements (see `hugePagesWin`); `hugePages: true` turns them on,
  * `HCS_STORE_HUGEPAGES=0`/`1` overrides both, and THP mode `never` (read
  * from sysfs through the bound libc, so no extra permission) turns them off. A reader with them on also installs its
  * allocator into `_internal/alloc.ts` (first one wins), so decoded buffers of
@@ -67,9 +67,10 @@ export interface NativeReaderOptions extends BatchOptions {
   prefault?: boolean;
   /**
    * Ask for transparent huge pages (`madvise(MADV_HUGEPAGE)`, Linux) for
-   * fresh arenas of 4 MiB or more, before their first touch. Default: where
-   * bench/ffi.ts measured them faster (on for Deno's binding, off for Bun's)
-   * and THP is not `never`; `HCS_STORE_HUGEPAGES=0`/`1` overrides this.
+   * fresh arenas of 4 MiB or more, before their first touch. Default off:
+   * bench/ffi.ts measured their p99 several times worse on both bindings
+   * (median within noise on Deno); THP `never` disables them;
+   * `HCS_STORE_HUGEPAGES=0`/`1` overrides this.
    */
   hugePages?: boolean;
 }
@@ -77,16 +78,20 @@ export interface NativeReaderOptions extends BatchOptions {
 const THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled";
 
 /**
- * Whether huge pages are on by default for a binding, from bench/ffi.ts
- * (2 CPUs, THP `madvise`, quiet machine, 64 × 8 MiB batch, median / p99):
- * - Deno: on. Fresh arenas come from the OS: 106 / 170 ms with huge pages,
- *   232 / 299 ms without.
- * - Bun: off. Its allocator hands back memory it already faulted in, which
- *   the advice only makes the kernel compact: 60 / 69 ms without, 226 /
- *   1023 ms with.
+ * Whether huge pages are on by default for a binding: off for both, from
+ * bench/ffi.ts (2 CPUs, THP `madvise`, 64 × 8 MiB, ratio to a C `pread`
+ * into a reused buffer, median / p99):
+ * - Deno, four runs on one day (stop 19): on 3.41/13.4, 5.25/17.3,
+ *   2.56/12.5, 2.48/2.56; off 3.21/4.37, 3.17/3.62, 3.25/3.60, 3.22/3.61.
+ *   A quiet run of stop 18 had on winning (106 / 170 ms vs 232 / 299), but
+ *   the tail regresses in three runs of four (direct compaction), and the
+ *   issue's rule is that the p99 must not regress.
+ * - Bun: its allocator hands back memory it already faulted in, which the
+ *   advice only makes the kernel compact: 60 / 69 ms without, 226 / 1023
+ *   ms with.
  */
-function hugePagesWin(implementation: string): boolean {
-  return implementation.startsWith("ffi(deno");
+function hugePagesWin(_implementation: string): boolean {
+  return false;
 }
 
 /**
