@@ -89,7 +89,8 @@ function slot(size: number): number {
   return (size + 1 + SLOT_ALIGN - 1) & ~(SLOT_ALIGN - 1);
 }
 
-function tooLarge(path: string, size: number, operation: string): StorageError {
+/** The `EFBIG` error of a file past the 2 GiB bulk-read limit (every bulk reader's). */
+export function tooLarge(path: string, size: number, operation: string): StorageError {
   return new StorageError(
     operation,
     path,

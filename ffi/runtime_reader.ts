@@ -22,7 +22,7 @@ import * as fsp from "node:fs/promises";
 import { StorageError, toStorageError, UnsupportedOperationError } from "../errors.ts";
 import { assertPath } from "../_internal/paths.ts";
 import { mapLimit } from "../_internal/pool.ts";
-import { errnoError, KIND_DIRECTORY } from "./batch.ts";
+import { errnoError, KIND_DIRECTORY, tooLarge } from "./batch.ts";
 import { MAX_FILE_BYTES } from "./libc.ts";
 import { plainBytes } from "./pure.ts";
 import type { BulkReader, MappedFiles } from "./types.ts";
@@ -95,15 +95,6 @@ function runtimeRead(): RuntimeRead {
     call: "fs.readFile",
     path: async (p) => plainBytes(await fsp.readFile(p)),
   };
-}
-
-function tooLarge(path: string, size: number, operation: string): StorageError {
-  return new StorageError(
-    operation,
-    path,
-    `file is ${size} bytes; bulk reads are limited to ${MAX_FILE_BYTES} bytes (2 GiB)`,
-    { code: "EFBIG" },
-  );
 }
 
 function specialKind(
