@@ -18,6 +18,7 @@ import { decodeForPath } from "../formats/mod.ts";
 import type { MappedFiles } from "../ffi/types.ts";
 import type { Registry } from "../registry/registry.ts";
 import { CliError, UsageError } from "./_shared.ts";
+import { reportedCores } from "../_internal/cores.ts";
 
 /** A named file-name pattern. */
 export interface Preset {
@@ -425,9 +426,7 @@ export const CONVERT_BYTES_IN_FLIGHT: number = 256 * 1024 * 1024;
 
 /** Wells in flight at most by default: the cores plus one (and at least 2), budget permitting. */
 export function defaultWellsInFlight(): number {
-  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
-    ?.hardwareConcurrency;
-  return Math.max(2, (typeof n === "number" && n >= 1 ? Math.floor(n) : 2) + 1);
+  return Math.max(2, (reportedCores() ?? 2) + 1);
 }
 
 /**

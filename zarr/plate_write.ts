@@ -39,6 +39,7 @@ import {
 import { orphanedWell, OWNER_FILE, ownerRecord, stagingName, sweepStaging } from "./leftovers.ts";
 import { readManyOptional, readOptional, ZarrStoreAdapter } from "./store.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
+import { reportedCores } from "../_internal/cores.ts";
 import type { TypedArray } from "../backends/base.ts";
 import { buildPyramid, type DownsampleMode, type LevelOptions, planLevels } from "./pyramid.ts";
 import {
@@ -420,13 +421,7 @@ export async function writePlateWell(
  * its encoded chunks are buffered until `flush` anyway, so this bounds the
  * encoder's queue, not the well's memory.
  */
-export const ENCODES_IN_FLIGHT: number = 2 * hardwareCores() + 1;
-
-function hardwareCores(): number {
-  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
-    ?.hardwareConcurrency;
-  return typeof n === "number" && n >= 1 ? Math.floor(n) : 2;
-}
+export const ENCODES_IN_FLIGHT: number = 2 * (reportedCores() ?? 2) + 1;
 
 /**
  * Runs async jobs with at most `limit` in flight, in the order queued; after

@@ -13,6 +13,7 @@
  */
 
 import { LimitExceededError } from "../errors.ts";
+import { reportedCores } from "../_internal/cores.ts";
 import type { NdArray, TypedArray } from "../backends/base.ts";
 import { cStrides, indexGrid } from "../_internal/ndarray.ts";
 import { type ArrayMeta, readArrayMeta } from "./array.ts";
@@ -285,9 +286,4 @@ export async function readPlanes(
 }
 
 /** Chunk decodes a plane read keeps started ahead of the one it copies (2 × cores + 1). */
-const DECODES_AHEAD: number = 2 *
-    Math.max(
-      1,
-      (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
-        ?.hardwareConcurrency ?? 2,
-    ) + 1;
+const DECODES_AHEAD: number = 2 * (reportedCores() ?? 2) + 1;

@@ -21,6 +21,7 @@
  */
 
 import { safeEnv } from "../../registry/runtime.ts";
+import { reportedCores } from "../cores.ts";
 import {
   unrefTimer,
   type WorkerHandle,
@@ -172,10 +173,7 @@ export function configuredSize(hostCores?: number): number {
     const n = Number(env);
     if (Number.isInteger(n) && n >= 0) return Math.min(n, 256);
   }
-  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
-    ?.hardwareConcurrency;
-  const n = typeof cores === "number" && cores >= 1 ? cores : hostCores ?? 1;
-  return Math.min(Math.floor(n), 64);
+  return Math.min(Math.floor(reportedCores() ?? hostCores ?? 1), 64);
 }
 
 let size: number | undefined;
