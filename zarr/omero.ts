@@ -141,13 +141,18 @@ export class ChannelStats {
   #integer = true;
   #range: [number, number] | undefined;
 
+  /** Whether {@linkcode ChannelStats.counts} counts `data`'s type (8- and 16-bit integers). */
+  static countable(data: TypedArray): boolean {
+    return isSmall(data);
+  }
+
   /**
    * The histogram {@linkcode ChannelStats.add} would count for `data`, for
    * 8- and 16-bit integers (undefined for other types), so it can be counted
    * on another thread and merged with {@linkcode ChannelStats.addCounts}.
    */
   static counts(data: TypedArray): Uint32Array | undefined {
-    if (!isSmall(data)) return undefined;
+    if (!ChannelStats.countable(data)) return undefined;
     const bits = data.BYTES_PER_ELEMENT * 8;
     const off = data instanceof Int8Array || data instanceof Int16Array ? 2 ** (bits - 1) : 0;
     const h = new Uint32Array(2 ** bits);

@@ -514,7 +514,7 @@ async function writeWellInto(
         const channel = stats[ci >= 0 ? p.coords[ci]! : 0]!;
         if (
           chunking === "plane" && image.transferPlanes === true && ownsBuffer(data) &&
-          ChannelStats.counts(data.subarray(0, 0)) !== undefined &&
+          ChannelStats.countable(data) &&
           wouldOffload("planeLevels", data.byteLength)
         ) {
           offloaded.push(encodes.run(async () => {
