@@ -145,6 +145,43 @@ export function ownedBytes(b: Uint8Array): Uint8Array {
 }
 
 /**
+ * Inflates `src` with native zlib into at most `cap` bytes, the one capped
+ * native inflate of the codecs: `maxOutputLength` stops it one byte past
+ * `cap` (so "exactly cap" and "past cap" differ), and the output is one
+ * buffer of `chunkSize` bytes (at least 64) rather than 16 KiB pieces.
+ * Returns the bytes (owning their buffer), `"past"` when the stream would
+ * pass `cap`, or `"corrupt"`. `"gzip"` needs `z.gunzipSync`.
+ *
+ * @example
+ * ```ts
+ * import { inflateCappedNative, loadNativeZlib } from "./native_zlib.ts";
+ * import { zlibSync } from "fflate";
+ * const z = await loadNativeZlib();
+ * if (z) console.assert(inflateCappedNative(z, zlibSync(new Uint8Array(9)), "zlib", 8, 8) === "past");
+ * ```
+ */
+export function inflateCappedNative(
+  z: NativeZlib,
+  src: Uint8Array,
+  format: "zlib" | "raw" | "gzip",
+  cap: number,
+  chunkSize: number,
+): Uint8Array | "past" | "corrupt" {
+  const options = { maxOutputLength: cap + 1, chunkSize: Math.max(64, chunkSize) };
+  let out: Uint8Array;
+  try {
+    out = format === "zlib"
+      ? z.inflateSync(src, options)
+      : format === "raw"
+      ? z.inflateRawSync(src, options)
+      : z.gunzipSync!(src, options);
+  } catch (err) {
+    return err instanceof RangeError ? "past" : "corrupt";
+  }
+  return out.length > cap ? "past" : ownedBytes(out);
+}
+
+/**
  * Native Zstandard if native zlib has loaded and its zstd passed the probe,
  * else undefined (callers use numcodecs' WASM build).
  *

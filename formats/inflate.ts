@@ -13,7 +13,7 @@
 
 import { Inflate, Unzlib } from "npm:fflate@^0.8.3";
 import { CorruptDataError } from "../errors.ts";
-import { type NativeZlib, nativeZlibNow, ownedBytes } from "../_internal/native_zlib.ts";
+import { inflateCappedNative, type NativeZlib, nativeZlibNow } from "../_internal/native_zlib.ts";
 
 /** Input bytes per push (bounds the output one push can produce to ~16 MiB). */
 export const SLICE_BYTES = 16384;
@@ -128,25 +128,11 @@ function nativeAtMost(
   what: string,
 ): Uint8Array {
   const src = parts.length === 1 ? parts[0]! : concat(parts);
-  let got: Uint8Array;
-  try {
-    // One more byte than allowed, so "exactly cap" and "past cap" differ.
-    const options = { maxOutputLength: Math.max(cap, 1) + 1, chunkSize: Math.max(64, need) };
-    got = zlib ? z.inflateSync(src, options) : z.inflateRawSync(src, options);
-  } catch (err) {
-    if (err instanceof RangeError) {
-      throw pastCap(path, what, cap);
-    }
-    throw corruptDeflate(path, what);
-  }
-  if (got.length > cap) {
-    throw pastCap(path, what, cap);
-  }
-  if (got.length < need) {
-    throw tooShort(path, what, got.length, need);
-  }
-  // A result that owns its buffer is returned as is; a pooled small Buffer is copied.
-  return ownedBytes(got.length === need ? got : got.subarray(0, need));
+  const got = inflateCappedNative(z, src, zlib ? "zlib" : "raw", cap, need);
+  if (got === "past") throw pastCap(path, what, cap);
+  if (got === "corrupt") throw corruptDeflate(path, what);
+  if (got.length < need) throw tooShort(path, what, got.length, need);
+  return got.length === need ? got : got.slice(0, need);
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -21,6 +21,7 @@ import { CorruptDataError, LimitExceededError, UnsupportedFormatError } from "..
 import type { TypedArray } from "../backends/base.ts";
 import { runJob, wouldOffload } from "../_internal/workers/pool.ts";
 import {
+  inflateCappedNative,
   type NativeZlib,
   nativeZlibNow,
   nativeZstdNow,
@@ -211,17 +212,11 @@ function inflateZlibNative(
   cap: number,
   fail: (why: string) => never,
 ): Uint8Array {
-  const options = { maxOutputLength: cap + 1, chunkSize: Math.max(64, cap) };
-  let out: Uint8Array;
-  try {
-    out = format === "zlib" ? z.inflateSync(b, options) : z.gunzipSync!(b, options);
-  } catch (err) {
-    if (err instanceof RangeError) fail(`inflates past the expected ${cap} bytes`);
-    // One wording whichever runtime's zlib ran (a worker and its caller must agree).
-    return fail(`cannot inflate: corrupt ${format === "zlib" ? "zlib" : "gzip"} data`);
-  }
-  if (out.length > cap) fail(`inflates past the expected ${cap} bytes`);
-  return ownedBytes(out);
+  const out = inflateCappedNative(z, b, format, cap, cap);
+  if (out === "past") fail(`inflates past the expected ${cap} bytes`);
+  // One wording whichever runtime's zlib ran (a worker and its caller must agree).
+  if (out === "corrupt") fail(`cannot inflate: corrupt ${format} data`);
+  return out;
 }
 
 const zlibStep: Step = (b, cap, fail) => {
