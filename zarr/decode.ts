@@ -264,16 +264,24 @@ function wasmCodec(name: "zstd" | "blosc" | "lz4"): Promise<WasmCodec> {
   return p;
 }
 
-async function runWasm(
-  name: "zstd" | "blosc" | "lz4",
-  b: Uint8Array,
+/** Refuses a codec header that declares more bytes than the chunk can hold. */
+function declaredAtMost(
+  name: string,
   declared: number,
   cap: number,
   fail: (why: string) => never,
-): Promise<Uint8Array> {
+): void {
   if (declared > cap) {
     fail(`${name} header declares ${declared} bytes, more than the expected ${cap}`);
   }
+}
+
+async function runWasm(
+  name: "zstd" | "blosc" | "lz4",
+  b: Uint8Array,
+  cap: number,
+  fail: (why: string) => never,
+): Promise<Uint8Array> {
   let out: Uint8Array;
   try {
     out = (await (await wasmCodec(name)).decode(b)).slice();
@@ -308,9 +316,9 @@ function zstdContentSize(b: Uint8Array, fail: (why: string) => never): number {
 const zstdStep: Step = (b, cap, fail) => {
   const n = zstdContentSize(b, fail);
   if (n < 0) fail("zstd frame without a declared content size is refused");
+  declaredAtMost("zstd", n, cap, fail);
   const z = nativeZstdNow();
-  if (!z) return runWasm("zstd", b, n, cap, fail);
-  if (n > cap) fail(`zstd header declares ${n} bytes, more than the expected ${cap}`);
+  if (!z) return runWasm("zstd", b, cap, fail);
   try {
     // Later frames declare nothing we checked: the output cap bounds them.
     return Promise.resolve(ownedBytes(z.decompress(b, cap)));
@@ -334,13 +342,15 @@ const bloscStep: Step = (b, cap, fail) => {
   if (cbytes !== b.length) {
     fail(`blosc header declares ${cbytes} compressed bytes, has ${b.length}`);
   }
-  return runWasm("blosc", b, nbytes, cap, fail);
+  declaredAtMost("blosc", nbytes, cap, fail);
+  return runWasm("blosc", b, cap, fail);
 };
 
 const lz4Step: Step = (b, cap, fail) => {
   if (b.length < 4) fail("truncated lz4 header");
   const n = new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
-  return runWasm("lz4", b, n, cap, fail);
+  declaredAtMost("lz4", n, cap, fail);
+  return runWasm("lz4", b, cap, fail);
 };
 
 const crcStep: Step = (b, _cap, fail) => {
