@@ -21,6 +21,7 @@ import * as fsp from "node:fs/promises";
 import * as nodePath from "node:path";
 import process from "node:process";
 import { hostTag, pidAlive } from "./liveness.ts";
+import { mapLimit } from "./pool.ts";
 
 /** Name prefix of every temp file this library writes before publishing. */
 export const TEMP_PREFIX = ".hcs-tmp.";
@@ -136,7 +137,7 @@ export async function fsyncTree(
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
     } catch (err) {
-      if (depth === 0 && (err as { code?: string }).code === "ENOENT") return;
+      if (depth === 0 && errCode(err) === "ENOENT") return;
       throw err;
     }
     (dirs[depth] ??= []).push(dir);
@@ -149,47 +150,33 @@ export async function fsyncTree(
     }));
   };
   await walk(root, 0);
-  await eachLimit(files, async (f) => {
-    const fh = await fsp.open(f, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  });
+  await mapLimit(files, TREE_SYNCS, (f) => syncFile(f));
   for (let d = dirs.length - 1; d >= 0; d--) {
-    await eachLimit(dirs[d] ?? [], (p) => fsyncDir(p, true));
+    await mapLimit(dirs[d] ?? [], TREE_SYNCS, (p) => fsyncDir(p, true));
   }
 }
 
 /** fsyncs each of `paths` that exists (missing ones are skipped), then their directories. */
 export async function fsyncFiles(paths: readonly string[]): Promise<void> {
-  await eachLimit(paths, async (f) => {
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(f, "r");
-    } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT") return;
-      throw err;
-    }
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  });
-  await eachLimit([...new Set(paths.map((p) => nodePath.dirname(p)))], (d) => fsyncDir(d, true));
+  await mapLimit(paths, TREE_SYNCS, (f) => syncFile(f, true));
+  const dirs = [...new Set(paths.map((p) => nodePath.dirname(p)))];
+  await mapLimit(dirs, TREE_SYNCS, (d) => fsyncDir(d, true));
 }
 
-async function eachLimit(
-  items: readonly string[],
-  fn: (s: string) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(TREE_SYNCS, items.length) }, lane));
+/** fsyncs the file at `path`; with `missingOk`, one that does not exist is skipped. */
+async function syncFile(path: string, missingOk = false): Promise<void> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, "r");
+  } catch (err) {
+    if (missingOk && errCode(err) === "ENOENT") return;
+    throw err;
+  }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
