@@ -21,6 +21,7 @@ import { type LibcTarget, libcTarget } from "../ffi/libc.ts";
 import { HUGE_MIN_BYTES, HUGE_PAGE, type LibcCalls, PAGE } from "../ffi/ops.ts";
 import { allocBytes, installLargeAllocator, largeAllocator } from "../_internal/alloc.ts";
 import { runtime } from "../registry/runtime.ts";
+import { pattern } from "./_files.ts";
 
 const rt = runtime();
 const ROOT = nodePath.resolve(import.meta.dirname ?? ".", "..");
@@ -82,19 +83,6 @@ function spy(libc: LibcCalls): { libc: LibcCalls; calls: Advice[] } {
   return { libc: wrapped, calls };
 }
 
-/** Deterministic pseudo-random bytes. */
-function content(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x;
-  }
-  return out;
-}
-
 const M = 1 << 20;
 /** Sizes around the threshold and 2 MiB boundaries (and the 64-byte slots). */
 const SIZES = [
@@ -130,7 +118,7 @@ describe("FFI reader huge pages", () => {
   let savedEnv: string | undefined;
   before(() => {
     dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-huge-"));
-    want = SIZES.map((size, i) => content(size, 0x9e3779b9 ^ (i * 7919)));
+    want = SIZES.map((size, i) => pattern(size, 0x9e3779b9 ^ (i * 7919)));
     paths = want.map((bytes, i) => {
       const p = nodePath.join(dir, `f${i}.bin`);
       fs.writeFileSync(p, bytes);

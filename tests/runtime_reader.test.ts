@@ -16,6 +16,7 @@ import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
 import { conformance } from "./conformance.ts";
+import { openFds, pattern, withDir as withDirIn } from "./_files.ts";
 import { DiskBackend } from "../backends/disk.ts";
 import {
   chooseDiskReader,
@@ -103,40 +104,7 @@ const kinds: [string, Make, string | false][] = [
   ]),
 ];
 
-function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-rtreader-"));
-    try {
-      await fn(dir);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
-
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-/** Descriptors of this process into `dir`. */
-function openFds(dir: string): number {
-  return fs.readdirSync("/proc/self/fd").filter((fd) => {
-    try {
-      const t = fs.readlinkSync(`/proc/self/fd/${fd}`);
-      return t === dir || t.startsWith(`${dir}/`);
-    } catch {
-      return false;
-    }
-  }).length;
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withDirIn("hcs-rtreader-", fn);
 
 const outcome = (p: Promise<unknown>): Promise<string> =>
   p.then(
