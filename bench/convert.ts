@@ -118,35 +118,25 @@ const work = join(tmpdir(), `hcs-convert-bench-out-${process.pid}`);
 mkdirSync(work, { recursive: true });
 const out = (name: string) => join(work, `${name}.zarr`);
 
+/** `hcs-store convert` as users run it, with `extra` options. */
+const ours = (name: string, extra: string[]) => () => [
+  deno,
+  "run",
+  "-A",
+  "cli/mod.ts",
+  "convert",
+  "-q",
+  "--overwrite",
+  ...extra,
+  "--compression",
+  "zstd",
+  input,
+  out(name),
+];
+
 const contenders: Record<string, () => string[]> = {
-  "ours-0.5": () => [
-    deno,
-    "run",
-    "-A",
-    "cli/mod.ts",
-    "convert",
-    "-q",
-    "--overwrite",
-    "--compression",
-    "zstd",
-    input,
-    out("ours-0.5"),
-  ],
-  "ours-0.4": () => [
-    deno,
-    "run",
-    "-A",
-    "cli/mod.ts",
-    "convert",
-    "-q",
-    "--overwrite",
-    "--ngff",
-    "0.4",
-    "--compression",
-    "zstd",
-    input,
-    out("ours-0.4"),
-  ],
+  "ours-0.5": ours("ours-0.5", []),
+  "ours-0.4": ours("ours-0.4", ["--ngff", "0.4"]),
   python: () => ["/usr/bin/python3", join(here, "convert_python.py"), input, out("python")],
 };
 
