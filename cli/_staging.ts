@@ -292,7 +292,11 @@ export async function openStaging(
       // it ran in (a crash of the process loses no written data); after a
       // reboot, only its checkpointed wells are.
       const sameBoot = old.bootId !== undefined && old.bootId === currentBootId();
-      const durable = old.durable === undefined ? listed : new Set(old.durable);
+      // A damaged `durable` (not a list of strings) vouches for no well.
+      const recorded = old.durable;
+      const durable = recorded === undefined ? listed : new Set(
+        Array.isArray(recorded) ? recorded.filter((w): w is string => typeof w === "string") : [],
+      );
       const trusted = sameBoot ? listed : durable;
       const done = new Set(manifest.wells.filter((w) => listed.has(w) && trusted.has(w)));
       return {

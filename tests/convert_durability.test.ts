@@ -167,6 +167,13 @@ describe("convert durability: deferred fsyncs, checkpoints, resume", () => {
       assert.deepEqual([...s.done].sort(), want, `boot ${bootId}, durable ${durable}`);
       assert.deepEqual([...s.durable].sort(), durable.filter((w) => want.includes(w)));
     }
+    // A damaged durable list vouches for nothing (after a reboot every well is written again).
+    for (const [i, bad] of [7, "A/01", { A: 1 }, [3, null]].entries()) {
+      const out = nodePath.join(tmp, `damaged${i}.zarr`);
+      makeStaging(out, { ...base, bootId: "another-boot", durable: bad as never }, ["A/01"]);
+      const s = await openStaging(disk, out, base, { resume: true, overwrite: false });
+      assert.deepEqual([...s.done], [], `durable: ${JSON.stringify(bad)}`);
+    }
     // A manifest from before checkpoints (every write fsync'd) trusts every listed well.
     const out = nodePath.join(tmp, "legacy.zarr");
     makeStaging(out, base, ["A/01", "B/01"]);
