@@ -34,6 +34,8 @@ import { planeLevels } from "../zarr/plane_job.ts";
 import { ChannelStats } from "../zarr/omero.ts";
 import { closePool, poolStats, runJob, setThresholds } from "../_internal/workers/pool.ts";
 import { buildTiff, type PageSpec } from "./_tiff_fixtures.ts";
+import * as zarr from "zarrita";
+import { installPureDecoders, uninstallPureDecoders } from "../_internal/codecs/zarrita_pure.ts";
 
 const ZERO = {
   tiff: 0,
@@ -353,6 +355,44 @@ describe("worker pool: parallel == serial", () => {
       RUNS,
     );
     assert.ok(poolStats().offThread > before, "Zarr jobs ran on workers");
+  });
+
+  it("a worker decodes a Zarr chunk with the decoders its caller has now, whichever came first", async () => {
+    // The pure-JS blosc/zstd decoders can be installed into zarrita's registry
+    // after a first decode; a codec cached by name kept the first one, so a
+    // worker and its caller could disagree on a damaged chunk (seen in a full
+    // Bun run, seed 467509457: one refused it, the other decoded it).
+    const PURE = Symbol.for("hcs-store.pure-decoders");
+    const wasPure = (zarr.registry as unknown as { [PURE]?: unknown })[PURE] !== undefined;
+    const dtype = dtypeOf(new Uint8Array(1))!;
+    const spec = { name: "blosc" as const, level: 1 };
+    const stored = (await inlineChunkEncoder(spec, dtype))(new Uint8Array([0]));
+    const damaged = (await stored).slice();
+    damaged[0] = 1; // the blosc format version byte
+    const meta = { dtype: dtype.v2, compressor: v2Compressor(spec, dtype), filters: null };
+    const outcome = (p: Promise<unknown>) => p.then(() => "decoded", (e: Error) => e.message);
+    try {
+      // This thread decodes with the WASM codecs first, fresh workers with the pure ones.
+      uninstallPureDecoders();
+      await outcome(inlineChunkDecoder(meta, 2, "read", "/z").decode(damaged, 1, "/z/0.0", "read"));
+      closePool();
+      installPureDecoders();
+      await outcome(chunkDecoder(meta, 2, "read", "/z").decode(damaged, 1, "/z/0.0", "read"));
+      for (const pure of [false, true, false]) {
+        if (pure) installPureDecoders();
+        else uninstallPureDecoders();
+        const serial = inlineChunkDecoder(meta, 2, "read", "/z");
+        const parallel = chunkDecoder(meta, 2, "read", "/z");
+        assert.equal(
+          await outcome(parallel.decode(damaged, 1, "/z/0.0", "read")),
+          await outcome(serial.decode(damaged, 1, "/z/0.0", "read")),
+          `pure decoders installed: ${pure}`,
+        );
+      }
+    } finally {
+      if (wasPure) installPureDecoders();
+      else uninstallPureDecoders();
+    }
   });
 
   it("pyramid levels (mean and nearest, several dtypes) match buildPyramid", async () => {

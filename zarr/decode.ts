@@ -249,17 +249,20 @@ const gzipStep: Step = (b, cap, fail) => {
 interface WasmCodec {
   decode(b: Uint8Array): Promise<Uint8Array> | Uint8Array;
 }
-const wasm = new Map<string, Promise<WasmCodec>>();
+// Keyed by zarrita's loader, not the codec's name: the pure-JS decoders can be
+// installed into (and removed from) the registry after a first decode, and a
+// worker decodes with whichever its caller has (a cache by name kept the first).
+const wasm = new Map<unknown, Promise<WasmCodec>>();
 function wasmCodec(name: "zstd" | "blosc" | "lz4"): Promise<WasmCodec> {
-  let p = wasm.get(name);
+  const load = zarr.registry.get(name);
+  if (!load) return Promise.reject(new Error(`zarrita has no ${name} codec`));
+  let p = wasm.get(load);
   if (!p) {
     p = (async () => {
-      const load = zarr.registry.get(name);
-      if (!load) throw new Error(`zarrita has no ${name} codec`);
       const C = await load() as unknown as { fromConfig(c: unknown): WasmCodec };
       return C.fromConfig({});
     })();
-    wasm.set(name, p);
+    wasm.set(load, p);
   }
   return p;
 }
