@@ -18,6 +18,7 @@ import { bloscDecode, inflateZlibInto, readBloscHeader } from "../_internal/code
 import { lz4DecodeBlock } from "../_internal/codecs/lz4.ts";
 import { zstdDecode, zstdFrames } from "../_internal/codecs/zstd.ts";
 import { chunkLimit } from "../_internal/codecs/zarrita_pure.ts";
+import { inlineChunkDecoder } from "../zarr/decode.ts";
 import {
   CorruptDataError,
   LimitExceededError,
@@ -198,6 +199,32 @@ describe("hostile input is refused with typed errors", () => {
     const snappy = enc.slice();
     snappy[2] = (snappy[2]! & 0x1f) | (2 << 5);
     assert.throws(() => bloscDecode(snappy, 1 << 20), UnsupportedFormatError);
+  });
+
+  it("blosc: a damaged compressor format byte is refused, as numcodecs' decoder does", async () => {
+    const data = Uint8Array.from({ length: 20_000 }, (_, i) => (i >> 5) & 0xff);
+    for (const cname of ["lz4", "blosclz", "zlib", "zstd"]) {
+      const enc = await bloscEncode(data, { cname, clevel: 5, shuffle: 1, blocksize: 0 });
+      assert.equal(enc[1], 1, `${cname} writes compressor format 1`);
+      assert.equal(enc[2]! & 2, 0, `${cname} compressed, not stored`);
+      for (const v of [0, 2, 255]) {
+        const bad = enc.slice();
+        bad[1] = v;
+        assert.throws(() => bloscDecode(bad, data.length), CorruptDataError, `${cname} ${v}`);
+        // The Zarr reader's own (WebAssembly) path refuses it the same way.
+        const meta = { dtype: "|u1", compressor: { id: "blosc", cname }, filters: null };
+        const reader = inlineChunkDecoder(meta, 2, "load", "/z");
+        await assert.rejects(
+          () => reader.decode(bad, data.length, "/z/0", "load"),
+          CorruptDataError,
+        );
+        assert.deepEqual(await reader.decode(enc, data.length, "/z/0", "load"), data);
+      }
+    }
+    // A stored (memcpyed) chunk has no compressor: c-blosc ignores the byte, and so do we.
+    const stored = await bloscEncode(data, { cname: "lz4", clevel: 0, shuffle: 0, blocksize: 0 });
+    stored[1] = 7;
+    assert.deepEqual(bloscDecode(stored, data.length), data);
   });
 
   it("blosc: random corruption never escapes as anything but a StorageError", async () => {

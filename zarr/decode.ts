@@ -346,6 +346,9 @@ const bloscStep: Step = (b, cap, fail) => {
     fail(`blosc header declares ${cbytes} compressed bytes, has ${b.length}`);
   }
   declaredAtMost("blosc", nbytes, cap, fail);
+  // As c-blosc 1.x (Python's numcodecs) and the pure decoder: a compressed
+  // chunk's compressor format byte must be 1; numcodecs.js' build does not check.
+  if ((b[2]! & 2) === 0 && b[1] !== 1) fail(`blosc compressor format version ${b[1]}, not 1`);
   return runWasm("blosc", b, cap, fail);
 };
 

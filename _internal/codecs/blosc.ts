@@ -98,6 +98,9 @@ export function bloscDecode(src: Uint8Array, limit: number, path = "<blosc>"): U
     out.set(src.subarray(HEADER, HEADER + h.nbytes));
     return out;
   }
+  // c-blosc 1.x refuses (-9) a compressed chunk whose compressor format byte
+  // is not 1 (every inner codec's format is 1); a stored chunk skips the check.
+  if (src[1] !== 1) throw bad(`compressor format version ${src[1]} (blosc 1.x writes 1)`);
   const { typesize, blocksize } = h;
   if (typesize === 0) throw bad("type size 0");
   if (blocksize === 0) throw bad("block size 0");
