@@ -13,7 +13,11 @@
  *   choice (FFI where permitted), when backends/disk.ts exists; the pure
  *   one also with the pool switched off (thresholds at ∞: every decode on
  *   this thread, as before the pool), the single-threaded baseline;
- * - a Python process timing `tifffile.imread` per file (timed inside Python).
+ * - a Python process timing `tifffile.imread` per file (timed inside Python);
+ * - set B: zlib itself, in C (bench/inflate_limit.c, compiled with `cc -lz`
+ *   when a compiler and zlib.h are present), inflating the same strips into
+ *   fresh outputs on 1 and 2 threads, with and without huge pages: what
+ *   tifffile's own inflater (the system libz) can reach on this machine's cores.
  * Methods run round-robin; each figure is the median of the repetitions.
  * Prints each time and its ratio to tifffile (> 1 means faster than tifffile).
  *
@@ -26,6 +30,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import type { NdArray, StorageValue } from "../backends/base.ts";
 import { decodeForPath, decodeTiffAsync, encodeForPath } from "../formats/mod.ts";
 import { configuredSize, setThresholds } from "../_internal/workers/pool.ts";
@@ -97,7 +102,10 @@ print(json.dumps({"times": times, "kept": kept, "version": tifffile.__version__}
 
 type Method = { name: string; run: () => Promise<void> | void; times: number[] };
 
-async function benchSet(title: string, paths: string[]): Promise<void> {
+/** A baseline measured outside this runtime: a name and its median ms. */
+type Limit = () => [string, number][];
+
+async function benchSet(title: string, paths: string[], limits?: Limit): Promise<void> {
   const mib = (paths.length * SIZE * SIZE * 2) / 2 ** 20;
   console.log(`\n## ${title}: ${paths.length} files, ${mib.toFixed(0)} MiB decoded`);
   const checkAll = (values: StorageValue[]) => values.forEach(check);
@@ -171,6 +179,7 @@ async function benchSet(title: string, paths: string[]): Promise<void> {
   }
 
   const rows: [string, number][] = methods.map((m) => [m.name, median(m.times)]);
+  if (limits) rows.push(...limits());
   if (baseline !== undefined) rows.push(["python tifffile.imread per file", baseline]);
   if (keptBaseline !== undefined) {
     rows.push(["python tifffile.imread per file, all kept", keptBaseline]);
@@ -193,6 +202,30 @@ async function benchSet(title: string, paths: string[]): Promise<void> {
   }
 }
 
+/** bench/inflate_limit.c on the strips in `list`: 1 and 2 threads, 4 KiB and huge pages. */
+function zlibFloor(list: string): [string, number][] {
+  const exe = nodePath.join(dir, "inflate_limit");
+  const src = fileURLToPath(new URL("inflate_limit.c", import.meta.url));
+  const cc = spawnSync("cc", ["-O2", "-o", exe, src, "-lz", "-lpthread"], { encoding: "utf8" });
+  if (cc.status !== 0) {
+    console.log(`# no C zlib floor: cc ${cc.error ? "not found" : `failed: ${cc.stderr.trim()}`}`);
+    return [];
+  }
+  const rows: [string, number][] = [];
+  for (const threads of [1, 2]) {
+    for (const huge of [0, 1]) {
+      const r = spawnSync(exe, [list, String(REPS), String(threads), String(huge)], {
+        encoding: "utf8",
+      });
+      if (r.status !== 0) throw new Error(`inflate_limit: ${r.stderr}`);
+      const ms = median(r.stdout.trim().split("\n").map(Number));
+      const pages = huge ? "huge pages" : "4 KiB pages";
+      rows.push([`C libz (tifffile's inflater): read + inflate, ${threads} thr, ${pages}`, ms]);
+    }
+  }
+  return rows;
+}
+
 const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "hcs-bench-tiff-"));
 try {
   console.log(`# TIFF decode, ${SIZE}×${SIZE} uint16, ${runtimeName}, median of ${REPS}`);
@@ -210,16 +243,22 @@ try {
 
   const zlib = plain.slice(0, Math.min(16, FILES)).map((p) => p.replace(".tif", "_zlib.tif"));
   try {
-    python(
+    // The strips' places, for the C floor: "path decoded strips", then "offset length" each.
+    const strips = python(
       `
 import sys, numpy as np, tifffile
 for k, p in enumerate(sys.argv[1:]):
     a = ((np.arange(${SIZE} * ${SIZE}, dtype=np.uint32) * 7 + k) & 0xffff).astype("u2")
     tifffile.imwrite(p, a.reshape(${SIZE}, ${SIZE}), compression="zlib")
+    page = tifffile.TiffFile(p).pages[0]
+    print(p, a.nbytes, len(page.dataoffsets))
+    for o, n in zip(page.dataoffsets, page.databytecounts): print(o, n)
 `,
       zlib,
     );
-    await benchSet("B. zlib, tifffile's strips (written by tifffile)", zlib);
+    const list = nodePath.join(dir, "strips.txt");
+    fs.writeFileSync(list, strips);
+    await benchSet("B. zlib, tifffile's strips (written by tifffile)", zlib, () => zlibFloor(list));
   } catch (err) {
     console.log(`# set B skipped: ${(err as Error).message}`);
   }
