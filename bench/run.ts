@@ -206,6 +206,19 @@ function headlines(): Headline[] {
         lowerIsBetter: false,
         target: "≥ 3",
       }, on);
+      // The floor of tifffile's own inflater on this machine (bench/inflate_limit.c).
+      for (const pages of ["4 KiB pages", "huge pages"]) {
+        add(
+          {
+            label: `${rt} C libz floor, 2 threads, ${pages}`,
+            baseline: "tifffile.imread per file (higher is better)",
+            lowerIsBetter: false,
+          },
+          ratio(
+            new RegExp(`C libz .*2 thr, ${pages}\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+\\s+([\\d.]+)×`),
+          ),
+        );
+      }
       add({
         label: `${rt} zlib TIFF batch, pool on vs off`,
         baseline: "the same loadBatch with every decode on the calling thread (higher is better)",
