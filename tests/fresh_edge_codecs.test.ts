@@ -207,13 +207,13 @@ describe("hostile input is refused with typed errors", () => {
       const enc = await bloscEncode(data, { cname, clevel: 5, shuffle: 1, blocksize: 0 });
       assert.equal(enc[1], 1, `${cname} writes compressor format 1`);
       assert.equal(enc[2]! & 2, 0, `${cname} compressed, not stored`);
+      // The Zarr reader's own (WebAssembly) path must refuse it the same way.
+      const meta = { dtype: "|u1", compressor: { id: "blosc", cname }, filters: null };
+      const reader = inlineChunkDecoder(meta, 2, "load", "/z");
       for (const v of [0, 2, 255]) {
         const bad = enc.slice();
         bad[1] = v;
         assert.throws(() => bloscDecode(bad, data.length), CorruptDataError, `${cname} ${v}`);
-        // The Zarr reader's own (WebAssembly) path refuses it the same way.
-        const meta = { dtype: "|u1", compressor: { id: "blosc", cname }, filters: null };
-        const reader = inlineChunkDecoder(meta, 2, "load", "/z");
         await assert.rejects(
           () => reader.decode(bad, data.length, "/z/0", "load"),
           CorruptDataError,
